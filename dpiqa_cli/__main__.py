@@ -1,0 +1,3 @@
+from dpiqa_cli.cli import main
+
+main()
