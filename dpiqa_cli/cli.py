@@ -82,11 +82,15 @@ def import_weights(
     out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint to write (.safetensors; a .json config goes beside it).")],
     model: Annotated[Optional[str], typer.Option("--model", help="Registry entry to map into (default: `student` or `teacher`).")] = None,
     dataset: Annotated[Optional[str], typer.Option("--dataset", help="Dataset it was trained on (sets the MOS scale), e.g. koniq.")] = None,
+    embeddings: Annotated[Optional[Path], typer.Option("--embeddings", help="Teacher only: the release's prompt embeddings (.pth); default: compute them with CLIP ViT-L/14.")] = None,
+    prompts: Annotated[str, typer.Option("--prompts", help="Teacher only: prompt set the embeddings belong to (paper|release).")] = "release",
 ) -> None:
     """Convert the authors' released state dict into a dpiqa checkpoint (read with weights_only=True)."""
     from dpiqa_cli.import_weights import import_authors_checkpoint
 
-    import_authors_checkpoint(src, kind=kind, out=out, model_name=model, dataset=dataset, quiet=state.quiet)
+    path = import_authors_checkpoint(src, kind=kind, out=out, model_name=model, dataset=dataset,
+                                     embeddings=embeddings, prompts=prompts, quiet=state.quiet)
+    typer.echo(f"wrote {path} and {path.with_suffix('.json')}")
 
 
 # ---- entry point ---------------------------------------------------------------------------

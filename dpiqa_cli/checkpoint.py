@@ -1,0 +1,172 @@
+"""Checkpoints: safetensors weights + a JSON config beside them. Nothing is ever unpickled.
+
+`x.safetensors` holds the state dict (prompt embeddings included); `x.json` holds what is needed to
+rebuild and use the model: registry name, architecture, prompt set, training dataset and MOS scale,
+metrics, package version and the weights' sha256. A teacher checkpoint is self-contained (U-Net, VAE,
+adapters, QFD, regressor, prompt embeddings): scoring a trained teacher never needs the SD base weights
+or a text model, at the price of a ~2.4 GB (fp16) file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from dpiqa_cli import __version__
+from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.registry import ModelSpec, get_spec
+
+FORMAT = "dpiqa-checkpoint/1"
+
+
+@dataclass
+class LoadedModel:
+    model: nn.Module
+    spec: ModelSpec
+    config: dict
+
+
+def config_path(path: Path) -> Path:
+    return Path(path).with_suffix(".json")
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: Path, writer) -> None:
+    """Call writer(tmp_path), fsync, then rename over `path`, so readers never see a partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        writer(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_checkpoint(model: nn.Module, path: str | Path, *, spec_name: str | None = None, info: dict | None = None,
+                    dtype: torch.dtype | None = None) -> Path:
+    """Write `path` (.safetensors) and its .json config atomically; `dtype` (e.g. fp16) shrinks floats."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise DpiqaError(f"checkpoint path must end in .safetensors: {path}")
+    spec = get_spec(spec_name or getattr(model, "dpiqa_spec"))
+    state, seen = {}, set()
+    for k, v in model.state_dict().items():
+        v = v.detach().to("cpu")
+        if dtype is not None and v.is_floating_point():
+            v = v.to(dtype)
+        if v.data_ptr() in seen:  # safetensors refuses shared storage
+            v = v.clone()
+        seen.add(v.data_ptr())
+        state[k] = v.contiguous()
+    atomic_write_bytes(path, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
+    arch = getattr(model, "dpiqa_arch", spec.arch)
+    config: dict[str, Any] = {
+        "format": FORMAT, "model": spec.name, "kind": spec.kind, "arch": arch,
+        "input_size": spec.input_size, "feat_size": arch.get("feat_size", spec.feat_size),
+        "prompts": arch.get("prompts") if spec.kind == "teacher" else None,
+        "dataset": None, "mos_scale": None, "metrics": {},
+        "dtype": str(dtype or "float32").replace("torch.", ""),
+        "dpiqa_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    config.update(info or {})
+    config["sha256"] = sha256_file(path)
+    text = json.dumps(config, indent=2, default=str)
+    atomic_write_bytes(config_path(path), lambda tmp: Path(tmp).write_text(text))
+    return path
+
+
+def read_config(path: str | Path) -> tuple[Path, dict]:
+    path = Path(path)
+    if path.suffix == ".json":
+        path = path.with_suffix(".safetensors")
+    if path.suffix in {".pth", ".pt", ".bin", ".ckpt"}:
+        raise DpiqaError(f"{path} is a PyTorch pickle; convert it first with `dpiqa import-weights {path} --kind ...`")
+    if not path.is_file():
+        raise DpiqaError(f"checkpoint not found: {path}")
+    cfg = config_path(path)
+    if not cfg.is_file():
+        raise DpiqaError(f"checkpoint config missing: {cfg} (a dpiqa checkpoint is a .safetensors plus its .json)")
+    try:
+        config = json.loads(cfg.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DpiqaError(f"checkpoint config {cfg} is unreadable: {exc}") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise DpiqaError(f"{cfg} is not a dpiqa checkpoint config (expected format {FORMAT})")
+    return path, config
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> tuple[nn.Module, dict]:
+    """Rebuild the model from its config and load the weights (no pickle, sha256 checked)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path, config = read_config(path)
+    if verify and config.get("sha256") and sha256_file(path) != config["sha256"]:
+        raise DpiqaError(f"checkpoint {path} is corrupt or was modified (sha256 differs from its .json)")
+    try:
+        state = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise DpiqaError(f"checkpoint {path} is not a readable safetensors file: {exc}") from None
+    spec = get_spec(config.get("model", ""))
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    with torch.device("meta"):  # build without allocating, then adopt the loaded tensors
+        model = spec.build(**config.get("arch", {}))
+    try:
+        model.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise DpiqaError(f"checkpoint {path} does not match its architecture: {' '.join(first[:2])[:300]}") from None
+    if any(t.is_meta for t in list(model.parameters()) + list(model.buffers())):
+        raise DpiqaError(f"checkpoint {path} lacks some tensors of {spec.name}")
+    return model.to(device).eval(), config
+
+
+def load_model(model: str = "student", weights: str | Path | None = None, device: str | torch.device = "cpu") -> LoadedModel:
+    """Resolve a registry name or checkpoint path (+ optional --weights) to a ready, eval-mode model."""
+    as_path = Path(model)
+    if weights is None and as_path.suffix in {".safetensors", ".json"}:
+        net, config = load_checkpoint(as_path, device)
+        return LoadedModel(net, get_spec(config["model"]), config)
+    spec = get_spec(model)
+    if weights is not None:
+        net, config = load_checkpoint(weights, device)
+        if config.get("kind") != spec.kind:
+            raise DpiqaError(f"{weights} holds a {config.get('kind')} but --model {model} is a {spec.kind}")
+        return LoadedModel(net, get_spec(config["model"]), config)
+    if spec.default_weights is not None:
+        if not Path(spec.default_weights).is_file():
+            raise DpiqaError(f"bundled checkpoint missing: {spec.default_weights} (run scripts/build_default_model.sh "
+                             "or pass --weights)")
+        net, config = load_checkpoint(spec.default_weights, device)
+        return LoadedModel(net, get_spec(config["model"]), config)
+    if spec.name.startswith("tiny-"):
+        with torch.random.fork_rng(devices=[]):  # the same random weights in every process
+            torch.manual_seed(0)
+            net = spec.build()
+        config = {"format": FORMAT, "model": spec.name, "kind": spec.kind, "arch": net.dpiqa_arch,
+                  "input_size": spec.input_size, "feat_size": spec.feat_size, "mos_scale": None,
+                  "dataset": None, "random_weights": True}
+        return LoadedModel(net.to(device).eval(), spec, config)
+    raise DpiqaError(f"no weights for {spec.name!r}: {spec.weights_hint}; then pass --weights CKPT")

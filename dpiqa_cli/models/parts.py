@@ -1,0 +1,78 @@
+"""Building blocks of the DP-IQA heads: text adapter, SE layer, quality feature decoder, regressor."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class TextAdapter(nn.Module):
+    """C = E + gamma * MLP(E); gamma starts tiny (1e-4) so training begins from the raw CLIP prompts."""
+
+    def __init__(self, dim: int = 768, gamma_init: float = 1e-4):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim))
+        self.gamma = nn.Parameter(torch.full((dim,), gamma_init))
+
+    def forward(self, embeds: torch.Tensor, batch: int) -> torch.Tensor:
+        cond = embeds + self.gamma * self.mlp(embeds)
+        return cond.unsqueeze(0).expand(batch, -1, -1)
+
+
+class SELayer(nn.Module):
+    """Squeeze-and-excitation; bias-free linears as in the released decoder (so weights import 1:1)."""
+
+    def __init__(self, channels: int, reduction: int = 16):
+        super().__init__()
+        hidden = max(channels // reduction, 1)
+        self.fc = nn.Sequential(
+            nn.Linear(channels, hidden, bias=False), nn.ReLU(), nn.Linear(hidden, channels, bias=False), nn.Sigmoid()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.fc(x.mean(dim=(2, 3)))
+        return x * w[:, :, None, None]
+
+
+class QualityFeatureDecoder(nn.Module):
+    """Fuse the four up-block maps into F_quality (feat_channels x feat_size^2).
+
+    Each map is resized (bicubic) to feat_size, projected by Conv3x3 + SE, concatenated, fused by
+    Conv3x3 + SE, then narrowed by 1x1 convs (width -> width/4 -> width/16 -> 8) with ReLU after each.
+    """
+
+    def __init__(self, in_channels=(320, 640, 1280, 1280), width: int = 512, feat_channels: int = 8,
+                 feat_size: int = 64, reduction: int = 16):
+        super().__init__()
+        self.feat_size = feat_size
+        self.branches = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(c, width, 3, padding=1), SELayer(width, reduction)) for c in in_channels
+        )
+        self.fuse = nn.Sequential(nn.Conv2d(width * len(in_channels), width, 3, padding=1), SELayer(width, reduction))
+        mid1, mid2 = width // 4, width // 16
+        self.head = nn.Sequential(
+            nn.Conv2d(width, mid1, 1), nn.ReLU(), nn.Conv2d(mid1, mid2, 1), nn.ReLU(),
+            nn.Conv2d(mid2, feat_channels, 1), nn.ReLU(),
+        )
+
+    def forward(self, maps: list[torch.Tensor]) -> torch.Tensor:
+        size = (self.feat_size, self.feat_size)
+        parts = [
+            branch(F.interpolate(m, size=size, mode="bicubic", align_corners=False))
+            for branch, m in zip(self.branches, maps)
+        ]
+        return self.head(self.fuse(torch.cat(parts, dim=1)))
+
+
+class Regressor(nn.Module):
+    """Flatten the feature map, then Linear -> ReLU -> Linear -> ReLU -> Linear(1)."""
+
+    def __init__(self, in_features: int, hidden: int = 512):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden)
+        self.fc2 = nn.Linear(hidden, hidden)
+        self.fc3 = nn.Linear(hidden, 1)
+
+    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.fc1(feat.flatten(1)))
+        return self.fc3(torch.relu(self.fc2(x)))

