@@ -67,6 +67,11 @@ class Teacher(nn.Module):
         self.vae = AutoencoderKL(**vae)
         self.vae.requires_grad_(False)  # frozen, as in the paper
         self.unet = UNet2DConditionModel(**unet)
+        # The U-Net's output head runs after the up blocks we read, so it never gets a gradient:
+        # mark it frozen rather than let the optimiser carry dead parameters.
+        for head in (self.unet.conv_norm_out, self.unet.conv_out):
+            if head is not None:
+                head.requires_grad_(False)
         self.img_adapter = FullAdapter(**adapter)
         dim = unet["cross_attention_dim"]
         self.text_adapter = TextAdapter(dim, gamma_init)

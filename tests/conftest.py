@@ -1,0 +1,26 @@
+import os
+import sys
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import dpiqa_cli  # noqa: E402,F401  (runs the torchvision compatibility step first)
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run `dpiqa ARGS` in-process; return (exit code, stdout, stderr)."""
+    from dpiqa_cli.cli import main
+
+    def run(*args):
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 0
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run

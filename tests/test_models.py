@@ -1,0 +1,113 @@
+"""Architecture facts of the teacher and student (design.md), on meta and tiny CPU builds."""
+import time
+
+import pytest
+import torch
+
+from dpiqa_cli.registry import count_parameters, get_spec, list_specs
+
+
+def test_full_teacher_parameter_count_on_meta():
+    n = count_parameters(get_spec("teacher"))
+    assert abs(n - 1_187.7e6) / 1_187.7e6 < 0.005, n
+
+
+def test_full_student_parameter_count_is_exact():
+    assert count_parameters(get_spec("student")) == 81_012_185
+
+
+def test_registry_entries_record_what_commands_need():
+    names = {s.name for s in list_specs()}
+    assert {"teacher", "student", "student-lite0", "tiny-teacher", "tiny-student"} <= names
+    for s in list_specs():
+        assert s.input_size in (64, 512) and s.score_range == (0.0, 1.0) and s.lower_better is False
+
+
+def test_real_size_shapes_on_meta():
+    with torch.device("meta"):
+        teacher = get_spec("teacher").build()
+        x = torch.empty(2, 3, 512, 512)
+        maps = teacher.up_block_maps(x)
+        assert [tuple(m.shape[1:]) for m in maps] == [(1280, 16, 16), (1280, 32, 32), (640, 64, 64), (320, 64, 64)]
+        adapter = [tuple(r.shape[1:]) for r in teacher.img_adapter(x)]
+        assert adapter == [(320, 64, 64), (640, 32, 32), (1280, 16, 16), (1280, 8, 8)]
+        score, feat = teacher(x)
+        assert tuple(score.shape) == (2, 1) and tuple(feat.shape) == (2, 8, 64, 64)
+        student = get_spec("student").build()
+        assert tuple(student.backbone.forward_features(x).shape) == (2, 2560, 16, 16)
+        score, feat = student(x)
+        assert tuple(score.shape) == (2, 1) and tuple(feat.shape) == (2, 8, 64, 64)
+    assert get_spec("teacher").build.__self__.arch["prompts"] == "paper"
+    assert teacher.prompt_embeds.shape == (495, 768)
+
+
+def test_student_batchnorm_eps_matches_torchvision():
+    with torch.device("meta"):
+        model = get_spec("student").build()
+    eps = {m.eps for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    assert eps == {1e-3}
+
+
+@pytest.mark.parametrize("name", ["tiny-teacher", "tiny-student"])
+def test_tiny_models_build_and_run_fast_and_deterministically(name):
+    spec = get_spec(name)
+    spec.build()  # warm-up: first-use imports are not the model's cost
+    t0 = time.perf_counter()
+    model = spec.build().eval()
+    build_s = time.perf_counter() - t0
+    x = torch.rand(3, 3, spec.input_size, spec.input_size, generator=torch.Generator().manual_seed(1))
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        s1, f1 = model(x)
+    forward_s = time.perf_counter() - t0
+    with torch.inference_mode():
+        s2, f2 = model(x)
+    assert build_s < 1.0 and forward_s < 1.0, (build_s, forward_s)
+    assert s1.shape == (3, 1) and f1.shape == (3, 8, spec.feat_size, spec.feat_size)
+    assert torch.equal(s1, s2) and torch.equal(f1, f2)
+
+
+def test_tiny_teacher_up_block_maps_match_the_sd_topology():
+    model = get_spec("tiny-teacher").build().eval()
+    maps = model.up_block_maps(torch.rand(2, 3, 64, 64))
+    # same pattern as SD at 512 px (1280@16, 1280@32, 640@64, 320@64), scaled to an 8x8 latent
+    assert [tuple(m.shape[1:]) for m in maps] == [(64, 2, 2), (64, 4, 4), (32, 8, 8), (32, 8, 8)]
+
+
+@pytest.mark.parametrize("name", ["tiny-teacher", "tiny-student"])
+def test_backward_gives_finite_grads_only_where_trainable(name):
+    torch.manual_seed(0)
+    model = get_spec(name).build().train()
+    score, feat = model(torch.rand(4, 3, 64, 64))
+    (score.square().mean() + feat.mean()).backward()
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    frozen = [(n, p) for n, p in model.named_parameters() if not p.requires_grad]
+    assert trainable
+    for n, p in trainable:
+        assert p.grad is not None and torch.isfinite(p.grad).all(), n
+    for n, p in frozen:
+        assert p.grad is None, n
+    if name == "tiny-teacher":
+        # only the VAE, and the U-Net's output head that runs after the maps we read
+        assert {n.split(".")[0] for n, _ in frozen} == {"vae"}.union({"unet"})
+        assert {n.rsplit(".", 1)[0] for n, _ in frozen if n.startswith("unet.")} == {"unet.conv_norm_out", "unet.conv_out"}
+        assert any(n.startswith("unet.") for n, _ in trainable)
+        assert not model.vae.training  # the frozen VAE never switches to training mode
+
+
+def test_teacher_uses_vae_mean_so_scores_are_deterministic_even_in_train_mode():
+    model = get_spec("tiny-teacher").build().train()
+    model.qfd.eval(), model.regressor.eval()
+    x = torch.rand(2, 3, 64, 64)
+    assert torch.equal(model.encode(x), model.encode(x))
+    model.sample_latents = True  # the release's behaviour, available for training
+    assert not torch.equal(model.encode(x), model.encode(x))
+
+
+def test_prompt_sets_have_the_documented_sizes_and_order():
+    from dpiqa_cli.models.prompts import build_prompts
+
+    paper, release = build_prompts("paper"), build_prompts("release")
+    assert len(paper) == 495 and len(release) == 1485 and len(set(release)) == 1485
+    assert release[0] == "a photo of a animal with jpeg2000 compression artifacts, which is of bad quality"
+    assert release[-1].endswith("other realistic artifacts, which is of perfect quality")
