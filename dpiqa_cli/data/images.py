@@ -1,0 +1,255 @@
+"""Finding images (files, folders, globs, lists) and decoding them to model input.
+
+Discovery returns absolute paths (symlinks kept as given, not resolved), deduplicated by their resolved
+target, in first-seen order. Folders are walked in sorted order, following symlinked folders; a
+(device, inode) set of visited folders makes symlink loops and repeated subtrees harmless.
+
+Decoding (`decode_image`) is shared by scoring and training:
+- the pixel limit is checked from the header, before any pixel is decoded (decompression bombs);
+- JPEGs use `draft()` so that a large photo is DCT-scaled by a power of two to no less than the input
+  size, then everything gets the same bilinear resize to size x size (aspect ratio ignored, as the
+  authors do); EXIF orientation is applied first;
+- every mode becomes 8-bit RGB; 16-bit and 32-bit modes are scaled, not clipped; transparency is
+  composited onto white (transparent areas of logos/screenshots are usually meant as "page");
+- a failure raises `ImageError` with a one-line reason, never a Pillow traceback.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import stat
+import sys
+import warnings
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from dpiqa_cli.errors import DpiqaError
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+try:  # HEIC/HEIF only when the optional plugin is installed
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    IMAGE_EXTS |= {".heic", ".heif"}
+except ImportError:
+    pass
+
+DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: above any camera photo, far below a decompression bomb
+MIN_SIDE = 8  # smaller images (1x1 tracking pixels, icons) carry no quality signal: refused, not scored
+_GLOB_CHARS = set("*?[")
+
+
+class ImageError(Exception):
+    """An image that cannot be used; str(exc) is a one-line reason."""
+
+
+# ---- discovery -------------------------------------------------------------------------------
+
+
+def _is_image_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTS
+
+
+def _walk(root: str, recursive: bool, visited: set) -> Iterable[str]:
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+        except OSError:
+            dirnames[:] = []
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in visited:  # a symlink loop or a folder reached twice: walk it once
+            dirnames[:] = []
+            continue
+        visited.add(key)
+        dirnames.sort()
+        if not recursive:
+            dirnames[:] = []
+        for name in sorted(filenames):
+            if _is_image_name(name):
+                yield os.path.join(dirpath, name)
+
+
+def read_list(source: str) -> list[str]:
+    """Paths from a text file (one per line, blank lines and #comments skipped), or stdin for '-'."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DpiqaError(f"cannot read list {source}: {exc}") from None
+    base = Path.cwd() if source == "-" else Path(source).resolve().parent
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            out.append(str(base / line) if not os.path.isabs(line) else line)
+    return out
+
+
+def discover(inputs: Iterable[str | os.PathLike], recursive: bool = True, from_list: str | None = None,
+             warn=None) -> list[str]:
+    """Expand files, folders and globs (plus a --from-list) into a deduplicated list of absolute paths.
+
+    Explicit files are kept whatever their extension (the decoder then says what is wrong with them);
+    files found in folders or by globs must have an image extension. A missing explicit path is kept
+    too, so that it is reported per file instead of aborting the run.
+    """
+    warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
+    items = [os.fspath(p) for p in inputs]
+    if from_list is not None:
+        items += read_list(from_list)
+    seen, visited, out = set(), set(), []
+
+    def add(path: str) -> None:
+        path = os.path.abspath(path)
+        key = os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            out.append(path)
+
+    for item in items:
+        if os.path.isdir(item):
+            for path in _walk(item, recursive, visited):
+                add(path)
+        elif os.path.lexists(item):
+            add(item)
+        elif _GLOB_CHARS & set(item):
+            matches = sorted(glob.glob(item, recursive=recursive))
+            if not matches:
+                warn(f"no file matches {item}")
+            for m in matches:
+                if os.path.isdir(m):
+                    for path in _walk(m, recursive, visited):
+                        add(path)
+                elif _is_image_name(m):
+                    add(m)
+        else:
+            add(item)  # reported as "no such file" by the decoder
+    return out
+
+
+# ---- decoding --------------------------------------------------------------------------------
+
+
+def _open_checked(path: str, max_pixels: int | None) -> Image.Image:
+    """Open (header only) with one-line reasons for every way a file can be unusable."""
+    if os.path.islink(path) and not os.path.exists(path):
+        raise ImageError(f"broken symlink (points to {os.readlink(path)})")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ImageError("no such file") from None
+    except OSError as exc:
+        raise ImageError(f"cannot stat: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageError("is a directory")
+    if st.st_size == 0:
+        raise ImageError("empty file (0 bytes)")
+    if max_pixels and Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = max_pixels  # our limit replaces Pillow's smaller built-in one
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+    except PermissionError:
+        raise ImageError("permission denied") from None
+    except UnidentifiedImageError:
+        raise ImageError("not an image (unrecognised format)") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"too many pixels ({exc})") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"unreadable header: {exc}") from None
+    w, h = img.size
+    if max_pixels and w * h > max_pixels:
+        img.close()
+        raise ImageError(f"too many pixels: {w}x{h} = {w * h:,} > --max-pixels {max_pixels:,}")
+    if min(w, h) < MIN_SIDE:
+        img.close()
+        raise ImageError(f"too small: {w}x{h} px (need at least {MIN_SIDE} px per side)")
+    return img
+
+
+def _oriented_size(img: Image.Image) -> tuple[int, int]:
+    w, h = img.size
+    try:
+        orientation = img.getexif().get(0x0112, 1)
+    except Exception:  # a broken EXIF block must not reject a decodable image
+        orientation = 1
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def _scale_wide(img: Image.Image) -> Image.Image:
+    """16/32-bit integer and float greyscale -> 8-bit L, scaled by the range the mode can hold."""
+    a = np.asarray(img)
+    if img.mode.startswith("I;16"):
+        a = a.astype(np.float64) / 65535.0
+    elif img.mode == "I":  # Pillow opens 16-bit PNG/TIFF greyscale as "I" too: 0..65535
+        a = a.astype(np.float64)
+        a = a / (65535.0 if a.max(initial=0) <= 65535 else float(np.iinfo(np.int32).max))
+    else:  # "F": [0, 1] floats as is, else 8- or 16-bit ranges stored as float
+        a = a.astype(np.float64)
+        top = a.max(initial=0)
+        a = a if top <= 1.0 else a / (255.0 if top <= 255 else 65535.0)
+    return Image.fromarray(np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8), "L")
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode == "RGB":
+        return img
+    if img.mode.startswith("I") or img.mode == "F":
+        return _scale_wide(img).convert("RGB")
+    has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+    if not has_alpha:
+        return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
+    rgba = img.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, rgba).convert("RGB")
+
+
+def load_rgb(path: str | os.PathLike, size: int | None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+             draft: bool = True) -> tuple[Image.Image, tuple[int, int]]:
+    """Decode to an RGB image (resized to size x size unless size is None) and the original oriented size."""
+    path = os.fspath(path)
+    img = _open_checked(path, max_pixels)
+    try:
+        with img:
+            orig = _oriented_size(img)
+            if draft and size and img.format == "JPEG":
+                img.draft("RGB", (size, size))  # DCT scaling: 1/2, 1/4, 1/8, never below size
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            img = _to_rgb(img)
+            if size and img.size != (size, size):
+                img = img.resize((size, size), Image.BILINEAR)
+            return img, orig
+    except ImageError:
+        raise
+    except PermissionError:
+        raise ImageError("permission denied") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"too many pixels ({exc})") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "truncated" in msg or isinstance(exc, EOFError):
+            raise ImageError(f"truncated or corrupt image data ({msg})") from None
+        raise ImageError(f"cannot decode: {msg}") from None
+    except MemoryError:
+        raise ImageError("out of memory while decoding") from None
+
+
+def decode_uint8(path: str | os.PathLike, size: int, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                 draft: bool = True) -> tuple[np.ndarray, tuple[int, int]]:
+    """(H x W x 3 uint8 array at size x size, original (width, height)); what the DataLoader ships."""
+    img, orig = load_rgb(path, size, max_pixels, draft)
+    return np.array(img, dtype=np.uint8), orig  # a writable copy for torch.from_numpy
+
+
+def decode_image(path: str | os.PathLike, size: int, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                 draft: bool = True):
+    """(3 x size x size float tensor in [0, 1], original (width, height)); raises ImageError."""
+    import torch
+
+    arr, orig = decode_uint8(path, size, max_pixels, draft)
+    return torch.from_numpy(arr).permute(2, 0, 1).float().div_(255.0), orig
