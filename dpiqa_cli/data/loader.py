@@ -1,0 +1,67 @@
+"""A DataLoader over image paths: workers decode, failures travel with the batch as error records.
+
+Workers ship uint8 H x W x 3 tensors (4x less inter-process and host-to-device traffic than floats);
+the batch is turned into float [0, 1] on the target device. Stacking HWC images and permuting gives an
+NCHW tensor that is already channels_last in memory, which is what CUDA convolutions prefer.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS, ImageError, decode_uint8
+
+
+class ImageFolderDataset(Dataset):
+    def __init__(self, paths: list[str], size: int, max_pixels: int | None = DEFAULT_MAX_PIXELS):
+        self.paths, self.size, self.max_pixels = list(paths), int(size), max_pixels
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        try:
+            arr, (w, h) = decode_uint8(self.paths[i], self.size, self.max_pixels)
+            return i, torch.from_numpy(arr), w, h, None
+        except ImageError as exc:
+            return i, None, 0, 0, str(exc)
+        except Exception as exc:  # a decoder bug on one odd file must not stop the run
+            return i, None, 0, 0, f"cannot decode: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+@dataclass
+class Batch:
+    index: list[int]  # dataset indices of the decoded images, in batch order
+    x: torch.Tensor | None  # B x 3 x S x S uint8 (channels_last memory), None if all failed
+    sizes: list[tuple[int, int]]
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+    def pin_memory(self):  # called by DataLoader(pin_memory=True) for custom batch types
+        if self.x is not None:
+            self.x = self.x.pin_memory()
+        return self
+
+
+def collate(items) -> Batch:
+    good = [it for it in items if it[1] is not None]
+    x = torch.stack([it[1] for it in good]).permute(0, 3, 1, 2) if good else None
+    return Batch([it[0] for it in good], x, [(it[2], it[3]) for it in good],
+                 [(it[0], it[4]) for it in items if it[1] is None])
+
+
+def default_workers(device: torch.device) -> int:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if device.type == "cpu":  # the forward pass needs the cores; decoding at ~input size is cheap
+        return max(1, min(4, cpus // 2))
+    return max(1, min(8, cpus - 1))
+
+
+def make_loader(paths: list[str], size: int, batch_size: int, workers: int, device: torch.device,
+                max_pixels: int | None = DEFAULT_MAX_PIXELS) -> DataLoader:
+    ds = ImageFolderDataset(paths, size, max_pixels)
+    kw = dict(prefetch_factor=4, persistent_workers=False) if workers > 0 else {}
+    return DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate,
+                      pin_memory=device.type == "cuda", drop_last=False, **kw)
