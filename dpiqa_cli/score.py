@@ -106,7 +106,7 @@ def score_paths(paths, model="student", weights=None, device: str = "auto", prec
                 resume: bool = False, progress: bool = True, flush_every: int = 4) -> pd.DataFrame:
     """Score image paths; returns the ranked DataFrame (rank, path, score, width, height[, mos]).
 
-    `df.attrs['errors']` is a DataFrame (path, reason) of the files that failed and `df.attrs['summary']`
+    `df.attrs['errors']` is a dict {path: reason} of the files that failed and `df.attrs['summary']`
     a dict (scored, failed, resumed, images_per_s, wall_s, ...). With `out`, results also go to that
     file (.csv/.jsonl/.parquet), failures to `<stem>.errors.csv`, and a sidecar makes the run resumable.
     Under torchrun (WORLD_SIZE > 1) every rank scores paths[rank::world] of the sorted list and rank 0
@@ -200,7 +200,7 @@ def score_paths(paths, model="student", weights=None, device: str = "auto", prec
 
         dist.barrier()
     wall = time.perf_counter() - t0
-    df.attrs["errors"] = errors
+    df.attrs["errors"] = dict(sorted(failed.items()))  # a dict: pandas compares attrs on merge/concat
     df.attrs["summary"] = dict(scored=len(df), failed=len(errors), resumed=len(scored) - n_new if rank == 0 else 0,
                                new=n_new, images_per_s=n_new / loop_s if loop_s > 0 else 0.0, loop_s=loop_s,
                                wall_s=wall, device=str(dev), precision=getattr(runner, "precision", "fp32"),
@@ -239,7 +239,7 @@ def score_command(inputs, *, from_list=None, recursive=True, out=None, mos=None,
     if out is None:
         cols = [c for c in df.columns if c in RESULT_COLS + ["mos"]]
         df[cols].to_csv(sys.stdout, index=False)
-        for p, reason in df.attrs["errors"].itertuples(index=False):
+        for p, reason in df.attrs["errors"].items():
             print(f"failed: {p}: {reason}", file=sys.stderr)
     print(summary_line(s, out), file=sys.stderr)
     if mos is not None and len(df):

@@ -1,0 +1,148 @@
+"""ONNX: export a model (`dpiqa export`) and score with onnxruntime (`dpiqa score --model x.onnx`).
+
+Exported graphs take `input` (N x 3 x S x S float in [0, 1], dynamic N) and give `score` (N x 1) and
+`feat` (N x 8 x F x F). A `x.json` beside `x.onnx` records input size and MOS scale. Foreign graphs
+(the authors' demo student) are accepted when their single input is N x 3 x S x S float; their first
+output is taken as the score. A batch dimension fixed in the graph is honoured by feeding chunks of
+that size (one image at a time for the usual fixed batch of 1).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.runners import Runner
+
+ONNX_FORMAT = "dpiqa-onnx/1"
+DEFAULT_SIZE = 512  # the authors' demo graph: 512 x 512
+
+
+def export_onnx(model: str = "student", weights=None, out: str | Path = "model.onnx", opset: int = 17,
+                check: bool = True) -> dict:
+    """Write `out` (+ `out.json`); returns the config, with the torch-vs-onnxruntime max difference."""
+    from dpiqa_cli.checkpoint import atomic_write_bytes, load_model, sha256_file
+
+    out = Path(out)
+    if out.suffix.lower() != ".onnx":
+        raise DpiqaError(f"--out must end in .onnx, not {out.name!r}")
+    loaded = load_model(model, weights, device="cpu")
+    size = int(loaded.config.get("input_size") or loaded.spec.input_size)
+    net = loaded.model.eval()
+    x = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+
+    def write(tmp: str) -> None:
+        with torch.inference_mode():
+            torch.onnx.export(net, (x,), tmp, input_names=["input"], output_names=["score", "feat"],
+                              dynamic_axes={"input": {0: "batch"}, "score": {0: "batch"}, "feat": {0: "batch"}},
+                              opset_version=opset, dynamo=False, do_constant_folding=True)
+
+    try:
+        atomic_write_bytes(out, write)
+    except DpiqaError:
+        raise
+    except Exception as exc:
+        raise DpiqaError(f"ONNX export failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from None
+    config = {"format": ONNX_FORMAT, "model": loaded.spec.name, "source": str(weights or model),
+              "source_sha256": loaded.config.get("sha256"), "input_size": size,
+              "feat_size": int(loaded.config.get("feat_size") or loaded.spec.feat_size),
+              "mos_scale": loaded.config.get("mos_scale"), "dataset": loaded.config.get("dataset"),
+              "opset": opset, "input": "input", "outputs": ["score", "feat"], "range": [0.0, 1.0],
+              "sha256": sha256_file(out)}
+    if check:
+        with torch.inference_mode():
+            ref = net(x)[0].reshape(-1).numpy()
+        got = OnnxRunner(out, torch.device("cpu")).run_float(x.numpy())
+        config["check_max_abs_diff"] = float(np.abs(ref - got).max())
+    text = json.dumps(config, indent=2)
+    atomic_write_bytes(out.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
+    return config
+
+
+def _providers(device: torch.device) -> list[str]:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if device.type == "cuda" and "CUDAExecutionProvider" in available:
+        return [("CUDAExecutionProvider", {"device_id": device.index or 0}), "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+class OnnxRunner(Runner):
+    def __init__(self, path: Path, device: torch.device):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise DpiqaError("scoring an .onnx model needs onnxruntime (`pip install onnxruntime`)") from None
+        if not path.is_file():
+            raise DpiqaError(f"ONNX model not found: {path}")
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        try:
+            self.sess = ort.InferenceSession(str(path), opts, providers=_providers(device))
+        except Exception as exc:
+            raise DpiqaError(f"{path} is not a loadable ONNX model: {str(exc).splitlines()[0][:300]}") from None
+        config = self._config(path)
+        size, self.fixed_batch = self._check_signature(path, config)
+        super().__init__(path.name, size, config.get("mos_scale"), 8,
+                         {"model": str(path.resolve()), "sha256": config.get("sha256"), "input_size": size})
+        self.precision = "fp32"
+
+    @staticmethod
+    def _config(path: Path) -> dict:
+        cfg = path.with_suffix(".json")
+        if not cfg.is_file():
+            return {}
+        try:
+            config = json.loads(cfg.read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}
+        return config if isinstance(config, dict) and config.get("format") == ONNX_FORMAT else {}
+
+    def _check_signature(self, path: Path, config: dict) -> tuple[int, int | None]:
+        inputs = self.sess.get_inputs()
+        if len(inputs) != 1:
+            raise DpiqaError(f"{path.name} has {len(inputs)} inputs; expected one image input N x 3 x S x S")
+        inp = inputs[0]
+        self.input_name = inp.name
+        shape = list(inp.shape)
+        what = f"{path.name}: input {inp.name!r} is {inp.type} {shape}; expected float N x 3 x S x S in [0, 1]"
+        if inp.type != "tensor(float)" or len(shape) != 4 or shape[1] != 3:
+            raise DpiqaError(what)
+        h, w = shape[2], shape[3]
+        if isinstance(h, int) and isinstance(w, int):
+            if h != w:
+                raise DpiqaError(what + " (square)")
+            size = h
+        elif isinstance(h, int) or isinstance(w, int):
+            size = h if isinstance(h, int) else w
+        else:
+            size = int(config.get("input_size") or DEFAULT_SIZE)
+        if config.get("input_size") and int(config["input_size"]) != size:
+            raise DpiqaError(f"{path.name}: graph input is {size} px but its .json says {config['input_size']}")
+        if not self.sess.get_outputs():
+            raise DpiqaError(f"{path.name} has no outputs")
+        batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
+        return int(size), batch
+
+    def run_float(self, x: np.ndarray) -> np.ndarray:
+        """N x 3 x S x S float32 in [0, 1] -> N scores (first output)."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        out_name = self.sess.get_outputs()[0].name
+        if self.fixed_batch is None:
+            return self.sess.run([out_name], {self.input_name: x})[0].reshape(len(x), -1)[:, 0]
+        k, res = self.fixed_batch, []
+        for i in range(0, len(x), k):
+            chunk = x[i:i + k]
+            n = len(chunk)
+            if n < k:  # pad the last chunk up to the graph's fixed batch
+                chunk = np.concatenate([chunk, np.zeros((k - n,) + chunk.shape[1:], np.float32)])
+            res.append(self.sess.run([out_name], {self.input_name: chunk})[0].reshape(k, -1)[:n, 0])
+        return np.concatenate(res)
+
+    def __call__(self, x: torch.Tensor) -> np.ndarray:
+        return self.run_float(x.float().div_(255.0).contiguous().numpy()).astype(np.float32)
+
