@@ -93,6 +93,54 @@ def import_weights(
     typer.echo(f"wrote {path} and {path.with_suffix('.json')}")
 
 
+# ---- score / export (issue #3) ----------------------------------------------------------------
+
+
+@app.command()
+def score(
+    inputs: Annotated[Optional[list[str]], typer.Argument(help="Image files, folders and glob patterns.")] = None,
+    model: ModelOpt = "student",
+    weights: WeightsOpt = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Ranked results: .csv, .jsonl or .parquet (default: CSV on stdout, not resumable).")] = None,
+    from_list: Annotated[Optional[str], typer.Option("--from-list", help="Text file with one path per line ('-' = stdin).")] = None,
+    recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into sub-folders.")] = True,
+    device: DeviceOpt = None,
+    precision: Annotated[str, typer.Option("--precision", help="auto|fp32|bf16|fp16 (auto: bf16 on CUDA, fp32 elsewhere).")] = "auto",
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Images per batch (default: 8 on CPU, 64 on CUDA for the student).")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", "-j", help="Decoding processes (default: half the cores on CPU, up to 8 on GPU; 0 = in-process).")] = None,
+    max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels than this (header check, before decoding); 0 = no limit.")] = 100_000_000,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (falls back to eager if it fails).")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its <out>.partial.csv.")] = False,
+    flush_every: Annotated[int, typer.Option("--flush-every", help="fsync the sidecar every N batches.")] = 4,
+    mos: Annotated[Optional[Path], typer.Option("--mos", help="CSV with a path/name column and a MOS column: also write a correlation report.")] = None,
+    report_dir: Annotated[Optional[Path], typer.Option("--report-dir", help="Where the --mos report goes (default: <out stem>.report/).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output; only errors and the summary.")] = False,
+) -> None:
+    """Score images and write them ranked best first (exit 0: all scored, 1: some failed, 2: none)."""
+    from dpiqa_cli.score import score_command
+
+    raise typer.Exit(score_command(
+        inputs or [], from_list=from_list, recursive=recursive, out=out, mos=mos, report_dir=report_dir,
+        quiet=quiet or state.quiet, model=model, weights=weights, device=_device(device), precision=precision,
+        batch_size=batch_size, workers=workers, max_pixels=max_pixels or None, compile=compile, resume=resume,
+        flush_every=flush_every))
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("--out", "-o", help="ONNX file to write (a .json config goes beside it).")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Registry name or checkpoint.")] = "student",
+    weights: WeightsOpt = None,
+    opset: Annotated[int, typer.Option("--opset", help="ONNX opset.")] = 17,
+) -> None:
+    """Export a model to ONNX (dynamic batch; input `input`, outputs `score`, `feat`)."""
+    from dpiqa_cli.onnx_export import export_onnx
+
+    config = export_onnx(model, weights, out, opset)
+    typer.echo(f"wrote {out} and {out.with_suffix('.json')} (onnxruntime vs torch max |diff| "
+               f"{config.get('check_max_abs_diff', float('nan')):.2e})")
+
+
 # ---- entry point ---------------------------------------------------------------------------
 
 
