@@ -75,7 +75,7 @@ class Feedback:
         elif self.mode == "log" and (time.perf_counter() - self.last >= self.every_s or self.done == self.total):
             self.last = time.perf_counter()
             eta = (self.total - self.done) / max(self.rate(), 1e-9)
-            print(f"scored {self.done}/{self.total} ({self.failed} failed), {self.rate():.1f} img/s, ETA {eta:.0f} s",
+            print(f"processed {self.done}/{self.total} ({self.failed} failed), {self.rate():.1f} img/s, ETA {eta:.0f} s",
                   file=sys.stderr, flush=True)
 
     def close(self) -> None:
