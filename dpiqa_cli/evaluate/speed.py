@@ -1,0 +1,229 @@
+"""Speed benchmark (`dpiqa bench --speed`): model-only vs end-to-end scoring vs a naive loop.
+
+- model-only: the scoring runner on a ready uint8 batch (no decoding) at batch size B;
+- end-to-end: `score_paths` on a folder of 1024x768 JPEGs (DataLoader workers, draft decoding);
+- naive: one image at a time, open -> full decode -> resize -> forward, as a plain script would do.
+Also reports how far draft (DCT-scaled) JPEG decoding is from a full decode + resize.
+Weights are random unless the model has local weights: speed does not depend on them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dpiqa_cli.errors import DpiqaError
+
+
+def _rss_mb() -> dict:
+    """Peak resident memory so far (Linux ru_maxrss is in KiB; it only ever grows)."""
+    return {"self_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "children_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def make_jpeg_folder(folder: Path, n: int = 64, size=(1024, 768), quality: int = 90) -> list[Path]:
+    """n photo-like 1024x768 JPEGs: scikit-image's photos when installed (varied crops), else textures."""
+    folder.mkdir(parents=True, exist_ok=True)
+    from PIL import Image
+
+    photos = []
+    try:
+        from skimage import data
+
+        for name in ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "motorcycle_left"):
+            try:
+                photos.append(np.asarray(getattr(data, name)()))
+            except Exception:  # some need pooch downloads; skip those
+                pass
+    except ImportError:
+        pass
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        if photos:
+            a = photos[i % len(photos)]
+            a = a if a.ndim == 3 else np.stack([a] * 3, -1)
+            img = Image.fromarray(a[..., :3]).rotate(int(rng.integers(0, 30)), resample=Image.BILINEAR, expand=False)
+            img = img.resize(size, Image.BICUBIC)
+        else:
+            yy, xx = np.mgrid[0:size[1], 0:size[0]]
+            base = np.stack([np.sin(xx / (20 + i)) , np.cos(yy / (15 + i)), np.sin((xx + yy) / 40)], -1)
+            a = ((base + 1) * 100 + rng.normal(0, 12, base.shape)).clip(0, 255).astype(np.uint8)
+            img = Image.fromarray(a)
+        p = folder / f"bench_{i:04d}.jpg"
+        img.save(p, quality=quality)
+        out.append(p)
+    return out
+
+
+def draft_difference(paths, size: int = 512) -> dict:
+    """Mean and max |draft decode - full decode + resize| over all pixels, in 8-bit levels."""
+    from dpiqa_cli.data.images import decode_uint8
+
+    means, maxes = [], []
+    for p in paths:
+        a = decode_uint8(p, size, draft=True)[0].astype(np.int16)
+        b = decode_uint8(p, size, draft=False)[0].astype(np.int16)
+        d = np.abs(a - b)
+        means.append(d.mean())
+        maxes.append(int(d.max()))
+    return {"size": size, "images": len(means), "mean_abs_levels": float(np.mean(means)),
+            "max_abs_levels": int(max(maxes)), "mean_abs_unit": float(np.mean(means)) / 255.0,
+            "p99_image_mean_levels": float(np.percentile(means, 99))}
+
+
+def _model_for_bench(name: str):
+    """A LoadedModel: local weights when present, else random weights of the registry architecture."""
+    from dpiqa_cli.checkpoint import LoadedModel, load_model
+    from dpiqa_cli.registry import get_spec
+
+    try:
+        return load_model(name, device="cpu"), "checkpoint"
+    except DpiqaError:
+        spec = get_spec(name)
+        torch.manual_seed(0)
+        net = spec.build().eval()
+        return LoadedModel(net, spec, {"input_size": spec.input_size, "mos_scale": None}), "random"
+
+
+def _naive(model: torch.nn.Module, paths, size: int, device: torch.device) -> float:
+    from PIL import Image
+
+    t = time.perf_counter()
+    for p in paths:
+        img = Image.open(p).convert("RGB").resize((size, size), Image.BILINEAR)
+        x = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).float().div(255.0)[None].to(device)
+        with torch.no_grad():
+            model(x)
+    _sync(device)
+    return len(paths) / (time.perf_counter() - t)
+
+
+def run_speed_bench(models=("student-lite0",), batch_sizes=(8,), precisions=("auto",), device: str = "auto",
+                    jpeg_dir=None, out_json=None, n_images: int = 64, naive_images: int = 16,
+                    workers: int | None = None, min_time_s: float = 3.0, console=None) -> dict:
+    """Benchmark each model x batch size x precision; print a table; write JSON. Returns the results."""
+    from dpiqa_cli.data.images import IMAGE_EXTS
+    from dpiqa_cli.runners import TorchRunner, resolve_device, resolve_precision
+    from dpiqa_cli.score import score_paths
+
+    dev = resolve_device(device)
+    tmp = None
+    if jpeg_dir is None:
+        tmp = Path(tempfile.mkdtemp(prefix="dpiqa-bench-"))
+        paths = make_jpeg_folder(tmp, n_images)
+    else:
+        paths = sorted(p for p in Path(jpeg_dir).iterdir() if p.suffix.lower() in IMAGE_EXTS)[:n_images]
+        if not paths:
+            raise DpiqaError(f"no images in {jpeg_dir}")
+    rows = []
+    try:
+        for name in models:
+            loaded, weights = _model_for_bench(name)
+            size = int(loaded.config.get("input_size") or loaded.spec.input_size)
+            diff = draft_difference(paths[:16], size)
+            for prec_in in precisions:
+                prec = resolve_precision(prec_in, dev)
+                runner = TorchRunner(loaded, dev, prec)
+                naive = _naive(runner.model, paths[:naive_images], size, dev) if naive_images else None
+                for bs in batch_sizes:
+                    rows.append(_one(name, weights, runner, loaded, paths, bs, prec, dev, workers, min_time_s,
+                                     naive, diff, score_paths))
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    result = {"machine": _machine(dev), "n_images": len(paths), "image_size": "1024x768 JPEG" if tmp else str(jpeg_dir),
+              "results": rows}
+    _print_table(rows, result["machine"], console)
+    if out_json:
+        out_json = Path(out_json)
+        out_json.parent.mkdir(parents=True, exist_ok=True)
+        tmpf = out_json.with_name(f".{out_json.name}.tmp")
+        tmpf.write_text(json.dumps(result, indent=2))
+        os.replace(tmpf, out_json)
+    return result
+
+
+def _one(name, weights, runner, loaded, paths, bs, prec, dev, workers, min_time_s, naive, diff, score_paths) -> dict:
+    size = runner.input_size
+    x = torch.randint(0, 256, (bs, size, size, 3), dtype=torch.uint8).permute(0, 3, 1, 2)
+    if dev.type == "cuda":
+        x = x.pin_memory()
+        torch.cuda.reset_peak_memory_stats(dev)
+    for _ in range(2):  # warm-up (allocator, oneDNN/cuDNN algorithm choice)
+        runner(x)
+    _sync(dev)
+    n, t0 = 0, time.perf_counter()
+    lat = []
+    while time.perf_counter() - t0 < min_time_s or n < 3:
+        t = time.perf_counter()
+        runner(x)
+        _sync(dev)
+        lat.append(time.perf_counter() - t)
+        n += 1
+    model_ips = n * bs / sum(lat)
+    mem_model = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    df = score_paths([str(p) for p in paths], model=loaded, device=str(dev), precision=prec, batch_size=bs,
+                     workers=workers, progress=False)
+    s = df.attrs["summary"]
+    row = {"model": name, "weights": weights, "batch_size": bs, "precision": prec, "device": str(dev),
+           "model_only_img_s": model_ips, "latency_ms_per_batch": 1000 * float(np.median(lat)),
+           "e2e_img_s": s["images_per_s"], "e2e_workers": s["workers"], "naive_img_s": naive,
+           "e2e_over_model": s["images_per_s"] / model_ips,
+           "e2e_over_naive": (s["images_per_s"] / naive) if naive else None, "draft_vs_full": diff}
+    if dev.type == "cuda":
+        row["peak_cuda_mb_model_only"] = mem_model
+        row["peak_cuda_mb_e2e"] = torch.cuda.max_memory_allocated(dev) / 2**20
+    row.update(_rss_mb())
+    return row
+
+
+def _machine(dev: torch.device) -> dict:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    m = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(), "cpus": cpus,
+         "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            m["cpu_model"] = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    if dev.type == "cuda":
+        m["gpu"] = torch.cuda.get_device_name(dev)
+    return m
+
+
+def _print_table(rows, machine, console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"scoring speed ({machine.get('cpu_model') or machine['processor']}, {machine['cpus']} cpus"
+                    + (f", {machine['gpu']}" if "gpu" in machine else "") + ")")
+    for c in ("model", "batch", "prec", "model-only img/s", "ms/batch", "e2e img/s", "naive img/s",
+              "e2e/model", "e2e/naive", "peak mem MB"):
+        t.add_column(c, justify="right")
+    for r in rows:
+        mem = r.get("peak_cuda_mb_e2e") or r["self_peak_rss_mb"]
+        t.add_row(r["model"], str(r["batch_size"]), r["precision"], f"{r['model_only_img_s']:.1f}",
+                  f"{r['latency_ms_per_batch']:.0f}", f"{r['e2e_img_s']:.1f}",
+                  f"{r['naive_img_s']:.1f}" if r["naive_img_s"] else "-", f"{r['e2e_over_model']:.2f}x",
+                  f"{r['e2e_over_naive']:.2f}x" if r["e2e_over_naive"] else "-", f"{mem:.0f}")
+    (console or Console()).print(t)
+    d = rows[0]["draft_vs_full"] if rows else None
+    if d:
+        (console or Console()).print(f"draft vs full JPEG decode at {d['size']} px over {d['images']} images: mean "
+                                     f"|diff| {d['mean_abs_levels']:.2f} / max {d['max_abs_levels']} (8-bit levels)")
