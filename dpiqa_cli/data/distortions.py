@@ -1,0 +1,256 @@
+"""Synthetic distortions for `dpiqa synth`, in the spirit of KADID-10k (Lin, Hosu & Saupe 2019).
+
+Every distortion is a pure function `f(img, t, rng) -> img` of an H x W x 3 float32 RGB image in
+[0, 1], a strength `t` in [0, 1] and a numpy Generator (used only by the random ones). Strength comes
+from the level: with L levels, level k (1..L) has t = (k - 1) / (L - 1), and each type's parameter is
+interpolated between five anchors, so with the default five levels level k uses exactly anchor k.
+Anchors are in pixels at the working resolution (`dpiqa synth --size`), chosen so that level 1 is
+just visible and level 5 is severe, as in KADID.
+"""
+from __future__ import annotations
+
+import io
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage, signal
+
+# The camera "linear light" model: a plain 2.2 gamma is close enough to sRGB for degradations.
+_GAMMA = 2.2
+# A typical camera colour-correction matrix (rows sum to 1): it correlates and amplifies sensor noise
+# into the coloured blotches of real low-light photos.
+_CCM = np.array([[1.65, -0.50, -0.15], [-0.25, 1.55, -0.30], [0.00, -0.55, 1.55]], dtype=np.float32)
+_CCM_INV = np.linalg.inv(_CCM).astype(np.float32)
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def _p(anchors, t: float) -> float:
+    """The parameter at strength t in [0, 1], linear between the five level anchors."""
+    return float(np.interp(t * (len(anchors) - 1), np.arange(len(anchors)), anchors))
+
+
+def _to_u8(img: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+
+
+def _from_u8(a: np.ndarray) -> np.ndarray:
+    return a.astype(np.float32) / 255.0
+
+
+def _convolve(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    # reflect-pad then 'valid' so borders are not darkened by the zero padding of the FFT
+    kh, kw = kernel.shape
+    pad = ((kh // 2, kh - 1 - kh // 2), (kw // 2, kw - 1 - kw // 2), (0, 0))
+    x = np.pad(img, pad, mode="reflect")
+    return signal.fftconvolve(x, kernel[:, :, None].astype(np.float32), mode="valid", axes=(0, 1))
+
+
+def _gauss(img: np.ndarray, sigma: float) -> np.ndarray:
+    return ndimage.gaussian_filter(img, (sigma, sigma, 0), mode="reflect")
+
+
+def _luma(img: np.ndarray) -> np.ndarray:
+    return img @ _LUMA
+
+
+def _encode_decode(img: np.ndarray, **save) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(_to_u8(img)).save(buf, **save)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return _from_u8(np.asarray(im.convert("RGB")))
+
+
+# ---- blur ----------------------------------------------------------------------------------
+
+
+def gaussian_blur(img, t, rng):
+    return _gauss(img, _p([0.7, 1.3, 2.2, 3.5, 5.5], t))
+
+
+def motion_blur(img, t, rng):
+    """Camera shake: a straight anti-aliased line kernel of the level's length at a random angle."""
+    length = _p([3, 7, 12, 18, 27], t)
+    angle = rng.uniform(0.0, np.pi)
+    r = int(np.ceil(length / 2)) + 1
+    s = np.linspace(-length / 2, length / 2, int(length * 8) + 1)
+    xs, ys = r + s * np.cos(angle), r + s * np.sin(angle)
+    k = np.zeros((2 * r + 2, 2 * r + 2), np.float64)
+    x0, y0 = np.floor(xs).astype(int), np.floor(ys).astype(int)
+    fx, fy = xs - x0, ys - y0
+    for dx, dy, wgt in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+        np.add.at(k, (y0 + dy, x0 + dx), wgt)  # bilinear splat of points along the line
+    return _convolve(img, k / k.sum())
+
+
+def defocus_blur(img, t, rng):
+    """Out of focus: a uniform disk (pillbox) point-spread function, 4x supersampled edges."""
+    radius = _p([1.0, 2.0, 3.2, 5.0, 8.0], t)
+    r = int(np.ceil(radius))
+    n = 2 * r + 1
+    g = (np.arange(n * 4) + 0.5) / 4.0 - (r + 0.5)  # 4 sub-samples per pixel, centred on the kernel
+    inside = (g[:, None] ** 2 + g[None, :] ** 2 <= radius ** 2).astype(np.float64)
+    k = inside.reshape(n, 4, n, 4).mean(axis=(1, 3))
+    return _convolve(img, k / k.sum())
+
+
+# ---- noise ---------------------------------------------------------------------------------
+
+
+def white_noise(img, t, rng):
+    sigma = _p([0.015, 0.03, 0.05, 0.075, 0.11], t)
+    return img + rng.normal(0.0, sigma, img.shape).astype(np.float32)
+
+
+def color_noise(img, t, rng):
+    """White noise in the chroma planes only (KADID's 'white noise in colour component')."""
+    sigma = _p([0.02, 0.04, 0.065, 0.1, 0.15], t)
+    h, w, _ = img.shape
+    cb, cr = rng.normal(0.0, sigma, (2, h, w)).astype(np.float32)
+    # inverse BT.601: chroma offsets added to RGB with the luma unchanged
+    return img + np.stack([1.402 * cr, -0.344136 * cb - 0.714136 * cr, 1.772 * cb], axis=-1)
+
+
+def impulse_noise(img, t, rng):
+    """Salt and pepper: a fraction of pixels (all channels together) set to black or white."""
+    density = _p([0.005, 0.012, 0.03, 0.06, 0.11], t)
+    u = rng.random(img.shape[:2])
+    out = img.copy()
+    out[u < density / 2] = 0.0
+    out[(u >= density / 2) & (u < density)] = 1.0
+    return out
+
+
+def camera_noise(img, t, rng):
+    """Low-light sensor noise as a camera pipeline makes it.
+
+    Undo gamma and the colour matrix to reach a RAW-like linear signal, add heteroscedastic
+    Poisson-Gaussian noise (shot noise ~ signal, plus read noise), blur it slightly (demosaicing
+    correlates neighbours), then reapply the colour matrix (which turns it into chroma blotches) and
+    gamma (which makes it strongest in the shadows).
+    """
+    shot = _p([0.002, 0.005, 0.01, 0.02, 0.04], t)
+    read = _p([0.0005, 0.0012, 0.0025, 0.005, 0.009], t)
+    raw = np.clip(np.clip(img, 0, 1) ** _GAMMA @ _CCM_INV.T, 0, None)
+    noise = rng.standard_normal(img.shape).astype(np.float32) * np.sqrt(shot * raw + read ** 2)
+    noise = _gauss(noise, 0.6) * 1.6  # re-scale so the blur keeps roughly the same per-pixel variance
+    lin = np.clip((raw + noise) @ _CCM.T, 0, 1)
+    return lin ** (1.0 / _GAMMA)
+
+
+# ---- compression ---------------------------------------------------------------------------
+
+
+def jpeg(img, t, rng):
+    return _encode_decode(img, format="JPEG", quality=int(round(_p([45, 28, 15, 8, 4], t))))
+
+
+def jpeg2000(img, t, rng):
+    ratio = _p([30, 60, 120, 240, 480], t)
+    return _encode_decode(img, format="JPEG2000", quality_mode="rates", quality_layers=[ratio], irreversible=True)
+
+
+def webp(img, t, rng):
+    return _encode_decode(img, format="WEBP", quality=int(round(_p([40, 20, 10, 4, 0], t))), method=4)
+
+
+# ---- brightness, contrast, colour ----------------------------------------------------------
+
+
+def overexposure(img, t, rng):
+    """Exposure raised by EV stops in linear light; highlights clip as on a sensor."""
+    ev = _p([0.4, 0.8, 1.3, 1.9, 2.6], t)
+    return np.clip(np.clip(img, 0, 1) ** _GAMMA * 2.0 ** ev, 0, 1) ** (1.0 / _GAMMA)
+
+
+def underexposure(img, t, rng):
+    """Exposure lowered by EV stops in linear light; the 8-bit output then loses shadow detail."""
+    ev = _p([0.6, 1.2, 1.9, 2.7, 3.6], t)
+    return (np.clip(img, 0, 1) ** _GAMMA * 2.0 ** -ev) ** (1.0 / _GAMMA)
+
+
+def contrast_decrease(img, t, rng):
+    c = _p([0.7, 0.5, 0.35, 0.24, 0.15], t)
+    mean = img.mean(axis=(0, 1), keepdims=True)
+    return mean + (img - mean) * c
+
+
+def saturation_decrease(img, t, rng):
+    s = _p([0.6, 0.4, 0.25, 0.1, 0.0], t)
+    y = _luma(img)[..., None]
+    return y + (img - y) * s
+
+
+def saturation_increase(img, t, rng):
+    s = _p([1.5, 2.0, 2.7, 3.5, 4.5], t)
+    y = _luma(img)[..., None]
+    return y + (img - y) * s
+
+
+def color_quantization(img, t, rng):
+    """Palette reduction (median cut, no dithering): banding and false contours."""
+    colors = int(round(_p([48, 24, 12, 7, 4], t)))
+    pal = Image.fromarray(_to_u8(img)).quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    return _from_u8(np.asarray(pal.convert("RGB")))
+
+
+def pixelate(img, t, rng):
+    """Block averaging to factor x factor cells, shown with nearest-neighbour upscaling."""
+    f = _p([2, 3, 4.5, 6.5, 9], t)
+    h, w, _ = img.shape
+    small = Image.fromarray(_to_u8(img)).resize((max(1, round(w / f)), max(1, round(h / f))), Image.Resampling.BOX)
+    return _from_u8(np.asarray(small.resize((w, h), Image.Resampling.NEAREST)))
+
+
+def oversharpen(img, t, rng):
+    """Unsharp masking pushed too far: halos and amplified texture."""
+    amount = _p([1.0, 2.0, 3.5, 5.5, 8.0], t)
+    return img + amount * (img - _gauss(img, 1.5))
+
+
+def camera_chain(img, t, rng):
+    """A cheap camera end to end: lens blur, sensor noise, in-camera sharpening, then JPEG."""
+    x = _gauss(img, _p([0.5, 0.8, 1.1, 1.5, 2.0], t))
+    x = camera_noise(x, _p([0.0, 0.2, 0.4, 0.6, 0.8], t), rng)
+    x = np.clip(x + 0.6 * (x - _gauss(x, 1.0)), 0, 1)
+    return _encode_decode(x, format="JPEG", quality=int(round(_p([75, 55, 38, 25, 14], t))))
+
+
+# Names are the `type` column of synth.csv and the values of `dpiqa synth --types`.
+DISTORTIONS: dict[str, Callable] = {
+    "gaussian_blur": gaussian_blur,
+    "motion_blur": motion_blur,
+    "defocus_blur": defocus_blur,
+    "white_noise": white_noise,
+    "color_noise": color_noise,
+    "impulse_noise": impulse_noise,
+    "camera_noise": camera_noise,
+    "jpeg": jpeg,
+    "jpeg2000": jpeg2000,
+    "webp": webp,
+    "overexposure": overexposure,
+    "underexposure": underexposure,
+    "contrast_decrease": contrast_decrease,
+    "saturation_decrease": saturation_decrease,
+    "saturation_increase": saturation_increase,
+    "color_quantization": color_quantization,
+    "pixelate": pixelate,
+    "oversharpen": oversharpen,
+    "camera_chain": camera_chain,
+}
+# Types whose output must keep the codec's artefacts (they are decoded, then saved losslessly).
+COMPRESSION_TYPES = ("jpeg", "jpeg2000", "webp", "camera_chain")
+
+
+def strength(level: int, levels: int) -> float:
+    """Level k of L (1..L) -> strength in [0, 1]; a single level is the middle anchor."""
+    if not 1 <= level <= levels:
+        raise ValueError(f"level {level} outside 1..{levels}")
+    return 0.5 if levels == 1 else (level - 1) / (levels - 1)
+
+
+def apply(name: str, img: np.ndarray, level: int, levels: int, rng: np.random.Generator) -> np.ndarray:
+    """Distort a uint8 H x W x 3 RGB image; returns uint8 of the same shape."""
+    out = DISTORTIONS[name](_from_u8(img), strength(level, levels), rng)
+    return _to_u8(out)

@@ -1,0 +1,113 @@
+"""Full-reference quality: multi-scale SSIM (Wang, Simoncelli & Bovik 2003), in numpy/scipy.
+
+Used by `dpiqa synth` to calibrate its labels across distortion types (see `dpiqa_cli.data.synth`).
+
+Definition (what `ms_ssim` computes):
+- SSIM with an 11x11 Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03, dynamic range L = 1 (images
+  are float in [0, 1]); statistics are averaged over the 'valid' part of each map (5-pixel border
+  dropped), as in the authors' MATLAB code.
+- Scales: the image is 2x2-averaged and subsampled between scales. The standard five weights
+  (0.0448, 0.2856, 0.3001, 0.2363, 0.1333) apply: the mean contrast-structure term at the four finer
+  scales, the mean full SSIM map (luminance x contrast-structure) at the coarsest. Negative means are
+  clamped to 0 before the power (as pytorch-msssim does) so the product stays real.
+- Small images: scales are added only while the shorter side is at least 11 pixels (the window); the
+  weights of the scales used are renormalised to sum to 1. At 176 px or more all five scales are used.
+
+`color_ms_ssim` applies it to the Y, Cb and Cr planes (BT.601, full range) and combines them with the
+weights 0.8 / 0.1 / 0.1 (Hassan & Bhagvati 2012, "Structural similarity measure for color images"), so
+colour-only distortions (saturation, chroma noise) are not invisible to the measure, while luminance
+structure, to which people are most sensitive, dominates.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+MS_SSIM_WEIGHTS = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
+YCC_WEIGHTS = np.array([0.8, 0.1, 0.1])
+_WIN_SIGMA, _WIN_RADIUS = 1.5, 5  # 11-tap window
+_K1, _K2 = 0.01, 0.03
+
+# BT.601 full-range RGB -> YCbCr on [0, 1] (the chroma offset of 0.5 keeps the planes in [0, 1])
+_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], dtype=np.float64)
+
+
+def rgb_to_ycbcr(img: np.ndarray) -> np.ndarray:
+    """H x W x 3 RGB in [0, 1] -> Y, Cb, Cr planes in [0, 1]."""
+    ycc = img.astype(np.float64) @ _YCC.T
+    ycc[..., 1:] += 0.5
+    return ycc
+
+
+def _blur(x: np.ndarray) -> np.ndarray:
+    # the same Gaussian on each plane (last axis = planes), then the 'valid' crop
+    sig = (_WIN_SIGMA, _WIN_SIGMA) + (0,) * (x.ndim - 2)
+    out = ndimage.gaussian_filter(x, sig, truncate=_WIN_RADIUS / _WIN_SIGMA + 0.1, mode="reflect")
+    r = _WIN_RADIUS
+    return out[r:-r, r:-r]
+
+
+def _ssim_terms(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-plane means of the SSIM map (l * cs) and of the contrast-structure map (each of shape planes)."""
+    c1, c2 = _K1 ** 2, _K2 ** 2
+    mx, my = _blur(x), _blur(y)
+    sxx = _blur(x * x) - mx * mx
+    syy = _blur(y * y) - my * my
+    sxy = _blur(x * y) - mx * my
+    cs = (2 * sxy + c2) / (sxx + syy + c2)
+    lum = (2 * mx * my + c1) / (mx * mx + my * my + c1)
+    return (lum * cs).mean(axis=(0, 1)), cs.mean(axis=(0, 1))
+
+
+def _downsample(x: np.ndarray) -> np.ndarray:
+    h, w = (x.shape[0] // 2) * 2, (x.shape[1] // 2) * 2
+    x = x[:h, :w]
+    return 0.25 * (x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2])
+
+
+def n_scales(h: int, w: int, max_scales: int = 5) -> int:
+    """How many scales fit: the shorter side at the coarsest scale must be at least the 11-px window."""
+    s, side = 0, min(h, w)
+    while s < max_scales and side >= 2 * _WIN_RADIUS + 1:  # the 'valid' map must be non-empty
+        s += 1
+        side //= 2
+    if s == 0:
+        raise ValueError(f"image too small for MS-SSIM: {w}x{h} (need at least 11 px on the shorter side)")
+    return s
+
+
+def ms_ssim_planes(ref: np.ndarray, dist: np.ndarray, max_scales: int = 5) -> np.ndarray:
+    """MS-SSIM of each plane of two H x W x P float arrays in [0, 1]; returns P values in [0, 1]."""
+    if ref.shape != dist.shape:
+        raise ValueError(f"shape mismatch: {ref.shape} vs {dist.shape}")
+    x, y = ref.astype(np.float64), dist.astype(np.float64)
+    if x.ndim == 2:
+        x, y = x[..., None], y[..., None]
+    m = n_scales(x.shape[0], x.shape[1], max_scales)
+    w = MS_SSIM_WEIGHTS[:m] / MS_SSIM_WEIGHTS[:m].sum()
+    out = np.ones(x.shape[2])
+    for j in range(m):
+        ssim, cs = _ssim_terms(x, y)
+        if j == m - 1:
+            out *= np.clip(ssim, 0.0, None) ** w[j]
+        else:
+            out *= np.clip(cs, 0.0, None) ** w[j]
+            x, y = _downsample(x), _downsample(y)
+    return out
+
+
+def ms_ssim(ref: np.ndarray, dist: np.ndarray, max_scales: int = 5) -> float:
+    """MS-SSIM of two grayscale images (H x W, float in [0, 1])."""
+    return float(ms_ssim_planes(ref, dist, max_scales)[0])
+
+
+def color_ms_ssim(ref: np.ndarray, dist: np.ndarray, max_scales: int = 5) -> float:
+    """0.8 MS-SSIM(Y) + 0.1 MS-SSIM(Cb) + 0.1 MS-SSIM(Cr) of two H x W x 3 RGB images.
+
+    Accepts uint8 (0..255) or float ([0, 1]) arrays; 1.0 means identical.
+    """
+    def as_float(a):
+        return a.astype(np.float64) / 255.0 if a.dtype == np.uint8 else a.astype(np.float64)
+
+    q = ms_ssim_planes(rgb_to_ycbcr(as_float(ref)), rgb_to_ycbcr(as_float(dist)), max_scales)
+    return float(np.dot(YCC_WEIGHTS, q))

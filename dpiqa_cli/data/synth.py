@@ -1,0 +1,222 @@
+"""`dpiqa synth`: a KADID-style synthetic-distortion dataset made from a folder of pristine photos.
+
+Output layout (all paths in the CSV are relative to OUT_DIR, with forward slashes):
+    OUT/refs/<ref>.png                    the pristine references (after the optional resize)
+    OUT/images/<ref>_<type>_<level>.png   one image per reference, type and level
+    OUT/synth.csv                         path,mos,ref,type,level,fr (the generic CSV; `ref` = refs/<ref>.png)
+    OUT/synth.json, OUT/README.md         seed, types, levels, size and the label definition below
+
+Images are stored as lossless PNG. The compression types (jpeg, jpeg2000, webp, camera_chain) are
+encoded with the codec, decoded, and then stored as PNG, so they carry exactly their codec artefacts.
+
+Label (the `mos` column: a MOS-like score in [0, 1], higher = better):
+1. fr = colour MS-SSIM of each distorted image against its pristine reference
+   (`dpiqa_cli.data.fr_quality.color_ms_ssim`: 0.8 Y + 0.1 Cb + 0.1 Cr, standard 5-scale MS-SSIM).
+2. q(type, level) = the mean of fr over all references of the run: like a MOS, the label belongs to the
+   distortion condition, not to the image, so the FR measure only calibrates the types against
+   each other and the levels within each type.
+3. mos = clip(2 q - 1, 0, 1): a fixed affine map of MS-SSIM [0.5, 1] onto [0, 1]. It is the same for
+   every type, so it changes no ranking; it only spreads the labels over the whole unit range.
+4. Monotone in level: within a type, mos is replaced by its running minimum over increasing levels,
+   so a higher level never gets a higher label.
+5. The pristine references are included as type `pristine`, level 0, mos 1.0 (the best possible), so
+   that training sees "clean is best".
+Labels therefore depend on the set of references (step 2) and are deterministic for a given source
+folder, seed, levels, types and size. Every random distortion draws from its own generator seeded by
+(seed, reference name, type, level), so results do not depend on worker count or order.
+"""
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from dpiqa_cli.data import distortions as D
+from dpiqa_cli.data.fr_quality import color_ms_ssim
+from dpiqa_cli.errors import DpiqaError
+
+MIN_SIDE = 32  # below this MS-SSIM drops to very few scales and distortions lose meaning
+CSV_NAME = "synth.csv"
+LABEL_DEFINITION = (
+    "mos = running minimum over increasing level of clip(2*q - 1, 0, 1), where q(type, level) is the mean "
+    "over all references of the colour MS-SSIM (0.8 Y + 0.1 Cb + 0.1 Cr, 5-scale MS-SSIM, Wang et al. 2003) "
+    "of the distorted image against its pristine reference; pristine references: type 'pristine', level 0, "
+    "mos 1.0. Higher is better."
+)
+
+
+def list_sources(src_dir: str | os.PathLike) -> list[Path]:
+    """The image files directly inside src_dir, sorted; one-line errors for unusable folders."""
+    from dpiqa_cli.data.images import IMAGE_EXTS
+
+    src = Path(src_dir)
+    if not src.is_dir():
+        raise DpiqaError(f"source folder not found: {src}")
+    files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    if not files:
+        raise DpiqaError(f"no images in {src} (looked for {', '.join(sorted(IMAGE_EXTS))})")
+    stems = [p.stem for p in files]
+    dup = sorted({s for s in stems if stems.count(s) > 1})
+    if dup:
+        raise DpiqaError(f"two source images share the name {dup[0]!r} (output names come from file stems)")
+    return files
+
+
+def resolve_types(types) -> list[str]:
+    """None -> every type; else a list (or comma-separated string) of known type names, in order given."""
+    if types is None:
+        return list(D.DISTORTIONS)
+    if isinstance(types, str):
+        types = [t for t in (s.strip() for s in types.split(",")) if t]
+    unknown = [t for t in types if t not in D.DISTORTIONS]
+    if unknown:
+        raise DpiqaError(f"unknown distortion type {unknown[0]!r}; known: {', '.join(D.DISTORTIONS)}")
+    if not types:
+        raise DpiqaError("--types is empty")
+    return list(dict.fromkeys(types))
+
+
+def load_reference(path: Path, size: int | None) -> np.ndarray:
+    """RGB uint8 array; with size, downscaled (Lanczos) so that the shorter side is `size` pixels."""
+    from dpiqa_cli.data.images import ImageError, load_rgb
+
+    try:
+        img, _ = load_rgb(path, None)
+    except ImageError as exc:
+        raise DpiqaError(f"{path}: {exc}") from None
+    w, h = img.size
+    if size and min(w, h) > size:
+        scale = size / min(w, h)
+        img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.LANCZOS)
+    if min(img.size) < MIN_SIDE:
+        raise DpiqaError(f"{path}: {img.size[0]}x{img.size[1]} is too small (shorter side under {MIN_SIDE} px)")
+    return np.asarray(img, dtype=np.uint8)
+
+
+def _rng(seed: int, ref: str, dtype: str, level: int) -> np.random.Generator:
+    # crc32 is stable across processes and Python versions (unlike hash())
+    key = [seed, zlib.crc32(ref.encode()), zlib.crc32(dtype.encode()), level]
+    return np.random.default_rng(np.random.SeedSequence(key))
+
+
+def _save_png(arr: np.ndarray, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    Image.fromarray(arr).save(tmp, format="PNG", compress_level=3)
+    os.replace(tmp, path)
+
+
+def _work(task) -> list[tuple]:
+    """One (reference, type): all its levels written and scored. Runs in a worker process."""
+    src, out, dtype, seed, levels, size = task
+    ref = load_reference(Path(src), size)
+    stem = Path(src).stem
+    rows = []
+    for level in range(1, levels + 1):
+        img = D.apply(dtype, ref, level, levels, _rng(seed, stem, dtype, level))
+        rel = f"images/{stem}_{dtype}_{level}.png"
+        _save_png(img, Path(out) / rel)
+        rows.append((rel, f"refs/{stem}.png", dtype, level, color_ms_ssim(ref, img)))
+    return rows
+
+
+def make_labels(df: pd.DataFrame) -> pd.DataFrame:
+    """Add `mos` to rows (type, level, fr) by the module's label definition; returns a copy."""
+    df = df.copy()
+    q = df.groupby(["type", "level"])["fr"].mean()
+    table = np.clip(2.0 * q - 1.0, 0.0, 1.0).rename("mos").reset_index().sort_values(["type", "level"])
+    table["mos"] = table.groupby("type")["mos"].cummin()
+    return df.merge(table, on=["type", "level"], how="left")
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _readme(meta: dict, table: pd.DataFrame) -> str:
+    lines = ["# Synthetic-distortion dataset (made by `dpiqa synth`)", "",
+             f"- references: {meta['n_refs']} (from `{meta['source']}`), size: {meta['size'] or 'original'}",
+             f"- types: {len(meta['types'])} x {meta['levels']} levels, seed {meta['seed']}",
+             f"- images: {meta['n_images']} (pristine references included)", "",
+             "## Label (`mos`, in [0, 1], higher = better)", "", LABEL_DEFINITION, "",
+             "See the docstring of `dpiqa_cli/data/synth.py` for the reasoning, and "
+             "`dpiqa_cli/data/distortions.py` for each type's parameters.", "",
+             "## mos by type and level", "", "| type | " + " | ".join(f"L{k}" for k in range(1, meta["levels"] + 1)) + " |",
+             "|---|" + "---|" * meta["levels"]]
+    for dtype, grp in table.groupby("type", sort=False):
+        lines.append(f"| {dtype} | " + " | ".join(f"{v:.3f}" for v in grp.sort_values("level")["mos"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def synthesize(src_dir, out_dir, seed: int = 0, levels: int = 5, types=None, size: int | None = None,
+               workers: int | None = None, progress: bool = False) -> pd.DataFrame:
+    """Distort every image in src_dir; write OUT_DIR (see the module docstring); return the CSV's frame."""
+    if levels < 1 or levels > 20:
+        raise DpiqaError(f"--levels must be between 1 and 20 (got {levels})")
+    if size is not None and size < MIN_SIDE:
+        raise DpiqaError(f"--size must be at least {MIN_SIDE} (got {size})")
+    if workers is not None and workers < 0:
+        raise DpiqaError("--workers must be 0 or more")
+    names = resolve_types(types)
+    files = list_sources(src_dir)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise DpiqaError(f"output path exists and is not a folder: {out}")
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "refs").mkdir(exist_ok=True)
+
+    for f in files:  # references first: also validates every source before the long part starts
+        _save_png(load_reference(f, size), out / "refs" / f"{f.stem}.png")
+    tasks = [(str(f), str(out), t, seed, levels, size) for f in files for t in names]
+    workers = min(os.cpu_count() or 1, 4) if workers is None else workers
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(tasks) * levels, unit="img", desc="synth", dynamic_ncols=True)
+    rows: list[tuple] = []
+    if workers <= 1:
+        for task in tasks:
+            rows += _work(task)
+            if bar:
+                bar.update(levels)
+    else:  # spawn: safe even when the parent has started torch/OpenMP threads
+        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context("spawn")) as pool:
+            for part in pool.map(_work, tasks, chunksize=1):
+                rows += part
+                if bar:
+                    bar.update(levels)
+    if bar:
+        bar.close()
+
+    df = pd.DataFrame(rows, columns=["path", "ref", "type", "level", "fr"])
+    df = make_labels(df)
+    pristine = pd.DataFrame({"path": [f"refs/{f.stem}.png" for f in files], "ref": [f"refs/{f.stem}.png" for f in files],
+                             "type": "pristine", "level": 0, "fr": 1.0, "mos": 1.0})
+    df = pd.concat([pristine, df], ignore_index=True)[["path", "mos", "ref", "type", "level", "fr"]]
+    order = {t: i for i, t in enumerate(["pristine"] + names)}
+    df = df.sort_values(["ref", "type", "level"], key=lambda c: c.map(order) if c.name == "type" else c,
+                        kind="stable").reset_index(drop=True)
+    df["mos"] = df["mos"].round(6)
+    df["fr"] = df["fr"].round(6)
+
+    table = df[df.type != "pristine"].drop_duplicates(["type", "level"])[["type", "level", "mos"]]
+    table = table.set_index("type").loc[names].reset_index()
+    meta = {"source": str(Path(src_dir)), "seed": seed, "levels": levels, "types": names, "size": size,
+            "n_refs": len(files), "n_images": len(df), "label": LABEL_DEFINITION,
+            "mos_range": [0.0, 1.0], "lower_better": False,
+            "mos_by_type_level": {t: g.sort_values("level")["mos"].round(6).tolist() for t, g in table.groupby("type", sort=False)}}
+    tmp = out / f".{CSV_NAME}.tmp"
+    df.to_csv(tmp, index=False, float_format="%.6f")
+    os.replace(tmp, out / CSV_NAME)
+    _write_text(out / "synth.json", json.dumps(meta, indent=2) + "\n")
+    _write_text(out / "README.md", _readme(meta, table))
+    return df
