@@ -124,6 +124,7 @@ def score_paths(paths, model="student", weights=None, device: str = "auto", prec
     if batch_size is not None and batch_size < 1:
         raise DpiqaError("--batch-size must be at least 1")
     batch_size = batch_size or runner.default_batch
+    runner.pad_to = batch_size
     workers = default_workers(dev) if workers is None else workers
     if workers < 0:
         raise DpiqaError("--workers must be 0 or more")
