@@ -141,6 +141,27 @@ def export(
                f"{config.get('check_max_abs_diff', float('nan')):.2e})")
 
 
+# ---- synth (issue #6) ----------------------------------------------------------------------
+
+
+@app.command()
+def synth(
+    src_dir: Annotated[Path, typer.Argument(help="Folder of pristine photos (the files directly inside it).")],
+    out_dir: Annotated[Path, typer.Argument(help="Output folder: images/, refs/, synth.csv, synth.json, README.md.")],
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random distortions (noise, motion angle).")] = 0,
+    levels: Annotated[int, typer.Option("--levels", help="Levels per distortion type.")] = 5,
+    types: Annotated[Optional[str], typer.Option("--types", help="Comma-separated distortion types (default: all).")] = None,
+    size: Annotated[Optional[int], typer.Option("--size", help="Downscale so the shorter side is N px (default: keep).")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Worker processes (default: min(4, CPUs); 0 = in-process).")] = None,
+) -> None:
+    """Make a KADID-style synthetic-distortion dataset (generic CSV path,mos,ref,type,level) from pristine photos."""
+    from dpiqa_cli.data.synth import synthesize
+
+    df = synthesize(src_dir, out_dir, seed=seed, levels=levels, types=types, size=size, workers=workers,
+                    progress=not state.quiet)
+    typer.echo(f"wrote {len(df)} images ({df['ref'].nunique()} references) and {out_dir / 'synth.csv'}")
+
+
 # ---- entry point ---------------------------------------------------------------------------
 
 
