@@ -147,7 +147,9 @@ def _open_checked(path: str, max_pixels: int | None) -> Image.Image:
         raise ImageError("is a directory")
     if st.st_size == 0:
         raise ImageError("empty file (0 bytes)")
-    if max_pixels and Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
+    if not max_pixels:
+        Image.MAX_IMAGE_PIXELS = None  # --max-pixels 0: the user lifted every limit, Pillow's included
+    elif Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
         Image.MAX_IMAGE_PIXELS = max_pixels  # our limit replaces Pillow's smaller built-in one
     try:
         with warnings.catch_warnings():
