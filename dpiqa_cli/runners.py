@@ -75,7 +75,8 @@ class TorchRunner(Runner):
     def __init__(self, loaded, device: torch.device, precision: str, compile: bool = False, name: str = ""):
         spec, config = loaded.spec, loaded.config
         big = spec.kind == "teacher"
-        default = (16 if big else 64) if device.type == "cuda" else (2 if big else 8)
+        # CPU: small batches measured fastest at 512 px (activations stay in cache; BENCHMARKS.md)
+        default = (16 if big else 64) if device.type == "cuda" else (1 if big else 2)
         super().__init__(name or spec.name, int(config.get("input_size") or spec.input_size),
                          config.get("mos_scale"), default,
                          {"model": name or spec.name, "sha256": config.get("sha256"),
