@@ -9,6 +9,7 @@ that size (one image at a time for the usual fixed batch of 1).
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,8 @@ def export_onnx(model: str = "student", weights=None, out: str | Path = "model.o
     x = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
 
     def write(tmp: str) -> None:
-        with torch.inference_mode():
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices are not for users
             torch.onnx.export(net, (x,), tmp, input_names=["input"], output_names=["score", "feat"],
                               dynamic_axes={"input": {0: "batch"}, "score": {0: "batch"}, "feat": {0: "batch"}},
                               opset_version=opset, dynamo=False, do_constant_folding=True)
