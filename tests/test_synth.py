@@ -1,0 +1,162 @@
+"""`dpiqa synth`: types and levels, determinism, labels, the CSV, the FR measure and CLI errors.
+
+Everything runs on two 96x64 crops of scikit-image photos, in-process (workers=0), in a few seconds.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from dpiqa_cli.data import distortions as D
+from dpiqa_cli.data.fr_quality import color_ms_ssim, ms_ssim
+from dpiqa_cli.data.synth import synthesize
+
+REQUIRED = {"gaussian_blur", "motion_blur", "defocus_blur", "white_noise", "impulse_noise", "jpeg", "jpeg2000",
+            "overexposure", "underexposure", "contrast_decrease", "saturation_decrease", "color_quantization",
+            "pixelate", "camera_noise", "camera_chain"}
+
+
+def _photo(name: str, size=(96, 64)) -> np.ndarray:
+    import skimage.data
+
+    return np.asarray(Image.fromarray(getattr(skimage.data, name)()).resize(size, Image.Resampling.LANCZOS))
+
+
+@pytest.fixture(scope="module")
+def src(tmp_path_factory):
+    d = tmp_path_factory.mktemp("src")
+    Image.fromarray(_photo("coffee")).save(d / "coffee.png")
+    Image.fromarray(_photo("chelsea")).save(d / "chelsea.jpg", quality=95)
+    return d
+
+
+@pytest.fixture(scope="module")
+def synth_run(src, tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth")
+    return out, synthesize(src, out, seed=0, workers=0)
+
+
+def test_types_and_levels(synth_run):
+    out, df = synth_run
+    assert len(D.DISTORTIONS) >= 15 and REQUIRED <= set(D.DISTORTIONS)
+    dist = df[df.type != "pristine"]
+    grid = dist.groupby(["ref", "type"])["level"].apply(sorted)
+    assert set(dist.type) == set(D.DISTORTIONS)
+    assert all(levels == [1, 2, 3, 4, 5] for levels in grid)
+    assert len(df) == 2 * (len(D.DISTORTIONS) * 5 + 1)
+    pristine = df[df.type == "pristine"]
+    assert sorted(pristine.path) == ["refs/chelsea.png", "refs/coffee.png"] and (pristine.mos == 1.0).all()
+    assert "images/coffee_jpeg_3.png" in set(df.path)
+    for p in df.path:
+        with Image.open(out / p) as im:
+            assert im.format == "PNG" and im.size == (96, 64) and im.mode == "RGB"
+
+
+def test_labels_monotone_in_level_and_in_range(synth_run):
+    _, df = synth_run
+    assert df.mos.between(0.0, 1.0).all() and df.fr.between(0.0, 1.0).all()
+    for dtype, grp in df[df.type != "pristine"].groupby("type"):
+        by_level = grp.groupby("level")["mos"].agg(["min", "max"])
+        assert (by_level["min"] == by_level["max"]).all(), f"{dtype}: one label per (type, level)"
+        assert by_level["min"].is_monotonic_decreasing, f"{dtype}: label rises with level"
+        assert by_level["min"].iloc[0] < 1.0
+    # the FR measure itself falls with level for the classic types, before any monotone fix-up
+    for dtype in ("gaussian_blur", "white_noise", "jpeg"):
+        fr = df[df.type == dtype].groupby("level")["fr"].mean()
+        assert (np.diff(fr.to_numpy()) < 0).all(), dtype
+
+
+def test_deterministic_per_seed(src, synth_run, tmp_path):
+    out, df = synth_run
+    again = synthesize(src, tmp_path / "a", seed=0, workers=0)
+    assert (tmp_path / "a" / "synth.csv").read_bytes() == (out / "synth.csv").read_bytes()
+    pd.testing.assert_frame_equal(again, df)
+    for p in df.path:
+        assert (tmp_path / "a" / p).read_bytes() == (out / p).read_bytes(), p
+    other = synthesize(src, tmp_path / "b", seed=1, types="white_noise,motion_blur", workers=0)
+    for p in other.path[other.type == "white_noise"]:
+        assert (tmp_path / "b" / p).read_bytes() != (out / p).read_bytes(), "the seed changes the noise"
+
+
+def test_same_result_with_worker_processes(src, synth_run, tmp_path):
+    out, _ = synth_run
+    df = synthesize(src, tmp_path / "w", seed=0, types=["white_noise"], workers=2)
+    for p in df.path[df.type == "white_noise"]:
+        assert (tmp_path / "w" / p).read_bytes() == (out / p).read_bytes()
+
+
+def test_csv_and_metadata(synth_run):
+    out, df = synth_run
+    csv = pd.read_csv(out / "synth.csv")
+    assert list(csv.columns[:5]) == ["path", "mos", "ref", "type", "level"]
+    assert len(csv) == len(df) and csv.mos.between(0, 1).all()
+    assert all((out / p).is_file() for p in csv.path) and all((out / r).is_file() for r in csv.ref)
+    meta = json.loads((out / "synth.json").read_text())
+    assert meta["seed"] == 0 and meta["levels"] == 5 and meta["types"] == list(D.DISTORTIONS)
+    assert "MS-SSIM" in meta["label"] and "MS-SSIM" in (out / "README.md").read_text()
+
+
+def test_distortions_are_pure_functions():
+    img = _photo("astronaut", (80, 80))
+    before = img.copy()
+    for name in D.DISTORTIONS:
+        a = D.apply(name, img, 3, 5, np.random.default_rng(7))
+        b = D.apply(name, img, 3, 5, np.random.default_rng(7))
+        assert a.dtype == np.uint8 and a.shape == img.shape
+        assert np.array_equal(a, b), name
+        assert not np.array_equal(a, img), f"{name} left the image unchanged"
+    assert np.array_equal(img, before)
+
+
+def test_compressed_types_carry_codec_artefacts():
+    img = _photo("chelsea", (128, 96))
+    out = D.apply("jpeg", img, 5, 5, np.random.default_rng(0))
+    # quality-4 JPEG: 8x8 blocks, so pixel differences jump at block edges more than inside blocks
+    g = out.astype(float).mean(axis=2)
+    dx = np.abs(np.diff(g, axis=1)).mean(axis=0)
+    assert dx[7::8].mean() > 1.5 * np.delete(dx, np.s_[7::8]).mean()
+
+
+def test_ms_ssim_reference_values():
+    from scipy import ndimage
+    from skimage.metrics import structural_similarity
+
+    x = _photo("coffee", (200, 180)).mean(axis=2) / 255.0
+    y = ndimage.gaussian_filter(x, 1.5)
+    ref = structural_similarity(x, y, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    assert ms_ssim(x, y, max_scales=1) == pytest.approx(ref, abs=1e-9)  # one scale is plain SSIM
+    assert ms_ssim(x, x) == pytest.approx(1.0)
+    assert 0.0 < ms_ssim(x, ndimage.gaussian_filter(x, 3)) < ms_ssim(x, y) < 1.0
+    rgb = _photo("coffee", (200, 180))
+    assert color_ms_ssim(rgb, rgb) == pytest.approx(1.0)
+    gray = np.repeat(rgb.mean(axis=2, keepdims=True), 3, axis=2).astype(np.uint8)
+    assert color_ms_ssim(rgb, gray) < 0.99  # chroma planes make colour loss visible to the measure
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["{missing}", "{out}"], "source folder not found"),
+    (["{empty}", "{out}"], "no images"),
+    (["{src}", "{out}", "--types", "jpeg,sepia"], "unknown distortion type 'sepia'"),
+    (["{src}", "{out}", "--levels", "0"], "--levels"),
+    (["{src}", "{out}", "--size", "8"], "--size"),
+])
+def test_cli_errors(run_cli, src, tmp_path, args, needle):
+    (tmp_path / "empty").mkdir()
+    fill = dict(missing=tmp_path / "nope", empty=tmp_path / "empty", src=src, out=tmp_path / "out")
+    code, _, err = run_cli("synth", *[a.format(**fill) for a in args])
+    assert code == 2
+    assert err.startswith("error: ") and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_writes_dataset(run_cli, src, tmp_path):
+    code, out, _ = run_cli("-q", "synth", src, tmp_path / "o", "--types", "jpeg,pixelate", "--levels", "3",
+                           "--size", "48", "--workers", "0", "--seed", "3")
+    assert code == 0 and "wrote" in out
+    df = pd.read_csv(tmp_path / "o" / "synth.csv")
+    assert len(df) == 2 * (2 * 3 + 1) and set(df.level) == {0, 1, 2, 3}
+    with Image.open(tmp_path / "o" / "refs" / "coffee.png") as im:
+        assert min(im.size) == 48  # --size downscales the shorter side
