@@ -93,11 +93,16 @@ def _dedupe(paths) -> list[str]:
     return out
 
 
-def _init_dist(world: int, device: torch.device) -> None:
+def _init_dist(world: int, device: torch.device) -> bool:
+    """Join torchrun's process group; True if this call created it (and so must destroy it)."""
     import torch.distributed as dist
 
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if world <= 1 or dist.is_initialized():
+        return False
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # NCCL barriers run on the current device: one GPU per rank
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return True
 
 
 def score_paths(paths, model="student", weights=None, device: str = "auto", precision: str = "auto",
@@ -129,7 +134,7 @@ def score_paths(paths, model="student", weights=None, device: str = "auto", prec
     if workers < 0:
         raise DpiqaError("--workers must be 0 or more")
     paths = _dedupe(paths)
-    _init_dist(world, dev)
+    own_group = _init_dist(world, dev)
     shard = sorted(paths)[rank::world] if world > 1 else paths
 
     done: dict = {}
@@ -199,7 +204,9 @@ def score_paths(paths, model="student", weights=None, device: str = "auto", prec
     if world > 1:
         import torch.distributed as dist
 
-        dist.barrier()
+        dist.barrier()  # no rank exits before rank 0 has written the merged file
+        if own_group:
+            dist.destroy_process_group()
     wall = time.perf_counter() - t0
     df.attrs["errors"] = dict(sorted(failed.items()))  # a dict: pandas compares attrs on merge/concat
     df.attrs["summary"] = dict(scored=len(df), failed=len(errors), resumed=len(scored) - n_new if rank == 0 else 0,
