@@ -28,6 +28,7 @@ def test_csv_has_every_file_ranked(photos, run_cli, tmp_path):
     code, _, err = run_cli("score", folder, "-m", "tiny-student", "--device", "cpu", "--workers", "0", "-o", out)
     assert code == 0, err
     assert "scored 20, failed 0" in err
+    assert "processed 20/20 (0 failed)" in err  # stderr is not a terminal here: plain progress lines
     df = pd.read_csv(out)
     assert list(df.columns) == ["rank", "path", "score", "width", "height"]
     assert sorted(df["path"]) == sorted(str(p) for p in files)
@@ -134,3 +135,17 @@ def test_mos_report(photos, run_cli, tmp_path):
     assert code == 0, err
     report = tmp_path / "s.report"
     assert (report / "report.json").exists() and (report / "scatter.png").exists()
+
+
+def test_mos_column_from_checkpoint_scale(photos, run_cli, tmp_path):
+    from dpiqa_cli.checkpoint import load_model, save_checkpoint
+
+    folder, files = photos
+    ckpt = save_checkpoint(load_model("tiny-student").model, tmp_path / "t.safetensors", spec_name="tiny-student",
+                           info={"mos_scale": {"name": "live", "min": 0.0, "max": 100.0, "lower_better": True}})
+    out = tmp_path / "m.csv"
+    code, _, err = run_cli("score", *files[:4], "-m", "tiny-student", "-w", ckpt, "-j", "0", "-o", out)
+    assert code == 0, err
+    df = pd.read_csv(out)
+    assert list(df.columns) == ["rank", "path", "score", "width", "height", "mos"]
+    np.testing.assert_allclose(df["mos"], 100.0 - 100.0 * df["score"])  # DMOS: lower is better
