@@ -173,12 +173,16 @@ def score_paths(paths, model="student", weights=None, device: str = "auto", prec
             fb.update(len(rows), len(batch.errors))
             if delay:
                 time.sleep(delay)
-    except KeyboardInterrupt:
+    except BaseException as exc:  # Ctrl-C, out of memory, a model error: keep what was scored
         fb.close()
         if sidecar is not None:
             sidecar.close()
-            print(f"\ninterrupted: {len(scored)} results are safe in {sidecar.path}; run the same command with "
+            what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped by an error"
+            print(f"\n{what}: {len(scored)} results are safe in {sidecar.path}; run the same command with "
                   "--resume to continue", file=sys.stderr)
+        if isinstance(exc, torch.OutOfMemoryError):
+            raise DpiqaError(f"out of {dev.type.upper()} memory at --batch-size {batch_size}; "
+                             "try a smaller one") from None
         raise
     fb.close()
     loop_s = time.perf_counter() - t_loop
