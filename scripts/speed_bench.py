@@ -30,12 +30,14 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--min-time", type=float, default=3.0, help="seconds per model-only measurement")
     ap.add_argument("--draft-images", type=int, default=6, help="4032x3024 JPEGs for the draft-vs-full check")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model (as `dpiqa score --compile`)")
     ap.add_argument("--out-json", default=None)
     a = ap.parse_args()
     try:
         run_speed_bench(a.model.split(","), [int(b) for b in a.batch_sizes.split(",")], a.precisions.split(","),
                         a.device, a.jpeg_dir, a.out_json, n_images=a.images, naive_images=a.naive_images,
-                        workers=a.workers, min_time_s=a.min_time, draft_images=a.draft_images, rounds=a.rounds)
+                        workers=a.workers, min_time_s=a.min_time, draft_images=a.draft_images, rounds=a.rounds,
+                        compile=a.compile)
     except DpiqaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

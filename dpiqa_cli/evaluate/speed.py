@@ -119,7 +119,7 @@ def _naive(model: torch.nn.Module, paths, size: int, device: torch.device) -> fl
 def run_speed_bench(models=("student-lite0",), batch_sizes=(8,), precisions=("auto",), device: str = "auto",
                     jpeg_dir=None, out_json=None, n_images: int = 64, naive_images: int = 16,
                     workers: int | None = None, min_time_s: float = 3.0, draft_images: int = 6, rounds: int = 3,
-                    console=None) -> dict:
+                    compile: bool = False, console=None) -> dict:
     """Benchmark each model x batch size x precision; print a table; write JSON. Returns the results.
 
     Model-only, end-to-end and naive are measured back to back in each of `rounds` rounds and the best
@@ -149,11 +149,11 @@ def run_speed_bench(models=("student-lite0",), batch_sizes=(8,), precisions=("au
             plain = copy.deepcopy(loaded.model).to(dev)  # the naive loop's model: as loaded, NCHW, fp32
             for prec_in in precisions:
                 prec = resolve_precision(prec_in, dev)
-                runner = TorchRunner(loaded, dev, prec)
+                runner = TorchRunner(loaded, dev, prec, compile=compile)
                 for bs in batch_sizes:
                     row = _one(runner, loaded, plain, paths, bs, dev, workers, min_time_s, naive_images, rounds)
                     rows.append({"model": name, "weights": weights, "batch_size": bs, "precision": prec,
-                                 "device": str(dev), **row, "draft_vs_full": diff})
+                                 "compile": compile, "device": str(dev), **row, "draft_vs_full": diff})
     finally:
         shutil.rmtree(big_dir, ignore_errors=True)
         if tmp is not None:
@@ -201,7 +201,7 @@ def _one(runner, loaded, plain, paths, bs, dev, workers, min_time_s, naive_image
             mem["peak_cuda_mb_model_only"] = torch.cuda.max_memory_allocated(dev) / 2**20
             torch.cuda.reset_peak_memory_stats(dev)
         df = score_paths([str(p) for p in paths], model=loaded, device=str(dev), precision=runner.precision,
-                         batch_size=bs, workers=workers, progress=False)
+                         batch_size=bs, workers=workers, progress=False, compile=runner.compiled)
         e2e_r.append(df.attrs["summary"]["images_per_s"])
         workers_used = df.attrs["summary"]["workers"]
         if dev.type == "cuda":
@@ -242,7 +242,7 @@ def _print_table(rows, machine, console=None) -> None:
         t.add_column(c, justify="right")
     for r in rows:
         mem = r.get("peak_cuda_mb_e2e") or r["self_peak_rss_mb"]
-        t.add_row(r["model"], str(r["batch_size"]), r["precision"], f"{r['model_only_img_s']:.1f}",
+        t.add_row(r["model"], str(r["batch_size"]), r["precision"] + (" compiled" if r.get("compile") else ""), f"{r['model_only_img_s']:.1f}",
                   f"{r['latency_ms_per_batch']:.0f}", f"{r['e2e_img_s']:.1f}",
                   f"{r['naive_img_s']:.1f}" if r["naive_img_s"] else "-", f"{r['e2e_over_model']:.2f}x",
                   f"{r['e2e_over_naive']:.2f}x" if r["e2e_over_naive"] else "-", f"{mem:.0f}")
