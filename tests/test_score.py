@@ -149,3 +149,13 @@ def test_mos_column_from_checkpoint_scale(photos, run_cli, tmp_path):
     df = pd.read_csv(out)
     assert list(df.columns) == ["rank", "path", "score", "width", "height", "mos"]
     np.testing.assert_allclose(df["mos"], 100.0 - 100.0 * df["score"])  # DMOS: lower is better
+
+
+def test_from_list_stdin(photos, run_cli, tmp_path, monkeypatch):
+    import io
+
+    _, files = photos
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{files[0]}\n{files[1]}\n{files[0]}\n"))
+    code, out, err = run_cli("score", "--from-list", "-", "-m", "tiny-student", "-j", "0", "-q")
+    assert code == 0, err
+    assert sorted(line.split(",")[1] for line in out.splitlines()[1:]) == sorted([str(files[0]), str(files[1])])
