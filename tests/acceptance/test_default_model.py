@@ -24,7 +24,7 @@ import pytest
 from PIL import Image, ImageFilter
 from scipy.stats import spearmanr
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from default_model_photos import HELD_OUT, TRAINING, load_photo  # noqa: E402
 
 LEVELS = (1, 2, 3, 4, 5)
