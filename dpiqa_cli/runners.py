@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 @dataclass
-class Runner:
+class Runner(ABC):
     """What score_paths needs from any backend."""
 
     name: str
@@ -67,8 +68,9 @@ class Runner:
     default_batch: int
     meta: dict = field(default_factory=dict)  # identifies the model in resume metadata
 
+    @abstractmethod
     def __call__(self, x: torch.Tensor) -> np.ndarray:  # B x 3 x S x S uint8 -> B scores
-        raise NotImplementedError
+        """Each backend (torch, onnxruntime) scores a batch."""
 
 
 class TorchRunner(Runner):
