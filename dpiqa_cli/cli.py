@@ -4,6 +4,7 @@ Every job lives in a module named for it; this file only maps options onto calls
 """
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -160,6 +161,100 @@ def synth(
     df = synthesize(src_dir, out_dir, seed=seed, levels=levels, types=types, size=size, workers=workers,
                     progress=not state.quiet)
     typer.echo(f"wrote {len(df)} images ({df['ref'].nunique()} references) and {out_dir / 'synth.csv'}")
+
+
+# ---- train-teacher / distill (issue #5) -----------------------------------------------------
+
+_T = "Training"
+DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="Dataset reader name (koniq, clive, ..., csv).", rich_help_panel=_T)]
+RootOpt = Annotated[Path, typer.Option("--root", help="Dataset folder.", rich_help_panel=_T)]
+OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/<kind>-<time>).")]
+SplitOpt = Annotated[Optional[str], typer.Option("--split", help="'official' (the dataset's own split) or a seed.")]
+SplitSeedOpt = Annotated[int, typer.Option("--split-seed", help="Seed of the random train/val/test split.")]
+EpochsOpt = Annotated[Optional[int], typer.Option("--epochs", help="Epochs (default: 15 teacher, 30 student).")]
+BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", "--batch", "-b", help="Images per step per process (default: 12 teacher, 24 student).")]
+LrOpt = Annotated[Optional[float], typer.Option("--lr", help="Adam learning rate (default: 1e-5 teacher, 1e-4 student).")]
+MilestonesOpt = Annotated[Optional[str], typer.Option("--milestones", help="Comma-separated epochs where lr *= gamma (default: the dataset's, paper Table 7).")]
+GammaOpt = Annotated[float, typer.Option("--gamma", help="MultiStepLR factor.")]
+ValEveryOpt = Annotated[int, typer.Option("--val-every", help="Validate every N steps (0: at epoch ends only).")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in --out exactly where it stopped.")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="bf16|fp16|fp32|no (fp16 needs a GPU).")]
+AccumOpt = Annotated[int, typer.Option("--grad-accum", help="Micro-batches per optimiser step.")]
+RankOpt = Annotated[Optional[bool], typer.Option("--rank-loss/--no-rank-loss", help="Margin ranking term (default on, as in the paper).")]
+WorkersOpt = Annotated[int, typer.Option("--workers", "-j", help="Decoding processes (0 = in-process).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of initial weights, data order and flips.")]
+MaxStepsOpt = Annotated[Optional[int], typer.Option("--max-steps", help="Stop after N optimiser steps in total.")]
+PresetOpt = Annotated[str, typer.Option("--preset", help="paper (default) or release (authors' scripts: no rank loss, 30 teacher epochs, release prompts).")]
+ProtocolOpt = Annotated[bool, typer.Option("--protocol", help="Run the paper's 5 seeds into OUT/seed-N and write the median table.")]
+
+
+def _train_opts(**kw) -> dict:
+    ms = kw.pop("milestones")
+    if ms is not None:
+        try:
+            kw["milestones"] = [int(m) for m in ms.split(",") if m.strip()]
+        except ValueError:
+            raise DpiqaError(f"--milestones must be comma-separated integers (got {ms!r})") from None
+    if kw.get("split") is None:
+        kw["split"] = str(kw.pop("split_seed"))
+    else:
+        kw.pop("split_seed")
+    kw["quiet"] = state.quiet
+    return kw
+
+
+def _train_done(result: dict) -> None:
+    if "median" in result:
+        typer.echo(json.dumps(result["median"], indent=2))
+        return
+    test = result.get("test") or {}
+    typer.echo(f"{result['run_dir']}: {result['step']} steps, best val SRCC {result['best_val_srcc']} "
+               f"(step {result['best_step']}); test SRCC {test.get('srcc')}, PLCC {test.get('plcc')}")
+
+
+@app.command("train-teacher")
+def train_teacher_cmd(
+    dataset: DatasetOpt, root: RootOpt, out: OutOpt = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="teacher or tiny-teacher.")] = "teacher",
+    sd_model: Annotated[Optional[str], typer.Option("--sd-model", help="Stable Diffusion v1.5 hub id or local folder.")] = None,
+    prompts: Annotated[Optional[str], typer.Option("--prompts", help="paper or release prompt set.")] = None,
+    grad_checkpointing: Annotated[bool, typer.Option("--grad-checkpointing", help="Recompute U-Net activations (less memory).")] = False,
+    split: SplitOpt = None, split_seed: SplitSeedOpt = 0, epochs: EpochsOpt = None, batch_size: BatchOpt = None,
+    lr: LrOpt = None, milestones: MilestonesOpt = None, gamma: GammaOpt = 0.2, val_every: ValEveryOpt = 0,
+    resume: ResumeOpt = False, precision: PrecisionOpt = "fp32", grad_accum: AccumOpt = 1, rank_loss: RankOpt = None,
+    workers: WorkersOpt = 0, seed: SeedOpt = 0, max_steps: MaxStepsOpt = None, preset: PresetOpt = "paper",
+    protocol: ProtocolOpt = False,
+) -> None:
+    """Train the DP-IQA teacher (SD v1.5 U-Net, adapters, QFD, regressor; VAE frozen)."""
+    from dpiqa_cli.train.teacher import run_protocol, train_teacher
+
+    opts = _train_opts(**{k: v for k, v in locals().items() if k != "protocol"})
+    _train_done(run_protocol("train-teacher", **opts) if protocol else train_teacher(**opts))
+
+
+@app.command()
+def distill(
+    dataset: DatasetOpt, root: RootOpt, out: OutOpt = None,
+    teacher: Annotated[Optional[Path], typer.Option("--teacher", help="Teacher checkpoint (.safetensors).")] = None,
+    no_teacher: Annotated[bool, typer.Option("--no-teacher", help="Train on scores alone (the paper's w/o distillation).")] = False,
+    cache_teacher: Annotated[bool, typer.Option("--cache-teacher", help="Compute teacher maps once and store them in RUN/teacher_cache.")] = False,
+    model: Annotated[str, typer.Option("--model", "-m", help="Student registry entry (student, student-lite0, tiny-student).")] = "student",
+    backbone: Annotated[Optional[str], typer.Option("--backbone", help="timm backbone (default: the entry's, efficientnet_b7).")] = None,
+    init: Annotated[str, typer.Option("--init", help="random or imagenet (offline weights: tf_efficientnet_lite0 only).")] = "random",
+    split: SplitOpt = None, split_seed: SplitSeedOpt = 0, epochs: EpochsOpt = None, batch_size: BatchOpt = None,
+    lr: LrOpt = None, milestones: MilestonesOpt = None, gamma: GammaOpt = 0.2, val_every: ValEveryOpt = 0,
+    resume: ResumeOpt = False, precision: PrecisionOpt = "fp32", grad_accum: AccumOpt = 1, rank_loss: RankOpt = None,
+    workers: WorkersOpt = 0, seed: SeedOpt = 0, max_steps: MaxStepsOpt = None, preset: PresetOpt = "paper",
+    protocol: ProtocolOpt = False,
+) -> None:
+    """Train a student from a teacher's feature maps (MSE + score loss), or on scores alone (--no-teacher)."""
+    from dpiqa_cli.train.distill import distill as run_distill
+    from dpiqa_cli.train.teacher import run_protocol
+
+    opts = _train_opts(**{k: v for k, v in locals().items() if k not in ("protocol", "run_distill", "run_protocol")})
+    if opts["teacher"] is not None:
+        opts["teacher"] = str(opts["teacher"])
+    _train_done(run_protocol("distill", **opts) if protocol else run_distill(**opts))
 
 
 # ---- entry point ---------------------------------------------------------------------------

@@ -1,0 +1,126 @@
+"""`dpiqa distill`: train a student from a teacher's feature maps (or on scores alone with --no-teacher).
+
+--cache-teacher runs the teacher once over the train images, in both orientations (the loop's only
+augmentation is a horizontal flip), and stores F_quality as fp16 in RUN/teacher_cache/. Every epoch then
+reads the maps instead of running the teacher, and the targets are the ones a live teacher would give.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.train.losses import feature_loss, score_loss
+
+STUDENT_DEFAULTS = {"epochs": 30, "batch_size": 24, "lr": 1e-4}
+
+
+def score_only_loss(rank: bool):
+    def loss_fn(model, b):
+        pred, _ = model(b["x"])
+        loss = score_loss(pred, b["y"], rank)
+        return loss, {"loss_score": loss.detach()}
+    return loss_fn
+
+
+def distill_loss(teacher, rank: bool):
+    def loss_fn(model, b):
+        if "ft" in b:
+            ft = b["ft"]
+        else:
+            with torch.no_grad():
+                _, ft = teacher(b["x"])
+        pred, fs = model(b["x"])
+        lf, ls = feature_loss(fs, ft), score_loss(pred, b["y"], rank)
+        return lf + ls, {"loss_score": ls.detach(), "loss_feat": lf.detach()}
+    return loss_fn
+
+
+@torch.no_grad()
+def build_teacher_cache(run, teacher, teacher_id: str) -> torch.Tensor:
+    """N x 2 x C x F x F fp16 maps ([plain, flipped]) for the train split; reused when RUN already has them."""
+    from safetensors.torch import load_file, save_file
+
+    from dpiqa_cli.checkpoint import atomic_write_bytes
+
+    ds = run.dataset("train")  # no augmentation: both orientations are computed explicitly
+    key = hashlib.sha256(json.dumps([teacher_id, ds.paths, ds.size]).encode()).hexdigest()[:16]
+    path = run.out / "teacher_cache" / f"feats-{key}.safetensors"
+    if run.main and not path.exists():
+        t0 = time.perf_counter()
+        maps = []
+        batches = [list(range(i, min(i + run.cfg.batch_size, len(ds)))) for i in range(0, len(ds), run.cfg.batch_size)]
+        for b in run.loader(ds, batches):
+            x = b["x"].to(run.acc.device)
+            with run.acc.autocast():
+                f0, f1 = teacher(x)[1], teacher(x.flip(-1))[1]
+            maps.append(torch.stack([f0, f1], 1).half().cpu())
+        feats = torch.cat(maps).contiguous()
+        secs = time.perf_counter() - t0
+        atomic_write_bytes(path, lambda tmp: save_file({"feat": feats}, tmp, metadata={"teacher": teacher_id}))
+        info = {"images": len(ds), "build_seconds": round(secs, 3), "bytes": path.stat().st_size,
+                "teacher_seconds_per_epoch_estimate": round(secs / 2, 3)}  # one orientation per item per epoch
+        (path.parent / "cache.json").write_text(json.dumps(info, indent=2))
+        if not run.cfg.quiet:
+            print(f"teacher cache: {len(ds)} images x 2 orientations in {secs:.1f} s; a live teacher would cost "
+                  f"~{secs / 2:.1f} s per epoch, ~{secs / 2 * run.cfg.epochs:.1f} s over {run.cfg.epochs} epochs")
+    run.acc.wait_for_everyone()
+    return load_file(str(path))["feat"]
+
+
+def distill(*, teacher: str | None = None, no_teacher: bool = False, cache_teacher: bool = False,
+            model: str = "student", backbone: str | None = None, init: str = "random", **train_opts) -> dict:
+    """Build the student (and teacher), then run the shared loop. Returns the run's result dict."""
+    from accelerate.utils import set_seed
+
+    from dpiqa_cli.registry import get_spec
+    from dpiqa_cli.train.loop import Run, fit
+    from dpiqa_cli.train.teacher import make_config
+
+    if no_teacher == (teacher is not None):
+        raise DpiqaError("give either --teacher CKPT or --no-teacher")
+    if cache_teacher and no_teacher:
+        raise DpiqaError("--cache-teacher needs --teacher")
+    if init not in ("random", "imagenet"):
+        raise DpiqaError(f"--init must be random or imagenet (got {init!r})")
+    spec = get_spec(model)
+    if spec.kind != "student":
+        raise DpiqaError(f"--model {model} is a {spec.kind}; distill trains a student")
+    cfg = make_config("student", train_opts)
+    run = Run(cfg, spec.input_size)
+    set_seed(cfg.seed)  # same initial weights on every rank and every rerun
+    overrides = {"backbone": backbone} if backbone else {}
+    try:
+        student = spec.build(pretrained=init == "imagenet", **overrides)
+    except RuntimeError as exc:  # timm: unknown backbone name
+        raise DpiqaError(f"cannot build --backbone {backbone}: {str(exc).splitlines()[0][:200]}") from None
+    info = {"trainer": "distill", "teacher": None if no_teacher else str(teacher), "init": init,
+            "rank_loss": cfg.rank_loss}
+    cache = None
+    if no_teacher:
+        loss_fn = score_only_loss(cfg.rank_loss)
+    else:
+        from dpiqa_cli.checkpoint import load_checkpoint
+
+        t_model, t_cfg = load_checkpoint(teacher, device=run.acc.device)
+        t_model.requires_grad_(False).eval()
+        x = torch.zeros(1, 3, spec.input_size, spec.input_size, device=run.acc.device)
+        with torch.no_grad():
+            ft, fs = t_model(x)[1].shape, student.to(run.acc.device).eval()(x)[1].shape  # eval: BN stats untouched
+        if t_cfg.get("input_size") != spec.input_size or ft != fs:
+            raise DpiqaError(f"teacher {teacher} ({t_cfg.get('model')}, feature map {tuple(ft)[1:]}) does not match "
+                             f"student {spec.name} ({tuple(fs)[1:]})")
+        if cache_teacher:
+            cache = build_teacher_cache(run, t_model, t_cfg.get("sha256") or str(teacher))
+            t_model = None  # not needed any more: free its memory
+        loss_fn = distill_loss(t_model, cfg.rank_loss)
+        info["teacher_sha256"] = t_cfg.get("sha256")
+    return fit(run, student, loss_fn, spec.name, info, cache=cache)
+
+
+def default_run_dir(kind: str) -> Path:
+    return Path("runs") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"

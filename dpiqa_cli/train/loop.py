@@ -1,0 +1,285 @@
+"""The one training loop shared by `train-teacher` and `distill`, on Hugging Face Accelerate.
+
+`accelerate launch` / `torchrun` give DDP unchanged: every rank takes its slice of the same seeded epoch
+permutation, gradients are averaged by DDP, and only rank 0 writes files. Steps count optimiser updates.
+Validation uses the VAL split only; the test split is touched once, after training, by the best checkpoint.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.train.data import TableDataset, shared, epoch_batches, load_table, resolve_split, save_json_atomic
+from dpiqa_cli.train.state import load_state, save_state
+
+PRECISIONS = {"bf16": "bf16", "fp16": "fp16", "fp32": "no", "no": "no"}
+LOG_COLUMNS = ["kind", "step", "epoch", "loss", "loss_score", "loss_feat", "lr", "srcc", "plcc", "seconds"]
+
+
+@dataclass
+class TrainConfig:
+    dataset: str
+    root: Path
+    out: Path
+    epochs: int
+    batch_size: int
+    lr: float
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.2
+    split_seed: int = 0
+    split_official: bool = False
+    by_ref: bool | None = None
+    val_every: int = 0  # optimiser steps; 0 = at epoch ends only
+    resume: bool = False
+    precision: str = "fp32"
+    grad_accum: int = 1
+    rank_loss: bool = True
+    workers: int = 0
+    seed: int = 0
+    max_steps: int | None = None
+    quiet: bool = False
+    dataset_opts: dict = field(default_factory=dict)
+
+
+class Run:
+    """Everything fixed before the model exists: accelerator, table, split, datasets."""
+
+    def __init__(self, cfg: TrainConfig, input_size: int):
+        from accelerate import Accelerator
+        from accelerate.utils import DistributedDataParallelKwargs
+
+        for name, value in (("--epochs", cfg.epochs), ("--batch-size", cfg.batch_size), ("--grad-accum", cfg.grad_accum)):
+            if value < 1:
+                raise DpiqaError(f"{name} must be at least 1 (got {value})")
+        if not cfg.lr > 0 or not math.isfinite(cfg.lr):
+            raise DpiqaError(f"--lr must be a positive number (got {cfg.lr})")
+        if cfg.precision not in PRECISIONS:
+            raise DpiqaError(f"--precision must be one of {', '.join(PRECISIONS)} (got {cfg.precision!r})")
+        cpu = not torch.cuda.is_available()
+        if cpu and cfg.precision == "fp16":
+            raise DpiqaError("--precision fp16 needs a GPU; use bf16 or fp32 on CPU")
+        self.cfg, self.out = cfg, Path(cfg.out)
+        if not cfg.resume and ((self.out / "state").exists() or (self.out / "best.safetensors").exists()):
+            raise DpiqaError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
+        # find_unused_parameters: a score-only student never uses its feature head
+        self.acc = Accelerator(mixed_precision=PRECISIONS[cfg.precision], gradient_accumulation_steps=cfg.grad_accum,
+                               cpu=cpu, kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+        self.main = self.acc.is_main_process
+        df = load_table(cfg.dataset, cfg.root, **cfg.dataset_opts)
+        self.scale = df.attrs.get("scale")
+        self.split = resolve_split(df, cfg.split_seed, cfg.split_official, cfg.by_ref, self.out)
+        if self.main:
+            save_json_atomic(self.out / "split.json", self.split)
+        by_id = df.set_index("id")
+        self.parts = {p: by_id.loc[list(self.split[p])].reset_index() for p in ("train", "val", "test")}
+        self.input_size = input_size
+
+    def dataset(self, part: str, train: bool = False, cache: torch.Tensor | None = None) -> TableDataset:
+        t = self.parts[part]
+        return TableDataset(t["path"].tolist(), t["mos"].tolist(), self.input_size, train=train,
+                            seed=self.cfg.seed, cache=cache)
+
+    def loader(self, ds, batches) -> DataLoader:
+        # a private generator: creating an iterator must not draw from the global RNG (exact resume)
+        return DataLoader(ds, batch_sampler=batches, num_workers=self.cfg.workers, generator=torch.Generator())
+
+
+def metrics_of(pred: np.ndarray, mos: np.ndarray) -> dict:
+    compute_metrics = shared("compute_metrics")
+    return {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in compute_metrics(pred, mos).items()}
+
+
+@torch.no_grad()
+def predict(run: Run, model: torch.nn.Module, ds: TableDataset, batch_size: int) -> np.ndarray:
+    """Scores of every item of `ds` in order; ranks score a slice each and share the results."""
+    from accelerate.utils import gather_object
+
+    acc, was_training = run.acc, model.training
+    model.eval()
+    mine = list(range(len(ds)))[acc.process_index::acc.num_processes]
+    batches = [mine[i:i + batch_size] for i in range(0, len(mine), batch_size)]
+    rows = []
+    for b in run.loader(ds, batches):
+        with acc.autocast():
+            score, _ = model(b["x"].to(acc.device))
+        rows += list(zip(b["idx"].tolist(), score.float().reshape(-1).cpu().tolist()))
+    model.train(was_training)
+    if acc.num_processes > 1:
+        rows = gather_object(rows)
+    out = np.full(len(ds), np.nan)
+    for i, s in rows:
+        out[i] = s
+    return out
+
+
+class Logger:
+    def __init__(self, run_dir: Path, enabled: bool):
+        self.dir, self.enabled = Path(run_dir), enabled
+        if enabled:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            new = not (self.dir / "log.csv").exists()
+            self.csv_file = open(self.dir / "log.csv", "a", newline="")
+            self.csv = csv.DictWriter(self.csv_file, LOG_COLUMNS, extrasaction="ignore")
+            if new:
+                self.csv.writeheader()
+            self.jsonl = open(self.dir / "log.jsonl", "a")
+
+    def __call__(self, row: dict) -> None:
+        if self.enabled:
+            self.jsonl.write(json.dumps(row, default=float) + "\n")
+            self.jsonl.flush()
+            self.csv.writerow(row)
+            self.csv_file.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.jsonl.close()
+            self.csv_file.close()
+
+
+LossFn = Callable[[torch.nn.Module, dict], "tuple[torch.Tensor, dict]"]
+
+
+def fit(run: Run, model: torch.nn.Module, loss_fn: LossFn, spec_name: str, info: dict,
+        cache: torch.Tensor | None = None) -> dict:
+    """Train, validate, checkpoint, resume; then evaluate the best checkpoint on the test split."""
+    from tqdm.auto import tqdm
+
+    from dpiqa_cli.checkpoint import save_checkpoint
+
+    cfg, acc, out = run.cfg, run.acc, run.out
+    params = [p for p in model.parameters() if p.requires_grad]  # the frozen VAE stays out
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=sorted(cfg.milestones or []), gamma=cfg.gamma)
+    model, opt = acc.prepare(model, opt)
+    net = acc.unwrap_model(model)
+    t = {"step": 0, "epoch": 0, "batch_pos": 0, "best_srcc": None, "best_step": None, "sched_epoch": 0}
+    if cfg.resume:
+        t = load_state(out, net, opt)
+        sched.last_epoch = t["sched_epoch"]  # lr itself comes back with the optimiser's param groups
+    train_ds, val_ds = run.dataset("train", train=True, cache=cache), run.dataset("val")
+    n_batches = len(epoch_batches(len(train_ds), cfg.batch_size, cfg.seed, 0, acc.process_index, acc.num_processes))
+    if n_batches == 0:
+        raise DpiqaError(f"the train split has fewer images ({len(train_ds)}) than processes ({acc.num_processes})")
+    steps_per_epoch = math.ceil(n_batches / cfg.grad_accum)
+    total = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
+    log = Logger(out, run.main)
+    meta = {**info, "dataset": cfg.dataset, "mos_scale": run.scale, "train_config": _jsonable(asdict(cfg)),
+            "split": {k: len(run.split[k]) for k in ("train", "val", "test")}}
+
+    def validate(kind: str) -> None:
+        pred = predict(run, net, val_ds, cfg.batch_size)
+        if not np.isfinite(pred).all():
+            raise DpiqaError(f"training diverged at step {t['step']}: validation scores are not finite; lower --lr")
+        m = metrics_of(pred, np.asarray(val_ds.mos))
+        srcc = m.get("srcc")
+        log({"kind": kind, "step": t["step"], "epoch": t["epoch"], "srcc": srcc, "plcc": m.get("plcc"),
+             "seconds": round(time.time() - t0, 3)})
+        if srcc is not None and np.isfinite(srcc) and (t["best_srcc"] is None or srcc > t["best_srcc"]):
+            t["best_srcc"], t["best_step"] = float(srcc), t["step"]
+            if run.main:
+                save_checkpoint(net, out / "best.safetensors", spec_name=spec_name,
+                                info={**meta, "metrics": {"val": m}, "step": t["step"], "epoch": t["epoch"]})
+
+    def checkpoint_state() -> None:
+        acc.wait_for_everyone()
+        if run.main:
+            save_state(out, net, opt, {**t, "sched_epoch": sched.last_epoch})
+
+    t0, stop = time.time(), False
+    bar = tqdm(total=total, initial=t["step"], disable=cfg.quiet or not run.main, desc="train", unit="step",
+               mininterval=1.0)
+    sums: dict[str, float] = {}
+    while t["epoch"] < cfg.epochs and not stop:
+        if cfg.max_steps is not None and t["step"] >= cfg.max_steps:
+            break
+        train_ds.set_epoch(t["epoch"])
+        batches = epoch_batches(len(train_ds), cfg.batch_size, cfg.seed, t["epoch"], acc.process_index,
+                                acc.num_processes)
+        model.train()
+        for k, batch in enumerate(run.loader(train_ds, batches[t["batch_pos"]:])):
+            pos = t["batch_pos"] + k
+            sync = (pos + 1) % cfg.grad_accum == 0 or pos == n_batches - 1
+            batch = {key: v.to(acc.device) for key, v in batch.items()}
+            with nullcontext() if sync else acc.no_sync(model):
+                with acc.autocast():
+                    loss, parts = loss_fn(model, batch)
+                acc.backward(loss)
+            for key, v in {"loss": loss, **parts}.items():
+                sums[key] = sums.get(key, 0.0) + float(v.detach()) / cfg.grad_accum
+            if not sync:
+                continue
+            bad = torch.tensor([0.0 if all(math.isfinite(v) for v in sums.values()) else 1.0], device=acc.device)
+            if acc.reduce(bad, "sum").item() > 0:  # every rank stops together
+                raise DpiqaError(f"training diverged at step {t['step'] + 1}: loss is "
+                                 f"{sums.get('loss')}; lower --lr (now {cfg.lr:g}) or use --precision fp32")
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            t["step"], t["batch_pos"] = t["step"] + 1, pos + 1
+            log({"kind": "train", "step": t["step"], "epoch": t["epoch"], "lr": opt.param_groups[0]["lr"],
+                 "seconds": round(time.time() - t0, 3), **{key: round(v, 6) for key, v in sums.items()}})
+            bar.set_postfix(loss=f"{sums['loss']:.4f}", best=t["best_srcc"])
+            bar.update(1)
+            sums = {}
+            if cfg.val_every and t["step"] % cfg.val_every == 0 and pos != n_batches - 1:
+                validate("val")
+                checkpoint_state()
+            if cfg.max_steps is not None and t["step"] >= cfg.max_steps:
+                stop = True
+                break
+        if not stop:  # epoch end: schedule, validate, keep state
+            sched.step()
+            t["epoch"], t["batch_pos"] = t["epoch"] + 1, 0
+            validate("epoch")
+        if run.main:
+            save_checkpoint(net, out / "last.safetensors", spec_name=spec_name,
+                            info={**meta, "step": t["step"], "epoch": t["epoch"], "metrics": {}})
+        checkpoint_state()
+    bar.close()
+    if t["best_srcc"] is None:  # e.g. --max-steps before any validation (all ranks take part)
+        validate("val")
+    acc.wait_for_everyone()
+    result = {"run_dir": str(out), "step": t["step"], "epoch": t["epoch"], "best_val_srcc": t["best_srcc"],
+              "best_step": t["best_step"], "seconds": round(time.time() - t0, 2)}
+    result["test"] = evaluate_test(run, spec_name, meta)
+    log({"kind": "test", "step": t["step"], "epoch": t["epoch"], "srcc": result["test"].get("srcc"),
+         "plcc": result["test"].get("plcc"), "seconds": round(time.time() - t0, 3)})
+    log.close()
+    if run.main:
+        save_json_atomic(out / "result.json", result)
+    return result
+
+
+def evaluate_test(run: Run, spec_name: str, meta: dict) -> dict:
+    """Score the test split with best.safetensors and write RUN/test/ with the shared report writer."""
+    from dpiqa_cli.checkpoint import load_checkpoint
+
+    best = run.out / "best.safetensors"
+    if not best.exists():
+        return {}
+    model, _ = load_checkpoint(best, device=run.acc.device)
+    ds = run.dataset("test")
+    pred = predict(run, model, ds, run.cfg.batch_size)
+    m = metrics_of(pred, np.asarray(ds.mos))
+    if run.main:
+        import pandas as pd
+
+        table = pd.DataFrame({"path": ds.paths, "id": run.parts["test"]["id"], "score": pred, "mos": ds.mos})
+        shared("write_report")(run.out / "test", {"model": spec_name, "checkpoint": str(best), "metrics": m,
+                                        "table": table}, {**meta, "split_part": "test"})
+    return m
+
+
+def _jsonable(d: dict) -> dict:
+    return json.loads(json.dumps(d, default=str))
