@@ -228,7 +228,7 @@ def train_teacher_cmd(
     """Train the DP-IQA teacher (SD v1.5 U-Net, adapters, QFD, regressor; VAE frozen)."""
     from dpiqa_cli.train.teacher import run_protocol, train_teacher
 
-    opts = _train_opts(**{k: v for k, v in locals().items() if k != "protocol"})
+    opts = _train_opts(**{k: v for k, v in locals().items() if k not in ("protocol", "run_protocol", "train_teacher")})
     _train_done(run_protocol("train-teacher", **opts) if protocol else train_teacher(**opts))
 
 

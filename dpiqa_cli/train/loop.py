@@ -208,8 +208,9 @@ def fit(run: Run, model: torch.nn.Module, loss_fn: LossFn, spec_name: str, info:
         batches = epoch_batches(len(train_ds), cfg.batch_size, cfg.seed, t["epoch"], acc.process_index,
                                 acc.num_processes)
         model.train()
-        for k, batch in enumerate(run.loader(train_ds, batches[t["batch_pos"]:])):
-            pos = t["batch_pos"] + k
+        start = t["batch_pos"]  # batches of this epoch already consumed (resume)
+        for k, batch in enumerate(run.loader(train_ds, batches[start:])):
+            pos = start + k
             sync = (pos + 1) % cfg.grad_accum == 0 or pos == n_batches - 1
             batch = {key: v.to(acc.device) for key, v in batch.items()}
             with nullcontext() if sync else acc.no_sync(model):

@@ -1,0 +1,144 @@
+"""train-teacher / distill on a generated fixture: learning, distillation, cache, resume, bad input, torchrun.
+
+Fixture: 10 scikit-image photos, 4 crops each (40 references, 96 px), Gaussian blur at 3 levels (160 images,
+MOS from `dpiqa synth`, falling with blur). The split is by reference, so validation images are unseen scenes.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "cat", "camera",
+          "retina", "moon"]
+STUDENT = ["-m", "tiny-student", "--epochs", "20", "--batch-size", "16", "--lr", "3e-3"]
+
+
+@pytest.fixture(scope="module")
+def blur_csv(tmp_path_factory) -> Path:
+    import skimage.data
+
+    from dpiqa_cli.data.synth import synthesize
+
+    base = tmp_path_factory.mktemp("fixture")
+    src = base / "photos"
+    src.mkdir()
+    for name in PHOTOS:
+        a = getattr(skimage.data, name)()
+        a = np.stack([a] * 3, -1) if a.ndim == 2 else a[..., :3]
+        im = Image.fromarray(a).resize((192, 192), Image.BILINEAR)
+        for k, (x, y) in enumerate([(0, 0), (96, 0), (0, 96), (96, 96)]):
+            im.crop((x, y, x + 96, y + 96)).save(src / f"{name}_{k}.png")
+    synthesize(src, base / "synth", seed=0, levels=3, types="gaussian_blur", workers=0)
+    return base / "synth"
+
+
+def _log(run: Path, kind: str = "train") -> list[dict]:
+    return [r for r in map(json.loads, (run / "log.jsonl").read_text().splitlines()) if r["kind"] == kind]
+
+
+def test_no_teacher_student_learns_and_checkpoint_loads(blur_csv, tmp_path, run_cli):
+    from dpiqa_cli.checkpoint import load_model
+
+    run = tmp_path / "run"
+    code, out, err = run_cli("-q", "distill", "--no-teacher", *STUDENT, "--dataset", "csv", "--root", blur_csv,
+                             "--out", run)
+    assert code == 0, err
+    result = json.loads((run / "result.json").read_text())
+    assert result["best_val_srcc"] >= 0.7, result
+    split = json.loads((run / "split.json").read_text())
+    refs = lambda ids: {Path(i).name.split("_gaussian")[0].removesuffix(".png") for i in ids}  # noqa: E731
+    assert not refs(split["train"]) & refs(split["val"])  # validation scenes were never trained on
+    loaded = load_model("tiny-student", weights=run / "best.safetensors")
+    assert loaded.config["dataset"] == "csv" and loaded.config["metrics"]["val"]["srcc"] >= 0.7
+    assert (run / "test" / "report.json").exists() and (run / "log.csv").exists()
+
+
+@pytest.fixture(scope="module")
+def trained_teacher(blur_csv, tmp_path_factory) -> Path:
+    from dpiqa_cli.cli import main
+
+    run = tmp_path_factory.mktemp("teacher") / "run"
+    with pytest.raises(SystemExit) as exc:
+        main(["-q", "train-teacher", "-m", "tiny-teacher", "--dataset", "csv", "--root", str(blur_csv),
+              "--epochs", "15", "--batch-size", "16", "--lr", "1e-3", "--out", str(run)])
+    assert exc.value.code == 0
+    return run
+
+
+def test_tiny_teacher_learns(trained_teacher):
+    result = json.loads((trained_teacher / "result.json").read_text())
+    assert result["best_val_srcc"] >= 0.7, result
+
+
+def test_cache_teacher_matches_live_and_feature_loss_falls(blur_csv, trained_teacher, tmp_path, run_cli):
+    args = ["distill", "--teacher", trained_teacher / "best.safetensors", "-m", "tiny-student", "--dataset", "csv",
+            "--root", blur_csv, "--epochs", "3", "--batch-size", "16", "--lr", "3e-3"]
+    assert run_cli("-q", *args, "--out", tmp_path / "live", "--epochs", "1")[0] == 0
+    code, _, err = run_cli("-q", *args, "--cache-teacher", "--out", tmp_path / "cached")
+    assert code == 0, err
+    live, cached = _log(tmp_path / "live"), _log(tmp_path / "cached")
+    first = [r for r in cached if r["epoch"] == 0]
+    assert len(first) == len(live)
+    for a, b in zip(live, first):  # fp16 storage of the maps: equal to ~1e-3
+        assert b["loss_feat"] == pytest.approx(a["loss_feat"], rel=2e-3, abs=1e-6)
+        assert b["loss"] == pytest.approx(a["loss"], rel=2e-3, abs=1e-6)
+    feat = [r["loss_feat"] for r in cached]
+    assert np.mean(feat[-4:]) < 0.5 * np.mean(feat[:4])
+    assert list((tmp_path / "cached" / "teacher_cache").glob("feats-*.safetensors"))
+
+
+def test_resume_is_bit_identical(blur_csv, tmp_path, run_cli):
+    from safetensors.torch import load_file
+
+    args = ["-q", "distill", "--no-teacher", "-m", "tiny-student", "--dataset", "csv", "--root", blur_csv,
+            "--epochs", "3", "--batch-size", "16", "--lr", "1e-3", "--val-every", "4"]
+    assert run_cli(*args, "--out", tmp_path / "full", "--max-steps", "11")[0] == 0
+    assert run_cli(*args, "--out", tmp_path / "part", "--max-steps", "6")[0] == 0  # stops inside epoch 0
+    code, _, err = run_cli(*args, "--out", tmp_path / "part", "--max-steps", "11", "--resume")  # crosses epoch 1
+    assert code == 0, err
+    a = load_file(str(tmp_path / "full" / "state" / "model.safetensors"))
+    b = load_file(str(tmp_path / "part" / "state" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_bad_inputs_exit_2_without_checkpoints(blur_csv, tmp_path, run_cli):
+    base = ["-q", "distill", "--no-teacher", "-m", "tiny-student", "--dataset", "csv"]
+    code, _, err = run_cli(*base, "--root", tmp_path / "nope", "--out", tmp_path / "r1")
+    assert code == 2 and err.count("\n") == 1 and "not found" in err
+    tiny = tmp_path / "two"
+    tiny.mkdir()
+    for name in ("refs/astronaut_0.png", "images/astronaut_0_gaussian_blur_3.png"):
+        (tiny / name).parent.mkdir(exist_ok=True)
+        shutil.copy(blur_csv / name, tiny / name)
+    (tiny / "d.csv").write_text("path,mos,ref\nrefs/astronaut_0.png,1.0,a\nimages/astronaut_0_gaussian_blur_3.png,0.2,b\n")
+    code, _, err = run_cli(*base, "--root", tiny, "--out", tmp_path / "r2")
+    assert code == 2 and err.count("\n") == 1 and "empty" in err, err
+    run = tmp_path / "r3"
+    code, _, err = run_cli(*base, "--root", blur_csv, "--out", run, "--lr", "1e9", "--epochs", "2", "--val-every", "1")
+    assert code == 2 and err.count("\n") == 1 and "diverged" in err, err
+    assert not list(run.glob("*.safetensors"))
+
+
+def test_torchrun_two_processes_write_one_checkpoint(blur_csv, tmp_path):
+    from scoring_fixtures import PY, ROOT, cli_env
+
+    torchrun = Path(PY).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip("torchrun not installed")
+    run = tmp_path / "ddp"
+    cmd = [str(torchrun), "--nproc-per-node", "2", "--standalone", "-m", "dpiqa_cli", "-q", "distill", "--no-teacher",
+           "-m", "tiny-student", "--dataset", "csv", "--root", str(blur_csv), "--epochs", "1", "--batch-size", "8",
+           "--out", str(run)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert sorted(p.name for p in run.glob("*.safetensors")) == ["best.safetensors", "last.safetensors"]
+    assert json.loads((run / "result.json").read_text())["step"] == 8  # 128 train images / 2 ranks / 8
