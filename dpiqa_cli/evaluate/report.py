@@ -1,0 +1,165 @@
+"""Correlation reports: report.md (per-split table, then median/mean/std), report.json, scatter.png.
+
+`write_report(out_dir, results, meta)` accepts the shapes its callers pass:
+- bench: {"splits": [{"name", "metrics", "pred", "mos", "ids"|"paths"}...], "aggregate"?: {...}}
+- score --mos: {"metrics", "pred", "mos", "paths"} (one split)
+- training's final test: {"metrics", "table": DataFrame(path, id, score, mos), "model", "checkpoint"}
+- training's protocol: {"protocol": {"per_seed": [...], ...}, "metrics": {...}} (no predictions)
+`meta` names what was measured: model, weights/checkpoint, dataset, trained_on (cross-dataset), split.
+Every file is written to a temporary name first and moved into place, so a reader never sees half a report.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dpiqa_cli.evaluate.metrics import KEYS, LOGISTIC, aggregate
+
+COLS = ("n",) + KEYS
+HEAD = {"n": "n", "plcc": "PLCC", "plcc_logistic": "PLCC (logistic)", "srcc": "SRCC", "krcc": "KRCC", "rmse": "RMSE"}
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _num(v):
+    """JSON-safe number: NaN/inf become null (strict JSON has no NaN)."""
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v) if math.isfinite(v) else None
+    return v
+
+
+def _clean(obj):
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items() if not isinstance(v, pd.DataFrame)}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [_clean(v) for v in obj.tolist()]
+    if isinstance(obj, Path):
+        return str(obj)
+    return _num(obj)
+
+
+def normalise(results: dict, meta: dict) -> list[dict]:
+    """The callers' shapes -> [{name, metrics, pred?, mos?, ids?}]."""
+    if results.get("splits"):
+        return [dict(s) for s in results["splits"]]
+    name = str(meta.get("split_part") or meta.get("split") or "all")
+    table = results.get("table")
+    if isinstance(table, pd.DataFrame) and {"score", "mos"} <= set(table.columns):
+        ids = table["id"] if "id" in table else table.get("path")
+        return [{"name": name, "metrics": results.get("metrics", {}), "pred": table["score"].tolist(),
+                 "mos": table["mos"].tolist(), "ids": None if ids is None else ids.astype(str).tolist()}]
+    per_seed = (results.get("protocol") or {}).get("per_seed")
+    if per_seed:
+        return [{"name": f"seed {r.get('seed')}", "metrics": {k: v for k, v in r.items() if k != "seed"}}
+                for r in per_seed]
+    return [{"name": name, "metrics": results.get("metrics", {}), "pred": results.get("pred"),
+             "mos": results.get("mos"), "ids": results.get("ids") or results.get("paths")}]
+
+
+def _fmt(v, key: str) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "NaN"
+    return str(int(v)) if key == "n" else f"{float(v):.4f}"
+
+
+def _markdown(splits: list[dict], agg: dict, meta: dict) -> str:
+    title = meta.get("title") or "dpiqa correlation report"
+    lines = [f"# {title}", ""]
+    labels = [("model", "model"), ("weights", "weights"), ("checkpoint", "checkpoint"), ("dataset", "dataset"),
+              ("root", "dataset root"), ("split", "split protocol"), ("trained_on", "trained on"),
+              ("command", "command"), ("mos_file", "MOS file")]
+    for key, label in labels:
+        if meta.get(key) not in (None, ""):
+            lines.append(f"- **{label}**: {meta[key]}")
+    if meta.get("cross_dataset"):
+        lines.append(f"- **cross-dataset**: trained on {meta.get('trained_on') or 'unknown'}, "
+                     f"tested on every image of {meta.get('dataset')}")
+    lines += ["", f"Convention: {LOGISTIC}, fitted by least squares (scipy curve_fit) on each split; "
+              "PLCC is the raw Pearson r; SRCC/KRCC are rank correlations; RMSE is between the raw "
+              "predictions and MOS on the scale given to the metrics (normalised [0, 1] for bench). "
+              "Aggregates over splits: median (the paper's headline), mean and population std.", "",
+              "## Per split", "", "| split | " + " | ".join(HEAD[c] for c in COLS) + " |",
+              "|---" * (len(COLS) + 1) + "|"]
+    for s in splits:
+        m = s.get("metrics") or {}
+        lines.append(f"| {s['name']} | " + " | ".join(_fmt(m.get(c), c) for c in COLS) + " |")
+    if agg:
+        lines += ["", f"## Over {len(splits)} split(s)", "", "| statistic | " +
+                  " | ".join(HEAD[c] for c in KEYS) + " |", "|---" * (len(KEYS) + 1) + "|"]
+        for stat in ("median", "mean", "std"):
+            lines.append(f"| {stat} | " + " | ".join(_fmt((agg.get(c) or {}).get(stat), c) for c in KEYS) + " |")
+    notes = meta.get("notes") or []
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+def _scatter(path: Path, splits: list[dict], meta: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers/CI
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 5), dpi=100)
+    drawn = 0
+    for s in splits[:10]:
+        if s.get("pred") is None or s.get("mos") is None:
+            continue
+        m = s.get("metrics") or {}
+        ax.scatter(s["mos"], s["pred"], s=8, alpha=0.6,
+                   label=f"{s['name']} (SRCC {_fmt(m.get('srcc'), 'srcc')}, PLCC {_fmt(m.get('plcc'), 'plcc')})")
+        drawn += 1
+    if not drawn:
+        ax.text(0.5, 0.5, "no per-image predictions", ha="center", va="center", transform=ax.transAxes)
+    else:
+        ax.legend(fontsize=7, loc="best")
+    ax.set_xlabel("MOS (as evaluated)")
+    ax.set_ylabel("predicted score")
+    ax.set_title(f"{meta.get('model') or meta.get('command') or 'dpiqa'} on {meta.get('dataset') or 'MOS file'}",
+                 fontsize=9)
+    fig.tight_layout()
+    _atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)
+
+
+def write_report(out_dir, results: dict, meta: dict | None = None) -> Path:
+    """Write report.md, report.json and scatter.png into out_dir; returns out_dir."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = dict(meta or {})
+    for key in ("model", "checkpoint"):  # training passes these in results
+        if key in results and key not in meta:
+            meta[key] = results[key]
+    splits = normalise(results, meta)
+    agg = results.get("aggregate") or (aggregate([s.get("metrics") or {} for s in splits]) if splits else {})
+    rows = [{"split": s["name"], "id": i, "score": p, "mos": m}
+            for s in splits if s.get("pred") is not None and s.get("mos") is not None
+            for i, p, m in zip(s.get("ids") or [None] * len(s["pred"]), s["pred"], s["mos"])]
+    if rows:
+        _atomic(out / "scores.csv", lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
+    doc = {"meta": meta, "convention": {"plcc_logistic": LOGISTIC, "aggregate": "median over splits (paper)"},
+           "splits": [{"name": s["name"], "metrics": s.get("metrics") or {}} for s in splits],
+           "aggregate": agg}
+    extra = {k: v for k, v in results.items() if k not in ("splits", "aggregate", "pred", "mos", "ids", "paths",
+                                                           "table", "metrics", "model", "checkpoint")}
+    if extra:
+        doc["extra"] = extra
+    text = json.dumps(_clean(doc), indent=2)
+    _atomic(out / "report.json", lambda tmp: tmp.write_text(text))
+    md = _markdown(splits, agg, meta)
+    _atomic(out / "report.md", lambda tmp: tmp.write_text(md))
+    _scatter(out / "scatter.png", splits, meta)
+    return out
