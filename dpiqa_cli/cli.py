@@ -257,6 +257,58 @@ def distill(
     _train_done(run_protocol("distill", **opts) if protocol else run_distill(**opts))
 
 
+# ---- bench (issue #4) ---------------------------------------------------------------------
+
+
+@app.command()
+def bench(
+    model: ModelOpt = "student",
+    weights: WeightsOpt = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="koniq|clive|spaq|livefb|live|csiq|tid2013|kadid|csv.")] = None,
+    root: Annotated[Optional[Path], typer.Option("--root", help="The dataset's folder, as distributed.")] = None,
+    split: Annotated[str, typer.Option("--split", help="seeds (80/20 per seed) | official (KonIQ test set) | all (every image: cross-dataset).")] = "seeds",
+    seeds: Annotated[str, typer.Option("--seeds", help="Seeds for --split seeds: a range 0-4 or a list 0,1,2.")] = "0-4",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder: report.md, report.json, scatter.png, splits/.")] = Path("bench"),
+    scores: Annotated[Optional[Path], typer.Option("--scores", help="Evaluate this existing `dpiqa score` output instead of scoring.")] = None,
+    mos: Annotated[Optional[Path], typer.Option("--mos", help="With --scores: a CSV of path/name + MOS (instead of --dataset).")] = None,
+    allow_missing: Annotated[bool, typer.Option("--allow-missing", help="Skip listed images that are absent (warn with a count).")] = False,
+    mos_min: Annotated[Optional[float], typer.Option("--mos-min", help="csv dataset: bottom of the MOS scale (default: data min).")] = None,
+    mos_max: Annotated[Optional[float], typer.Option("--mos-max", help="csv dataset: top of the MOS scale (default: data max).")] = None,
+    lower_better: Annotated[bool, typer.Option("--lower-better", help="csv dataset: the score is a DMOS (lower = better).")] = False,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Images per batch.")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", "-j", help="Decoding processes (0 = in-process).")] = None,
+    device: DeviceOpt = None,
+    speed: Annotated[bool, typer.Option("--speed", help="Speed benchmark instead: images/s, latency, peak memory.")] = False,
+    speed_models: Annotated[Optional[str], typer.Option("--speed-models", help="--speed: comma-separated models (default: --model).")] = None,
+    speed_batch_sizes: Annotated[str, typer.Option("--speed-batch-sizes", help="--speed: comma-separated batch sizes.")] = "1,8",
+    precisions: Annotated[str, typer.Option("--precisions", help="--speed: comma-separated auto|fp32|bf16|fp16.")] = "auto",
+) -> None:
+    """Correlation report on a dataset's test splits (or --speed: a speed table and JSON)."""
+    if speed:
+        from dpiqa_cli.evaluate.speed import run_speed_bench
+
+        try:
+            sizes = [int(b) for b in speed_batch_sizes.split(",") if b.strip()]
+        except ValueError:
+            raise DpiqaError(f"bad --speed-batch-sizes {speed_batch_sizes!r}: use e.g. 1,8") from None
+        out.mkdir(parents=True, exist_ok=True)
+        run_speed_bench([m.strip() for m in (speed_models or model).split(",") if m.strip()], sizes,
+                        [p.strip() for p in precisions.split(",") if p.strip()], device=_device(device),
+                        out_json=out / "speed.json", workers=workers)
+        return
+    from dpiqa_cli.evaluate.bench import run_bench
+
+    opts = {"mos_min": mos_min, "mos_max": mos_max, "lower_better": lower_better or None}
+    res = run_bench(model=model, weights=weights, dataset=dataset, root=root, split=split, seeds=seeds, out_dir=out,
+                    device=_device(device), batch_size=batch_size, workers=workers, allow_missing=allow_missing,
+                    scores=scores, mos=mos, progress=not state.quiet,
+                    dataset_opts={k: v for k, v in opts.items() if v is not None})
+    med = res["aggregate"]
+    typer.echo(f"SRCC {med['srcc']['median']:.4f}  PLCC {med['plcc']['median']:.4f}  "
+               f"PLCC(logistic) {med['plcc_logistic']['median']:.4f}  (median of {len(res['splits'])} split(s)); "
+               f"report: {out / 'report.md'}", err=True)
+
+
 # ---- entry point ---------------------------------------------------------------------------
 
 

@@ -1,0 +1,197 @@
+"""`dpiqa bench`: score a dataset's test splits through the `score` pipeline and write a correlation report.
+
+Every image any split needs is scored once (dpiqa_cli.score.score_paths, the same decode/resize/model path as
+`dpiqa score`), then each split's test part is evaluated on the normalised [0, 1] MOS scale:
+- seeds: random 80/20 by image (authentic) or by reference image (synthetic), one split per seed; the test
+  part equals the one training draws with the same seed (same make_split call);
+- official: the dataset's own test set (KonIQ `set`);
+- all: every image, for cross-dataset tests (the checkpoint's training dataset is named in the report).
+`--scores FILE` replaces scoring by an existing `dpiqa score` output, with MOS from `--mos FILE` or the dataset.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.evaluate.metrics import aggregate, compute_metrics
+from dpiqa_cli.evaluate.report import write_report
+
+SPLITS = ("seeds", "official", "all")
+
+
+def parse_seeds(text) -> list[int]:
+    """'0-4' -> [0..4]; '0,3,7' -> [0, 3, 7]; '1-2,5' mixes both."""
+    if isinstance(text, (list, tuple)):
+        return [int(s) for s in text]
+    seeds = []
+    for part in str(text).replace(" ", "").split(","):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m or (m.group(2) and int(m.group(2)) < int(m.group(1))):
+            raise DpiqaError(f"bad --seeds {text!r}: use a range like 0-4 or a list like 0,1,2")
+        seeds += list(range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1))
+    return sorted(set(seeds))
+
+
+def model_info(model: str, weights) -> dict:
+    """The checkpoint's config (training dataset, scale) without loading the network: its .json sidecar."""
+    path = Path(weights) if weights else None
+    if path is None:
+        try:
+            from dpiqa_cli.registry import get_spec
+
+            path = get_spec(model).default_weights
+        except (DpiqaError, KeyError):
+            path = None
+    if path is None:
+        return {"checkpoint": None, "trained_on": "random weights (no checkpoint)"}
+    cfg_file = Path(path).with_suffix(".json")
+    try:
+        cfg = json.loads(cfg_file.read_text())
+    except (OSError, ValueError):
+        cfg = {}
+    return {"checkpoint": str(path), "trained_on": cfg.get("dataset")}
+
+
+def make_splits(df: pd.DataFrame, dataset: str, split: str, seeds) -> list[dict]:
+    from dpiqa_cli.data.datasets import dataset_info
+    from dpiqa_cli.data.splits import make_split, official_split
+
+    if split == "official":
+        sp = official_split(df)
+        if not sp["test"]:
+            raise DpiqaError(f"{dataset}: the official split has no test images")
+        return [{"name": "official", "split": sp}]
+    if split == "all":
+        return [{"name": "all", "split": {"train": [], "val": [], "test": df["id"].astype(str).tolist(),
+                                          "seed": None, "by": "all"}}]
+    synthetic = dataset_info(dataset)["synthetic"]
+    by_ref = bool(df["ref"].notna().all()) if synthetic or df["ref"].notna().any() else False
+    if synthetic and not by_ref:
+        raise DpiqaError(f"{dataset} is synthetic: its splits go by reference image, but some rows have no ref")
+    return [{"name": f"seed {s}", "split": make_split(df, s, by_ref)} for s in parse_seeds(seeds)]
+
+
+def read_scores(path) -> dict:
+    """A `dpiqa score` output (csv/jsonl/parquet) -> {absolute path: score}."""
+    path = Path(path)
+    if not path.is_file():
+        raise DpiqaError(f"--scores file not found: {path}")
+    try:
+        t = (pd.read_parquet(path) if path.suffix == ".parquet" else
+             pd.read_json(path, lines=True) if path.suffix == ".jsonl" else pd.read_csv(path))
+    except (OSError, ValueError, ImportError) as exc:
+        raise DpiqaError(f"cannot read --scores file {path}: {str(exc).splitlines()[0]}") from None
+    if not {"path", "score"} <= set(t.columns):
+        raise DpiqaError(f"{path}: a scores file needs columns path and score (found {', '.join(map(str, t.columns))})")
+    base = path.resolve().parent
+    keys = [str(p) if Path(str(p)).is_absolute() else str(base / str(p)) for p in t["path"]]
+    return dict(zip(map(lambda k: str(Path(k).resolve()), keys), pd.to_numeric(t["score"], errors="coerce")))
+
+
+def _score(paths: list[str], model, weights, device, batch_size, workers, progress) -> dict:
+    from dpiqa_cli.score import score_paths
+
+    out = score_paths(paths, model=model, weights=weights, device=device, batch_size=batch_size, workers=workers,
+                      progress=progress)
+    for p, reason in list(out.attrs.get("errors", {}).items())[:5]:
+        print(f"failed: {p}: {reason}", file=sys.stderr)
+    return dict(zip(out["path"], out["score"].astype(float)))
+
+
+def _evaluate(df: pd.DataFrame, splits: list[dict], pred: dict, out: Path) -> tuple[list[dict], list[str]]:
+    by_id = df.set_index("id")
+    results, notes = [], []
+    (out / "splits").mkdir(parents=True, exist_ok=True)
+    from dpiqa_cli.data.splits import save_split
+
+    for s in splits:
+        fname = "split-" + s["name"].replace(" ", "") + ".json"
+        save_split(s["split"], out / "splits" / fname)
+        rows = by_id.loc[s["split"]["test"]]
+        have = np.array([p in pred and np.isfinite(pred[p]) for p in rows["path"]], bool)
+        if not have.all():
+            notes.append(f"{s['name']}: {int((~have).sum())} of {len(rows)} test images have no score (excluded)")
+        rows = rows[have]
+        p = np.array([pred[x] for x in rows["path"]], float)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            m = compute_metrics(p, rows["mos"].to_numpy(float))
+        notes += [f"{s['name']}: {w.message}" for w in caught]
+        results.append({"name": s["name"], "metrics": m, "pred": p.tolist(), "mos": rows["mos"].tolist(),
+                        "ids": rows.index.astype(str).tolist(), "split_file": f"splits/{fname}"})
+    return results, notes
+
+
+def run_bench(model="student", weights=None, dataset=None, root=None, split="seeds", seeds="0-4", out_dir="bench",
+              device="auto", batch_size=None, workers=None, allow_missing=False, scores=None, mos=None,
+              progress=True, dataset_opts: dict | None = None) -> dict:
+    """Evaluate; write out_dir/report.{md,json}, scatter.png, splits/*.json. Returns the report's numbers."""
+    out = Path(out_dir)
+    if split not in SPLITS:
+        raise DpiqaError(f"--split must be one of {', '.join(SPLITS)} (got {split!r})")
+    if mos is not None:
+        return _bench_mos_file(scores, mos, out, model, weights)
+    if dataset is None or root is None:
+        raise DpiqaError("bench needs --dataset and --root (or --scores FILE --mos FILE)")
+    from dpiqa_cli.data.datasets import canonical, read_dataset
+
+    dataset = canonical(dataset)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = read_dataset(dataset, root, allow_missing=allow_missing, **(dataset_opts or {}))
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    if len(df) == 0:
+        raise DpiqaError(f"{dataset} at {root}: no images")
+    splits = make_splits(df, dataset, split, seeds)
+    needed = sorted(set().union(*(s["split"]["test"] for s in splits)))
+    paths = df.set_index("id").loc[needed, "path"].tolist()
+    if scores is not None:
+        pred = read_scores(scores)
+        pred = {p: pred.get(str(Path(p).resolve()), np.nan) for p in paths}
+        info = {"checkpoint": None, "trained_on": None, "scores_file": str(scores)}
+    else:
+        pred = _score(paths, model, weights, device, batch_size, workers, progress)
+        info = model_info(model, weights)
+    results, notes = _evaluate(df, splits, pred, out)
+    agg = aggregate([r["metrics"] for r in results])
+    trained_on = info.get("trained_on")
+    meta = {"command": "bench", "model": None if scores else model, "weights": str(weights) if weights else None,
+            **info, "dataset": dataset, "root": str(Path(root).resolve()), "split": split,
+            "seeds": parse_seeds(seeds) if split == "seeds" else None, "n_images": len(df),
+            "n_scored": int(sum(np.isfinite(v) for v in pred.values())), "scale": df.attrs.get("scale"),
+            "cross_dataset": split == "all" and bool(trained_on) and dataset not in str(trained_on).lower(),
+            "missing_skipped": df.attrs.get("missing", 0), "notes": notes}
+    write_report(out, {"splits": results, "aggregate": agg}, meta)
+    return {"splits": [{"name": r["name"], **r["metrics"]} for r in results], "aggregate": agg, "out": str(out)}
+
+
+def _bench_mos_file(scores, mos, out: Path, model, weights) -> dict:
+    """--scores FILE --mos FILE: one split of every scored file that has a MOS (MOS on the file's own scale)."""
+    from dpiqa_cli.mos_report import match, read_mos
+
+    if scores is None:
+        raise DpiqaError("--mos needs --scores FILE (bench does not score loose folders; use `dpiqa score --mos`)")
+    mos = Path(mos)
+    if not mos.is_file():
+        raise DpiqaError(f"--mos file not found: {mos}")
+    pred = read_scores(scores)
+    joined = match(pd.DataFrame({"path": list(pred), "score": list(pred.values())}), read_mos(mos), mos.resolve().parent)
+    if len(joined) < 3:
+        raise DpiqaError(f"only {len(joined)} scored file(s) have a MOS; correlations need at least 3")
+    m = compute_metrics(joined["score"].to_numpy(float), joined["mos_true"].to_numpy(float))
+    res = [{"name": "all", "metrics": m, "pred": joined["score"].tolist(), "mos": joined["mos_true"].tolist(),
+            "ids": joined["path"].tolist()}]
+    agg = aggregate([m])
+    meta = {"command": "bench --scores --mos", "scores_file": str(scores), "mos_file": str(mos), "split": "all",
+            "n_matched": len(joined), "n_scored": len(pred),
+            "notes": ["MOS taken as given in the MOS file (not normalised): RMSE is on that file's scale"]}
+    write_report(out, {"splits": res, "aggregate": agg}, meta)
+    return {"splits": [{"name": "all", **m}], "aggregate": agg, "out": str(out)}
