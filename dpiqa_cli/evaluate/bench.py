@@ -136,6 +136,8 @@ def run_bench(model="student", weights=None, dataset=None, root=None, split="see
     out = Path(out_dir)
     if split not in SPLITS:
         raise DpiqaError(f"--split must be one of {', '.join(SPLITS)} (got {split!r})")
+    if split == "seeds":
+        parse_seeds(seeds)  # a typo fails before any file is read
     if mos is not None:
         return _bench_mos_file(scores, mos, out, model, weights)
     if dataset is None or root is None:
