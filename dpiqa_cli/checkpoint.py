@@ -130,7 +130,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", verify
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise DpiqaError(f"checkpoint {path} is not a readable safetensors file: {exc}") from None
     spec = get_spec(config.get("model", ""))
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    # Fresh allocations: tensors viewed out of the file's buffer sit at unaligned offsets, and oneDNN/MKL
+    # pick a different GEMM path for those, so outputs would differ from the saved model in the last bit.
+    state = {k: v.to(torch.float32, copy=True) if v.is_floating_point() else v.clone() for k, v in state.items()}
     with torch.device("meta"):  # build without allocating, then adopt the loaded tensors
         model = spec.build(**config.get("arch", {}))
     try:
