@@ -171,6 +171,7 @@ RootOpt = Annotated[Path, typer.Option("--root", help="Dataset folder.", rich_he
 OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/<kind>-<time>).")]
 SplitOpt = Annotated[Optional[str], typer.Option("--split", help="'official' (the dataset's own split) or a seed.")]
 SplitSeedOpt = Annotated[int, typer.Option("--split-seed", help="Seed of the random train/val/test split.")]
+ValFracOpt = Annotated[float, typer.Option("--val-frac", help="Random splits: share of images (references) held out of training for validation.")]
 EpochsOpt = Annotated[Optional[int], typer.Option("--epochs", help="Epochs (default: 15 teacher, 30 student).")]
 BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", "--batch", "-b", help="Images per step per process (default: 12 teacher, 24 student).")]
 LrOpt = Annotated[Optional[float], typer.Option("--lr", help="Adam learning rate (default: 1e-5 teacher, 1e-4 student).")]
@@ -186,6 +187,11 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of initial weights, d
 MaxStepsOpt = Annotated[Optional[int], typer.Option("--max-steps", help="Stop after N optimiser steps in total.")]
 PresetOpt = Annotated[str, typer.Option("--preset", help="paper (default) or release (authors' scripts: no rank loss, 30 teacher epochs, release prompts).")]
 ProtocolOpt = Annotated[bool, typer.Option("--protocol", help="Run the paper's 5 seeds into OUT/seed-N and write the median table.")]
+ImageSizeOpt = Annotated[Optional[int], typer.Option("--image-size", help="Training input size (default: the model's, 512).")]
+MosMinOpt = Annotated[Optional[float], typer.Option("--mos-min", help="csv dataset: bottom of the MOS scale (default: data min).")]
+MosMaxOpt = Annotated[Optional[float], typer.Option("--mos-max", help="csv dataset: top of the MOS scale (default: data max).")]
+LowerBetterOpt = Annotated[bool, typer.Option("--lower-better", help="csv dataset: the score is a DMOS (lower = better).")]
+PatchesOpt = Annotated[Optional[bool], typer.Option("--patches/--no-patches", help="Two patches from a 2S x 1.5S resize per image (default: on for synthetic datasets).")]
 
 
 def _train_opts(**kw) -> dict:
@@ -200,6 +206,8 @@ def _train_opts(**kw) -> dict:
     else:
         kw.pop("split_seed")
     kw["quiet"] = state.quiet
+    ds_opts = {"mos_min": kw.pop("mos_min"), "mos_max": kw.pop("mos_max"), "lower_better": kw.pop("lower_better") or None}
+    kw["dataset_opts"] = {k: v for k, v in ds_opts.items() if v is not None}
     return kw
 
 
@@ -219,11 +227,12 @@ def train_teacher_cmd(
     sd_model: Annotated[Optional[str], typer.Option("--sd-model", help="Stable Diffusion v1.5 hub id or local folder.")] = None,
     prompts: Annotated[Optional[str], typer.Option("--prompts", help="paper or release prompt set.")] = None,
     grad_checkpointing: Annotated[bool, typer.Option("--grad-checkpointing", help="Recompute U-Net activations (less memory).")] = False,
-    split: SplitOpt = None, split_seed: SplitSeedOpt = 0, epochs: EpochsOpt = None, batch_size: BatchOpt = None,
+    split: SplitOpt = None, split_seed: SplitSeedOpt = 0, val_frac: ValFracOpt = 0.1, epochs: EpochsOpt = None, batch_size: BatchOpt = None,
     lr: LrOpt = None, milestones: MilestonesOpt = None, gamma: GammaOpt = 0.2, val_every: ValEveryOpt = 0,
     resume: ResumeOpt = False, precision: PrecisionOpt = "fp32", grad_accum: AccumOpt = 1, rank_loss: RankOpt = None,
     workers: WorkersOpt = 0, seed: SeedOpt = 0, max_steps: MaxStepsOpt = None, preset: PresetOpt = "paper",
-    protocol: ProtocolOpt = False,
+    image_size: ImageSizeOpt = None, patches: PatchesOpt = None, mos_min: MosMinOpt = None, mos_max: MosMaxOpt = None,
+    lower_better: LowerBetterOpt = False, protocol: ProtocolOpt = False,
 ) -> None:
     """Train the DP-IQA teacher (SD v1.5 U-Net, adapters, QFD, regressor; VAE frozen)."""
     from dpiqa_cli.train.teacher import run_protocol, train_teacher
@@ -240,12 +249,13 @@ def distill(
     cache_teacher: Annotated[bool, typer.Option("--cache-teacher", help="Compute teacher maps once and store them in RUN/teacher_cache.")] = False,
     model: Annotated[str, typer.Option("--model", "-m", help="Student registry entry (student, student-lite0, tiny-student).")] = "student",
     backbone: Annotated[Optional[str], typer.Option("--backbone", help="timm backbone (default: the entry's, efficientnet_b7).")] = None,
-    init: Annotated[str, typer.Option("--init", help="random or imagenet (offline weights: tf_efficientnet_lite0 only).")] = "random",
-    split: SplitOpt = None, split_seed: SplitSeedOpt = 0, epochs: EpochsOpt = None, batch_size: BatchOpt = None,
+    init: Annotated[str, typer.Option("--init", help="random, imagenet (offline: tf_efficientnet_lite0 only) or a student checkpoint .safetensors.")] = "random",
+    split: SplitOpt = None, split_seed: SplitSeedOpt = 0, val_frac: ValFracOpt = 0.1, epochs: EpochsOpt = None, batch_size: BatchOpt = None,
     lr: LrOpt = None, milestones: MilestonesOpt = None, gamma: GammaOpt = 0.2, val_every: ValEveryOpt = 0,
     resume: ResumeOpt = False, precision: PrecisionOpt = "fp32", grad_accum: AccumOpt = 1, rank_loss: RankOpt = None,
     workers: WorkersOpt = 0, seed: SeedOpt = 0, max_steps: MaxStepsOpt = None, preset: PresetOpt = "paper",
-    protocol: ProtocolOpt = False,
+    image_size: ImageSizeOpt = None, patches: PatchesOpt = None, mos_min: MosMinOpt = None, mos_max: MosMaxOpt = None,
+    lower_better: LowerBetterOpt = False, protocol: ProtocolOpt = False,
 ) -> None:
     """Train a student from a teacher's feature maps (MSE + score loss), or on scores alone (--no-teacher)."""
     from dpiqa_cli.train.distill import distill as run_distill

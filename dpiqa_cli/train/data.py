@@ -1,8 +1,17 @@
 """Training data: the common dataset table -> split -> tensors, with an exactly reproducible order.
 
-Randomness here is a pure function of (seed, epoch, index): the epoch's order is a seeded permutation and
-the horizontal flip of item i in epoch e is drawn from its own seeded generator. Resuming therefore only
-needs (epoch, batches consumed), and workers need no RNG state at all.
+Views (design.md, Protocol):
+- authentic datasets: the image resized to S x S (S = the model's input size, 512 at real size);
+- synthetic datasets (`patches`): resized to 2S x 1.5S (1024 x 768 at real size) and cut into two S x S
+  patches, each a training item with the image's MOS. Training draws each patch's position at random;
+  validation/test use the two fixed halves (vertically centred) and score an image as its patches' mean.
+Training also flips horizontally. All randomness is a pure function of (seed, epoch, item): the epoch's
+order is a seeded permutation and each item's flip/crop comes from its own seeded generator. Resuming
+therefore needs only (epoch, batches consumed), and DataLoader workers need no RNG state at all.
+
+Teacher cache: `cache` holds the teacher's maps for every item in both orientations (N x 2 x 8 x F x F).
+A cached teacher cannot see random crops, so with a cache the patch positions are the fixed ones (flip
+stays random: both orientations are cached). Authentic data has no crops, so cached == live exactly.
 """
 from __future__ import annotations
 
@@ -10,60 +19,51 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
-from dpiqa_cli.data.images import ImageError, decode_image
+from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS, ImageError, decode_image, load_rgb
 from dpiqa_cli.errors import DpiqaError
-
-
-_SHARED = {"read_dataset": "dpiqa_cli.data.datasets", "dataset_info": "dpiqa_cli.data.datasets",
-           "make_split": "dpiqa_cli.data.splits", "official_split": "dpiqa_cli.data.splits",
-           "compute_metrics": "dpiqa_cli.evaluate.metrics", "aggregate": "dpiqa_cli.evaluate.metrics",
-           "write_report": "dpiqa_cli.evaluate.report"}
-
-
-def shared(name: str):
-    """A shared API function; falls back to train/_interim.py while the owning module is not installed."""
-    import importlib
-
-    try:
-        return getattr(importlib.import_module(_SHARED[name]), name)
-    except ImportError:
-        from dpiqa_cli.train import _interim
-
-        return getattr(_interim, name)
 
 
 def load_table(dataset: str, root: str | Path, **opts):
     """The common table (path, id, mos in [0,1], ref, split) via the shared dataset readers."""
-    if not Path(root).is_dir():
+    from dpiqa_cli.data.datasets import read_dataset
+
+    if not Path(root).exists():
         raise DpiqaError(f"dataset root not found: {root}")
-    df = shared("read_dataset")(dataset, root, **opts)
+    df = read_dataset(dataset, root, **opts)
     if len(df) == 0:
         raise DpiqaError(f"dataset {dataset!r} at {root} has no images")
     return df
 
 
 def dataset_defaults(dataset: str) -> dict:
-    """{synthetic, scale, milestones_teacher, milestones_student}; empty where the reader has none."""
+    """{synthetic, scale, milestones_teacher, milestones_student} from the dataset reader's table."""
+    from dpiqa_cli.data.datasets import dataset_info
+
     try:
-        return dict(shared("dataset_info")(dataset) or {})
-    except (DpiqaError, KeyError, AttributeError):
+        return dict(dataset_info(dataset) or {})
+    except (DpiqaError, KeyError):
         return {}
 
 
-def resolve_split(df, split_seed: int | None, official: bool, by_ref: bool | None, run_dir: Path) -> dict:
-    """Reuse RUN/split.json on resume (the split must not change), else make and save one."""
+def resolve_split(df, split_seed: int | None, official: bool, by_ref: bool | None, run_dir: Path,
+                  val_frac: float = 0.1) -> dict:
+    """Reuse RUN/split.json on resume (the split must not change), else make one."""
+    from dpiqa_cli.data.splits import make_split, official_split
+
     path = Path(run_dir) / "split.json"
     if path.is_file():
         split = json.loads(path.read_text())
     elif official:
-        split = shared("official_split")(df)
+        split = official_split(df)
     else:
-        if by_ref is None:
-            by_ref = "ref" in df and df["ref"].notna().any()
-        split = shared("make_split")(df, seed=int(split_seed or 0), by_ref=bool(by_ref))
+        if by_ref is None:  # synthetic data: never put one scene's distortions on both sides
+            by_ref = "ref" in df and df["ref"].notna().all()
+        split = make_split(df, seed=int(split_seed or 0), by_ref=bool(by_ref), val_frac=val_frac)
     for part in ("train", "val", "test"):
         if not split.get(part):
             raise DpiqaError(f"the {part} split is empty ({len(df)} images); use a larger dataset or another split")
@@ -83,10 +83,9 @@ def save_json_atomic(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
-def flip_of(seed: int, epoch: int, index: int) -> bool:
-    """Deterministic coin for item `index` in `epoch` (independent of workers and batch order)."""
-    g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 1_000_033 + index)
-    return bool(torch.randint(0, 2, (1,), generator=g).item())
+def item_generator(seed: int, epoch: int, index: int) -> torch.Generator:
+    """The private generator of item `index` in `epoch` (independent of workers and batch order)."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 1_000_033 + index)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -102,31 +101,61 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
     return [mine[i:i + batch_size] for i in range(0, len(mine), batch_size)]
 
 
+def patch_geometry(size: int) -> tuple[int, int]:
+    """(width, height) of the resized synthetic image: 1024 x 768 for 512 px patches."""
+    return 2 * size, (3 * size) // 2
+
+
 class TableDataset(Dataset):
-    """Items of the table at `size` px; `train` flips horizontally; `cache` holds teacher maps (N x 2 x C x F x F:
-    [plain, flipped] so cached targets equal what a live teacher sees, flip included)."""
+    """Items of a split. `paths`/`mos` are per image; items are images, or (image, patch) with `patches`."""
 
     def __init__(self, paths: list[str], mos: list[float], size: int, train: bool = False, seed: int = 0,
-                 cache: torch.Tensor | None = None, max_pixels: int | None = None):
+                 cache: torch.Tensor | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                 patches: bool = False):
         self.paths, self.mos, self.size = list(paths), [float(m) for m in mos], int(size)
         self.train, self.seed, self.epoch, self.cache = train, seed, 0, cache
-        self.max_pixels = max_pixels
+        self.max_pixels, self.patches = max_pixels, patches
+        self.per = 2 if patches else 1
+        self.item_image = np.repeat(np.arange(len(self.paths)), self.per)
+        if cache is not None and len(cache) != len(self):
+            raise DpiqaError(f"teacher cache holds {len(cache)} maps for {len(self)} training items; delete it")
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.paths) * self.per
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch  # read by worker copies made when the epoch's iterator starts
 
-    def __getitem__(self, i: int) -> dict:
+    def per_image(self, item_scores: np.ndarray) -> np.ndarray:
+        """Item scores -> image scores (the mean of an image's patches)."""
+        return np.asarray(item_scores, float).reshape(len(self.paths), self.per).mean(1)
+
+    def _decode(self, i: int) -> torch.Tensor:
+        path = self.paths[self.item_image[i]]
         try:
-            x, _ = decode_image(self.paths[i], self.size, self.max_pixels)
+            if not self.patches:
+                return decode_image(path, self.size, self.max_pixels)[0]
+            img, _ = load_rgb(path, None, self.max_pixels)
+            arr = np.asarray(img.resize(patch_geometry(self.size), Image.BILINEAR), dtype=np.uint8)
+            return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
         except ImageError as exc:  # a training set with an unreadable file is bad input, not a crash
-            raise DpiqaError(f"cannot read training image {self.paths[i]}: {exc}") from None
-        flip = self.train and flip_of(self.seed, self.epoch, i)
+            raise DpiqaError(f"cannot read training image {path}: {exc}") from None
+
+    def __getitem__(self, i: int) -> dict:
+        x = self._decode(i)
+        g = item_generator(self.seed, self.epoch, i) if self.train else None
+        flip = bool(torch.randint(0, 2, (1,), generator=g).item()) if g is not None else False
+        if self.patches:
+            s, (w, h) = self.size, patch_geometry(self.size)
+            if g is not None and self.cache is None:  # random position (a live teacher sees the same crop)
+                x0, y0 = (int(torch.randint(0, d - s + 1, (1,), generator=g)) for d in (w, h))
+            else:  # the fixed halves
+                x0, y0 = (i % 2) * (w - s), (h - s) // 2
+            x = x[:, y0:y0 + s, x0:x0 + s]
         if flip:
             x = x.flip(-1)
-        item = {"x": x, "y": torch.tensor(self.mos[i], dtype=torch.float32), "idx": torch.tensor(i)}
+        item = {"x": x.contiguous(), "y": torch.tensor(self.mos[self.item_image[i]], dtype=torch.float32),
+                "idx": torch.tensor(i)}
         if self.cache is not None:
             item["ft"] = self.cache[i, int(flip)].float()
         return item

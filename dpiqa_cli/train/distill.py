@@ -1,8 +1,10 @@
 """`dpiqa distill`: train a student from a teacher's feature maps (or on scores alone with --no-teacher).
 
---cache-teacher runs the teacher once over the train images, in both orientations (the loop's only
-augmentation is a horizontal flip), and stores F_quality as fp16 in RUN/teacher_cache/. Every epoch then
-reads the maps instead of running the teacher, and the targets are the ones a live teacher would give.
+--cache-teacher runs the teacher once over the training items in both orientations and stores F_quality
+as fp16 in RUN/teacher_cache/. Every epoch then reads the maps instead of running the teacher. On
+authentic data (resize + random flip) the targets are exactly what a live teacher would give. On synthetic
+data (patches) a cache cannot follow random crop positions, so the two patches stay at their fixed
+positions (flip stays random); that is the one behavioural difference, and it is logged.
 """
 from __future__ import annotations
 
@@ -46,9 +48,10 @@ def build_teacher_cache(run, teacher, teacher_id: str) -> torch.Tensor:
     from safetensors.torch import load_file, save_file
 
     from dpiqa_cli.checkpoint import atomic_write_bytes
+    from dpiqa_cli.train.data import save_json_atomic
 
     ds = run.dataset("train")  # no augmentation: both orientations are computed explicitly
-    key = hashlib.sha256(json.dumps([teacher_id, ds.paths, ds.size]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([teacher_id, ds.paths, ds.size, ds.patches]).encode()).hexdigest()[:16]
     path = run.out / "teacher_cache" / f"feats-{key}.safetensors"
     if run.main and not path.exists():
         t0 = time.perf_counter()
@@ -62,12 +65,14 @@ def build_teacher_cache(run, teacher, teacher_id: str) -> torch.Tensor:
         feats = torch.cat(maps).contiguous()
         secs = time.perf_counter() - t0
         atomic_write_bytes(path, lambda tmp: save_file({"feat": feats}, tmp, metadata={"teacher": teacher_id}))
-        info = {"images": len(ds), "build_seconds": round(secs, 3), "bytes": path.stat().st_size,
-                "teacher_seconds_per_epoch_estimate": round(secs / 2, 3)}  # one orientation per item per epoch
-        (path.parent / "cache.json").write_text(json.dumps(info, indent=2))
+        info = {"items": len(ds), "build_seconds": round(secs, 3), "bytes": path.stat().st_size,
+                "teacher_seconds_per_epoch_estimate": round(secs / 2, 3),  # one orientation per item per epoch
+                "fixed_patches": ds.patches}
+        save_json_atomic(path.parent / "cache.json", info)
         if not run.cfg.quiet:
-            print(f"teacher cache: {len(ds)} images x 2 orientations in {secs:.1f} s; a live teacher would cost "
-                  f"~{secs / 2:.1f} s per epoch, ~{secs / 2 * run.cfg.epochs:.1f} s over {run.cfg.epochs} epochs")
+            print(f"teacher cache: {len(ds)} items x 2 orientations in {secs:.1f} s ({info['bytes'] / 2**20:.1f} MiB);"
+                  f" a live teacher would cost ~{secs / 2:.1f} s per epoch, ~{secs / 2 * run.cfg.epochs:.0f} s over "
+                  f"{run.cfg.epochs} epochs" + ("; patches stay at fixed positions" if ds.patches else ""))
     run.acc.wait_for_everyone()
     return load_file(str(path))["feat"]
 
@@ -85,8 +90,8 @@ def distill(*, teacher: str | None = None, no_teacher: bool = False, cache_teach
         raise DpiqaError("give either --teacher CKPT or --no-teacher")
     if cache_teacher and no_teacher:
         raise DpiqaError("--cache-teacher needs --teacher")
-    if init not in ("random", "imagenet"):
-        raise DpiqaError(f"--init must be random or imagenet (got {init!r})")
+    if init not in ("random", "imagenet") and not str(init).endswith(".safetensors"):
+        raise DpiqaError(f"--init must be random, imagenet or a student checkpoint .safetensors (got {init!r})")
     spec = get_spec(model)
     if spec.kind != "student":
         raise DpiqaError(f"--model {model} is a {spec.kind}; distill trains a student")
@@ -98,6 +103,15 @@ def distill(*, teacher: str | None = None, no_teacher: bool = False, cache_teach
         student = spec.build(pretrained=init == "imagenet", **overrides)
     except RuntimeError as exc:  # timm: unknown backbone name
         raise DpiqaError(f"cannot build --backbone {backbone}: {str(exc).splitlines()[0][:200]}") from None
+    if init.endswith(".safetensors"):  # start from a trained student (fine-tuning, another dataset)
+        from dpiqa_cli.checkpoint import load_checkpoint
+
+        src, _ = load_checkpoint(init)
+        try:
+            student.load_state_dict(src.state_dict(), strict=True)
+        except RuntimeError as exc:
+            raise DpiqaError(f"--init {init} does not fit {spec.name}"
+                             f"{' with --backbone ' + backbone if backbone else ''}: {str(exc).splitlines()[0][:200]}") from None
     info = {"trainer": "distill", "teacher": None if no_teacher else str(teacher), "init": init,
             "rank_loss": cfg.rank_loss}
     cache = None
@@ -108,12 +122,12 @@ def distill(*, teacher: str | None = None, no_teacher: bool = False, cache_teach
 
         t_model, t_cfg = load_checkpoint(teacher, device=run.acc.device)
         t_model.requires_grad_(False).eval()
-        x = torch.zeros(1, 3, spec.input_size, spec.input_size, device=run.acc.device)
+        x = torch.zeros(1, 3, run.input_size, run.input_size, device=run.acc.device)
         with torch.no_grad():
             ft, fs = t_model(x)[1].shape, student.to(run.acc.device).eval()(x)[1].shape  # eval: BN stats untouched
-        if t_cfg.get("input_size") != spec.input_size or ft != fs:
-            raise DpiqaError(f"teacher {teacher} ({t_cfg.get('model')}, feature map {tuple(ft)[1:]}) does not match "
-                             f"student {spec.name} ({tuple(fs)[1:]})")
+        if t_cfg.get("input_size") != run.input_size or ft != fs:
+            raise DpiqaError(f"teacher {teacher} ({t_cfg.get('model')}, {t_cfg.get('input_size')} px, feature map "
+                             f"{tuple(ft)[1:]}) does not match student {spec.name} ({run.input_size} px, {tuple(fs)[1:]})")
         if cache_teacher:
             cache = build_teacher_cache(run, t_model, t_cfg.get("sha256") or str(teacher))
             t_model = None  # not needed any more: free its memory

@@ -20,11 +20,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.train.data import TableDataset, shared, epoch_batches, load_table, resolve_split, save_json_atomic
+from dpiqa_cli.train.data import (TableDataset, dataset_defaults, epoch_batches, load_table, resolve_split,
+                                  save_json_atomic)
 from dpiqa_cli.train.state import load_state, save_state
 
 PRECISIONS = {"bf16": "bf16", "fp16": "fp16", "fp32": "no", "no": "no"}
-LOG_COLUMNS = ["kind", "step", "epoch", "loss", "loss_score", "loss_feat", "lr", "srcc", "plcc", "seconds"]
+LOG_COLUMNS = ["kind", "step", "epoch", "loss", "loss_score", "loss_feat", "lr", "srcc", "plcc", "seconds", "message"]
 
 
 @dataclass
@@ -40,6 +41,7 @@ class TrainConfig:
     split_seed: int = 0
     split_official: bool = False
     by_ref: bool | None = None
+    val_frac: float = 0.1  # of the images/references, carved from the training part (random splits)
     val_every: int = 0  # optimiser steps; 0 = at epoch ends only
     resume: bool = False
     precision: str = "fp32"
@@ -48,6 +50,8 @@ class TrainConfig:
     workers: int = 0
     seed: int = 0
     max_steps: int | None = None
+    image_size: int | None = None  # None: the registry entry's input size
+    patches: bool | None = None  # None: two patches per image on synthetic datasets (design.md)
     quiet: bool = False
     dataset_opts: dict = field(default_factory=dict)
 
@@ -78,17 +82,21 @@ class Run:
         self.main = self.acc.is_main_process
         df = load_table(cfg.dataset, cfg.root, **cfg.dataset_opts)
         self.scale = df.attrs.get("scale")
-        self.split = resolve_split(df, cfg.split_seed, cfg.split_official, cfg.by_ref, self.out)
+        self.split = resolve_split(df, cfg.split_seed, cfg.split_official, cfg.by_ref, self.out, cfg.val_frac)
         if self.main:
             save_json_atomic(self.out / "split.json", self.split)
         by_id = df.set_index("id")
         self.parts = {p: by_id.loc[list(self.split[p])].reset_index() for p in ("train", "val", "test")}
-        self.input_size = input_size
+        self.input_size = int(cfg.image_size or input_size)
+        if cfg.image_size is not None and cfg.image_size < 32:
+            raise DpiqaError(f"--image-size must be at least 32 (got {cfg.image_size})")
+        synthetic = bool(dataset_defaults(cfg.dataset).get("synthetic"))
+        self.patches = synthetic if cfg.patches is None else bool(cfg.patches)
 
     def dataset(self, part: str, train: bool = False, cache: torch.Tensor | None = None) -> TableDataset:
         t = self.parts[part]
         return TableDataset(t["path"].tolist(), t["mos"].tolist(), self.input_size, train=train,
-                            seed=self.cfg.seed, cache=cache)
+                            seed=self.cfg.seed, cache=cache, patches=self.patches)
 
     def loader(self, ds, batches) -> DataLoader:
         # a private generator: creating an iterator must not draw from the global RNG (exact resume)
@@ -96,13 +104,14 @@ class Run:
 
 
 def metrics_of(pred: np.ndarray, mos: np.ndarray) -> dict:
-    compute_metrics = shared("compute_metrics")
+    from dpiqa_cli.evaluate.metrics import compute_metrics
+
     return {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in compute_metrics(pred, mos).items()}
 
 
 @torch.no_grad()
 def predict(run: Run, model: torch.nn.Module, ds: TableDataset, batch_size: int) -> np.ndarray:
-    """Scores of every item of `ds` in order; ranks score a slice each and share the results."""
+    """Scores of every image of `ds` in order (patch mean); ranks score a slice each and share the results."""
     from accelerate.utils import gather_object
 
     acc, was_training = run.acc, model.training
@@ -120,20 +129,36 @@ def predict(run: Run, model: torch.nn.Module, ds: TableDataset, batch_size: int)
     out = np.full(len(ds), np.nan)
     for i, s in rows:
         out[i] = s
-    return out
+    return ds.per_image(out)
 
 
 class Logger:
-    def __init__(self, run_dir: Path, enabled: bool):
-        self.dir, self.enabled = Path(run_dir), enabled
-        if enabled:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            new = not (self.dir / "log.csv").exists()
-            self.csv_file = open(self.dir / "log.csv", "a", newline="")
-            self.csv = csv.DictWriter(self.csv_file, LOG_COLUMNS, extrasaction="ignore")
-            if new:
-                self.csv.writeheader()
-            self.jsonl = open(self.dir / "log.jsonl", "a")
+    """log.jsonl (every field) + log.csv (fixed columns), appended across resumes; TensorBoard if installed."""
+
+    def __init__(self, run_dir: Path, enabled: bool, keep_until: int | None = None):
+        """keep_until None: a fresh run (old logs dropped); a step: a resume (rows after that step dropped,
+        they belong to work the resumed run repeats)."""
+        self.dir, self.enabled, self.tb = Path(run_dir), enabled, None
+        if not enabled:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        rows = []
+        if keep_until is not None and (self.dir / "log.jsonl").exists():
+            rows = [r for r in map(json.loads, (self.dir / "log.jsonl").read_text().splitlines())
+                    if r.get("step", 0) <= keep_until and r.get("kind") not in ("test", "error")]
+        self.jsonl = open(self.dir / "log.jsonl", "w")
+        self.csv_file = open(self.dir / "log.csv", "w", newline="")
+        self.csv = csv.DictWriter(self.csv_file, LOG_COLUMNS, extrasaction="ignore")
+        self.csv.writeheader()
+        for r in rows:
+            self.jsonl.write(json.dumps(r) + "\n")
+            self.csv.writerow(r)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(self.dir / "tb"), purge_step=None if keep_until is None else keep_until + 1)
+        except ImportError:  # optional dependency
+            pass
 
     def __call__(self, row: dict) -> None:
         if self.enabled:
@@ -141,11 +166,17 @@ class Logger:
             self.jsonl.flush()
             self.csv.writerow(row)
             self.csv_file.flush()
+            if self.tb is not None:
+                for key, v in row.items():
+                    if key not in ("kind", "step", "epoch") and isinstance(v, (int, float)) and math.isfinite(v):
+                        self.tb.add_scalar(f"{row['kind']}/{key}", v, row.get("step", 0))
 
     def close(self) -> None:
         if self.enabled:
             self.jsonl.close()
             self.csv_file.close()
+            if self.tb is not None:
+                self.tb.close()
 
 
 LossFn = Callable[[torch.nn.Module, dict], "tuple[torch.Tensor, dict]"]
@@ -154,10 +185,6 @@ LossFn = Callable[[torch.nn.Module, dict], "tuple[torch.Tensor, dict]"]
 def fit(run: Run, model: torch.nn.Module, loss_fn: LossFn, spec_name: str, info: dict,
         cache: torch.Tensor | None = None) -> dict:
     """Train, validate, checkpoint, resume; then evaluate the best checkpoint on the test split."""
-    from tqdm.auto import tqdm
-
-    from dpiqa_cli.checkpoint import save_checkpoint
-
     cfg, acc, out = run.cfg, run.acc, run.out
     params = [p for p in model.parameters() if p.requires_grad]  # the frozen VAE stays out
     opt = torch.optim.Adam(params, lr=cfg.lr)
@@ -168,20 +195,55 @@ def fit(run: Run, model: torch.nn.Module, loss_fn: LossFn, spec_name: str, info:
     if cfg.resume:
         t = load_state(out, net, opt)
         sched.last_epoch = t["sched_epoch"]  # lr itself comes back with the optimiser's param groups
-    train_ds, val_ds = run.dataset("train", train=True, cache=cache), run.dataset("val")
+    train_ds = run.dataset("train", train=True, cache=cache)
     n_batches = len(epoch_batches(len(train_ds), cfg.batch_size, cfg.seed, 0, acc.process_index, acc.num_processes))
     if n_batches == 0:
         raise DpiqaError(f"the train split has fewer images ({len(train_ds)}) than processes ({acc.num_processes})")
+    meta = {**info, "dataset": cfg.dataset, "mos_scale": run.scale, "train_config": _jsonable(asdict(cfg)),
+            "split": {k: len(run.split[k]) for k in ("train", "val", "test")}, "input_size": run.input_size,
+            "patches": run.patches}
+    log = Logger(out, run.main, keep_until=t["step"] if cfg.resume else None)
+    try:
+        _train(run, model, net, opt, sched, loss_fn, train_ds, n_batches, t, log, spec_name, meta)
+        result = {"run_dir": str(out), "step": t["step"], "epoch": t["epoch"], "best_val_srcc": t["best_srcc"],
+                  "best_step": t["best_step"], "seconds": round(time.time() - t["t0"], 2)}
+        result["test"] = evaluate_test(run, spec_name, meta)
+        log({"kind": "test", "step": t["step"], "epoch": t["epoch"], "srcc": result["test"].get("srcc"),
+             "plcc": result["test"].get("plcc"), "seconds": round(time.time() - t["t0"], 3)})
+    except (DpiqaError, KeyboardInterrupt) as exc:  # the log says why the run stopped; checkpoints stay as they were
+        log({"kind": "error", "step": t["step"], "epoch": t["epoch"], "message": str(exc) or type(exc).__name__})
+        raise
+    finally:
+        log.close()
+    if run.main:
+        save_json_atomic(out / "result.json", result)  # written last: a run without it did not finish
+    return result
+
+
+def _train(run: Run, model, net, opt, sched, loss_fn: LossFn, train_ds: TableDataset, n_batches: int, t: dict,
+           log: Logger, spec_name: str, meta: dict) -> None:
+    from tqdm.auto import tqdm
+
+    from dpiqa_cli.checkpoint import save_checkpoint
+
+    cfg, acc, out = run.cfg, run.acc, run.out
+    val_ds = run.dataset("val")
     steps_per_epoch = math.ceil(n_batches / cfg.grad_accum)
     total = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
-    log = Logger(out, run.main)
-    meta = {**info, "dataset": cfg.dataset, "mos_scale": run.scale, "train_config": _jsonable(asdict(cfg)),
-            "split": {k: len(run.split[k]) for k in ("train", "val", "test")}}
+    t0 = t["t0"] = time.time()
+
+    def check_finite(where: str) -> None:
+        # a step can turn the weights to NaN/inf without a NaN loss yet: never checkpoint such weights
+        bad = torch.tensor([0.0 if all(torch.isfinite(p).all() for p in net.parameters()) else 1.0], device=acc.device)
+        if acc.reduce(bad, "sum").item() > 0:
+            raise DpiqaError(f"training diverged at step {t['step']}: {where}; lower --lr (now {cfg.lr:g})")
 
     def validate(kind: str) -> None:
+        check_finite("weights are not finite")
         pred = predict(run, net, val_ds, cfg.batch_size)
         if not np.isfinite(pred).all():
-            raise DpiqaError(f"training diverged at step {t['step']}: validation scores are not finite; lower --lr")
+            raise DpiqaError(f"training diverged at step {t['step']}: validation scores are not finite; "
+                             f"lower --lr (now {cfg.lr:g})")
         m = metrics_of(pred, np.asarray(val_ds.mos))
         srcc = m.get("srcc")
         log({"kind": kind, "step": t["step"], "epoch": t["epoch"], "srcc": srcc, "plcc": m.get("plcc"),
@@ -195,9 +257,9 @@ def fit(run: Run, model: torch.nn.Module, loss_fn: LossFn, spec_name: str, info:
     def checkpoint_state() -> None:
         acc.wait_for_everyone()
         if run.main:
-            save_state(out, net, opt, {**t, "sched_epoch": sched.last_epoch})
+            save_state(out, net, opt, {k: v for k, v in t.items() if k != "t0"} | {"sched_epoch": sched.last_epoch})
 
-    t0, stop = time.time(), False
+    stop = False
     bar = tqdm(total=total, initial=t["step"], disable=cfg.quiet or not run.main, desc="train", unit="step",
                mininterval=1.0)
     sums: dict[str, float] = {}
@@ -223,8 +285,8 @@ def fit(run: Run, model: torch.nn.Module, loss_fn: LossFn, spec_name: str, info:
                 continue
             bad = torch.tensor([0.0 if all(math.isfinite(v) for v in sums.values()) else 1.0], device=acc.device)
             if acc.reduce(bad, "sum").item() > 0:  # every rank stops together
-                raise DpiqaError(f"training diverged at step {t['step'] + 1}: loss is "
-                                 f"{sums.get('loss')}; lower --lr (now {cfg.lr:g}) or use --precision fp32")
+                raise DpiqaError(f"training diverged at step {t['step'] + 1}: loss is {sums.get('loss')}; "
+                                 f"lower --lr (now {cfg.lr:g}) or use --precision fp32")
             opt.step()
             opt.zero_grad(set_to_none=True)
             t["step"], t["batch_pos"] = t["step"] + 1, pos + 1
@@ -243,6 +305,8 @@ def fit(run: Run, model: torch.nn.Module, loss_fn: LossFn, spec_name: str, info:
             sched.step()
             t["epoch"], t["batch_pos"] = t["epoch"] + 1, 0
             validate("epoch")
+        else:
+            check_finite("weights are not finite")
         if run.main:
             save_checkpoint(net, out / "last.safetensors", spec_name=spec_name,
                             info={**meta, "step": t["step"], "epoch": t["epoch"], "metrics": {}})
@@ -251,15 +315,6 @@ def fit(run: Run, model: torch.nn.Module, loss_fn: LossFn, spec_name: str, info:
     if t["best_srcc"] is None:  # e.g. --max-steps before any validation (all ranks take part)
         validate("val")
     acc.wait_for_everyone()
-    result = {"run_dir": str(out), "step": t["step"], "epoch": t["epoch"], "best_val_srcc": t["best_srcc"],
-              "best_step": t["best_step"], "seconds": round(time.time() - t0, 2)}
-    result["test"] = evaluate_test(run, spec_name, meta)
-    log({"kind": "test", "step": t["step"], "epoch": t["epoch"], "srcc": result["test"].get("srcc"),
-         "plcc": result["test"].get("plcc"), "seconds": round(time.time() - t0, 3)})
-    log.close()
-    if run.main:
-        save_json_atomic(out / "result.json", result)
-    return result
 
 
 def evaluate_test(run: Run, spec_name: str, meta: dict) -> dict:
@@ -274,11 +329,13 @@ def evaluate_test(run: Run, spec_name: str, meta: dict) -> dict:
     pred = predict(run, model, ds, run.cfg.batch_size)
     m = metrics_of(pred, np.asarray(ds.mos))
     if run.main:
+        from dpiqa_cli.evaluate.report import write_report
+
         import pandas as pd
 
         table = pd.DataFrame({"path": ds.paths, "id": run.parts["test"]["id"], "score": pred, "mos": ds.mos})
-        shared("write_report")(run.out / "test", {"model": spec_name, "checkpoint": str(best), "metrics": m,
-                                        "table": table}, {**meta, "split_part": "test"})
+        write_report(run.out / "test", {"model": spec_name, "checkpoint": str(best), "metrics": m, "table": table},
+                     {**meta, "split_part": "test"})
     return m
 
 
