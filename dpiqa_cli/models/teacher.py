@@ -45,9 +45,11 @@ TINY_UNET = dict(
     down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
     up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
 )
+# scaling_factor: SD's 0.18215 gives its trained VAE unit-variance latents; this random one needs 4 for the
+# same (measured latent std ~0.25), or the U-Net's main input is nearly constant and only the adapter learns.
 TINY_VAE = dict(
     in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1, sample_size=64, norm_num_groups=4,
-    block_out_channels=(8, 8, 16, 16),
+    block_out_channels=(8, 8, 16, 16), scaling_factor=4.0,
     down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
 )
 TINY_ADAPTER = dict(in_channels=3, channels=[32, 32, 64, 64], num_res_blocks=1, downscale_factor=8)
