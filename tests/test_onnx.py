@@ -9,7 +9,6 @@ import pytest
 import torch
 from PIL import Image
 
-pytest.importorskip("onnxruntime")
 
 
 @pytest.fixture(scope="module")

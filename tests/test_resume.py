@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 from scoring_fixtures import PY, cli_env
+from scoring_fixtures import run_cli as run_sub
 
 from dpiqa_cli import outputs as O
 
@@ -48,7 +49,13 @@ def _wait_rows(proc, side, n, timeout=120):
         time.sleep(0.05)
 
 
-def test_sigkill_then_resume_scores_every_file_once(folder, tmp_path, run_cli):
+def test_sigkill_then_resume_scores_every_file_once(folder, tmp_path):
+    # every run is a subprocess with the same environment (threads included: a convolution's last bits
+    # depend on the thread count), as a user's interrupted and resumed runs would be
+    def run_cli(*args):
+        r = run_sub(*args)
+        return r.returncode, r.stdout, r.stderr
+
     ref = tmp_path / "ref.csv"
     code, _, err = run_cli("score", folder, "-m", "tiny-student", "--device", "cpu", "-b", "2", "-j", "0", "-o", ref)
     assert code == 0, err

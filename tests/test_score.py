@@ -13,7 +13,6 @@ from dpiqa_cli.data.images import decode_uint8, discover
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.runners import resolve_device, resolve_precision
 
-pytest.importorskip("skimage")
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +124,6 @@ def test_device_and_precision_policy():
 
 
 def test_mos_report(photos, run_cli, tmp_path):
-    pytest.importorskip("dpiqa_cli.evaluate.metrics")
-    pytest.importorskip("dpiqa_cli.evaluate.report")
     folder, files = photos
     mos = tmp_path / "mos.csv"
     pd.DataFrame({"image_name": [p.name for p in files], "MOS": np.linspace(10, 90, len(files))}).to_csv(mos, index=False)
@@ -134,7 +131,18 @@ def test_mos_report(photos, run_cli, tmp_path):
     code, _, err = run_cli("score", folder, "-m", "tiny-student", "--device", "cpu", "-j", "0", "-o", out, "--mos", mos)
     assert code == 0, err
     report = tmp_path / "s.report"
-    assert (report / "report.json").exists() and (report / "scatter.png").exists()
+    assert (report / "report.md").exists() and (report / "scatter.png").stat().st_size > 0
+    import json
+
+    from scipy import stats
+
+    got = json.loads((report / "report.json").read_text())["splits"][0]["metrics"]
+    scored = pd.read_csv(out)
+    truth = dict(zip([str(p) for p in files], np.linspace(10, 90, len(files))))
+    mos_of = scored["path"].map(truth)
+    assert got["n"] == len(files)
+    assert got["srcc"] == pytest.approx(stats.spearmanr(scored["score"], mos_of)[0], abs=1e-9)
+    assert got["plcc"] == pytest.approx(stats.pearsonr(scored["score"], mos_of)[0], abs=1e-9)
 
 
 def test_mos_column_from_checkpoint_scale(photos, run_cli, tmp_path):

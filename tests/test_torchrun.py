@@ -1,19 +1,13 @@
 """Under torchrun (gloo, 2 processes) every rank scores a shard and rank 0 writes the same CSV."""
 from __future__ import annotations
 
-import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 from scoring_fixtures import PY, ROOT, cli_env, run_cli
 
-TORCHRUN = Path(PY).with_name("torchrun")
 
-
-@pytest.mark.skipif(not TORCHRUN.exists() and not shutil.which("torchrun"), reason="torchrun not installed")
 def test_torchrun_two_ranks_same_csv(tmp_path):
     d = tmp_path / "imgs"
     d.mkdir()
@@ -25,7 +19,7 @@ def test_torchrun_two_ranks_same_csv(tmp_path):
     r = run_cli("score", d, "-m", "tiny-student", "--device", "cpu", "-j", "0", "-b", "2", "-o", single)
     assert r.returncode == 1, r.stderr
     multi = tmp_path / "multi.csv"
-    cmd = [str(TORCHRUN if TORCHRUN.exists() else shutil.which("torchrun")), "--nproc-per-node", "2",
+    cmd = [PY, "-m", "torch.distributed.run", "--nproc-per-node", "2",
            "--standalone", "-m", "dpiqa_cli", "score", str(d), "-m", "tiny-student", "--device", "cpu",
            "-j", "0", "-b", "2", "-q", "-o", str(multi)]
     r = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=300, cwd=ROOT)
