@@ -132,17 +132,16 @@ def import_authors_checkpoint(src: Path, kind: str, out: Path, model_name: str |
     if unexpected and not quiet:
         log.warning("ignored %d unexpected keys, e.g. %s", len(unexpected), ", ".join(unexpected[:5]))
     model.load_state_dict(mapped, strict=True)
-    info = {"source": f"authors' release ({Path(src).name})", "dataset": dataset,
-            "mos_scale": _scale(dataset), "unexpected_keys": unexpected}
+    info = {"source": f"authors' release ({Path(src).name})", "dataset": dataset, "unexpected_keys": unexpected,
+            **_dataset_facts(dataset)}
     return save_checkpoint(model, out, spec_name=spec.name, info=info)
 
 
-def _scale(dataset: str | None) -> dict | None:
+def _dataset_facts(dataset: str | None) -> dict:
+    """The MOS scale to map scores back, and the view: synthetic datasets were trained on two patches."""
     if not dataset:
-        return None
-    try:
-        from dpiqa_cli.data.datasets import dataset_info
+        return {"mos_scale": None}
+    from dpiqa_cli.data.datasets import dataset_info
 
-        return dataset_info(dataset).get("scale")
-    except (ImportError, DpiqaError, KeyError, AttributeError):
-        return None
+    info = dataset_info(dataset)  # an unknown name is a one-line error
+    return {"mos_scale": info["scale"], "patches": info["synthetic"]}

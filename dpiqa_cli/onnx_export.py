@@ -52,6 +52,7 @@ def export_onnx(model: str = "student", weights=None, out: str | Path = "model.o
               "source_sha256": loaded.config.get("sha256"), "input_size": size,
               "feat_size": int(loaded.config.get("feat_size") or loaded.spec.feat_size),
               "mos_scale": loaded.config.get("mos_scale"), "dataset": loaded.config.get("dataset"),
+              "view": "patches" if loaded.config.get("patches") else "whole",
               "opset": opset, "input": "input", "outputs": ["score", "feat"], "range": [0.0, 1.0],
               "sha256": sha256_file(out)}
     if check:
@@ -89,8 +90,10 @@ class OnnxRunner(Runner):
             raise DpiqaError(f"{path} is not a loadable ONNX model: {str(exc).splitlines()[0][:300]}") from None
         config = self._config(path)
         size, self.fixed_batch = self._check_signature(path, config)
+        view = config.get("view", "whole")
         super().__init__(path.name, size, config.get("mos_scale"), 8,
-                         {"model": str(path.resolve()), "sha256": config.get("sha256"), "input_size": size})
+                         {"model": str(path.resolve()), "sha256": config.get("sha256"), "input_size": size,
+                          "view": view}, view)
         self.precision = "fp32"
 
     @staticmethod

@@ -67,10 +67,22 @@ class Runner(ABC):
     mos_scale: dict | None
     default_batch: int
     meta: dict = field(default_factory=dict)  # identifies the model in resume metadata
+    view: str = "whole"  # how the model sees an image (data.images.view_layout): whole or patches
+
+    @property
+    def views(self) -> int:
+        """Crops per image in this runner's view."""
+        from dpiqa_cli.data.images import view_layout
+
+        return len(view_layout(self.input_size, self.view)[1])
 
     @abstractmethod
-    def __call__(self, x: torch.Tensor) -> np.ndarray:  # B x 3 x S x S uint8 -> B scores
-        """Each backend (torch, onnxruntime) scores a batch."""
+    def __call__(self, x: torch.Tensor) -> np.ndarray:  # N x 3 x S x S uint8 crops -> N scores
+        """Each backend (torch, onnxruntime) scores a batch of crops."""
+
+    def score_images(self, x: torch.Tensor) -> np.ndarray:
+        """B*K crops (image-major) -> B image scores, the mean over each image's K crops."""
+        return self(x).reshape(-1, self.views).mean(axis=1)
 
 
 class TorchRunner(Runner):
@@ -79,10 +91,10 @@ class TorchRunner(Runner):
         big = spec.kind == "teacher"
         # CPU: small batches measured fastest at 512 px (activations stay in cache; BENCHMARKS.md)
         default = (16 if big else 64) if device.type == "cuda" else (1 if big else 2)
-        super().__init__(name or spec.name, int(config.get("input_size") or spec.input_size),
-                         config.get("mos_scale"), default,
-                         {"model": name or spec.name, "sha256": config.get("sha256"),
-                          "input_size": int(config.get("input_size") or spec.input_size)})
+        size, view = int(config.get("input_size") or spec.input_size), "patches" if config.get("patches") else "whole"
+        super().__init__(name or spec.name, size, config.get("mos_scale"), default,
+                         {"model": name or spec.name, "sha256": config.get("sha256"), "input_size": size, "view": view},
+                         view)
         self.device, self.precision, self.pad_to = device, precision, None
         # channels_last: faster with cuDNN, and measured 1.6-2x faster with oneDNN on the CPU too (BENCHMARKS.md)
         self.channels_last = device.type in ("cuda", "cpu")

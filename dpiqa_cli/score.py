@@ -129,7 +129,7 @@ def score_paths(paths, model="student", weights=None, device: str = "auto", prec
     if batch_size is not None and batch_size < 1:
         raise DpiqaError("--batch-size must be at least 1")
     batch_size = batch_size or runner.default_batch
-    runner.pad_to = batch_size
+    runner.pad_to = batch_size * runner.views
     workers = default_workers(dev) if workers is None else workers
     if workers < 0:
         raise DpiqaError("--workers must be 0 or more")
@@ -158,10 +158,10 @@ def score_paths(paths, model="student", weights=None, device: str = "auto", prec
     delay = float(os.environ.get("DPIQA_TEST_BATCH_DELAY", "0"))  # tests: makes a mid-run kill deterministic
     t_loop = time.perf_counter()
     try:
-        for batch in make_loader(todo, runner.input_size, batch_size, workers, dev, max_pixels):
+        for batch in make_loader(todo, runner.input_size, batch_size, workers, dev, max_pixels, runner.view):
             rows = [(todo[i], None, 0, 0, reason) for i, reason in batch.errors]
             if batch.x is not None:
-                for i, s, (w, h) in zip(batch.index, runner(batch.x), batch.sizes):
+                for i, s, (w, h) in zip(batch.index, runner.score_images(batch.x), batch.sizes):
                     rows.append((todo[i], float(s), w, h, None))
             for p, s, w, h, err in rows:
                 if err is None:

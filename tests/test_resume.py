@@ -96,7 +96,7 @@ def test_ctrl_c_leaves_a_resumable_state(folder, tmp_path):
 
 def test_resume_with_another_model_is_refused(folder, tmp_path, run_cli):
     out = tmp_path / "o.csv"
-    O.write_meta(out, {"model": "tiny-student", "sha256": None, "input_size": 64, "max_pixels": 1})
+    O.write_meta(out, {"model": "tiny-student", "sha256": None, "input_size": 64, "view": "whole", "max_pixels": 1})
     O.sidecar_path(out).write_text(",".join(O.SIDE_COLS) + "\n")
     code, _, err = run_cli("score", folder, "-m", "tiny-student", "-o", out, "--resume")
     assert code == 2 and "different max_pixels" in err

@@ -167,3 +167,29 @@ def test_from_list_stdin(photos, run_cli, tmp_path, monkeypatch):
     code, out, err = run_cli("score", "--from-list", "-", "-m", "tiny-student", "-j", "0", "-q")
     assert code == 0, err
     assert sorted(line.split(",")[1] for line in out.splitlines()[1:]) == sorted([str(files[0]), str(files[1])])
+
+
+def test_patches_view_is_the_mean_of_two_crops(tmp_path, run_cli):
+    """A checkpoint trained on synthetic data (two patches of a 2S x 1.5S resize) is scored the same way."""
+    import torch
+
+    from dpiqa_cli.checkpoint import load_model, save_checkpoint
+    from dpiqa_cli.data.images import decode_views, view_layout
+
+    assert view_layout(64, "patches") == ((128, 96), [(0, 16), (64, 16)])
+    net = load_model("tiny-student").model.eval()
+    whole = save_checkpoint(net, tmp_path / "w.safetensors", spec_name="tiny-student", info={})
+    patches = save_checkpoint(net, tmp_path / "p.safetensors", spec_name="tiny-student", info={"patches": True})
+    img = tmp_path / "a.png"
+    Image.fromarray((np.random.default_rng(0).random((70, 100, 3)) * 255).astype(np.uint8)).save(img)
+    got = {}
+    for name, ckpt in (("whole", whole), ("patches", patches)):
+        code, out, err = run_cli("score", img, "-m", "tiny-student", "-w", ckpt, "-j", "0", "-q")
+        assert code == 0, err
+        got[name] = float(out.splitlines()[1].split(",")[2])
+    crops, _ = decode_views(img, 64, view="patches")
+    x = torch.from_numpy(crops).permute(0, 3, 1, 2).float().div(255.0)
+    with torch.inference_mode():
+        ref = float(net(x)[0].mean())
+    assert got["patches"] == pytest.approx(ref, abs=1e-6)
+    assert got["patches"] != pytest.approx(got["whole"], abs=1e-6)

@@ -210,21 +210,23 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return Image.alpha_composite(white, rgba).convert("RGB")
 
 
-def load_rgb(path: str | os.PathLike, size: int | None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-             draft: bool = True) -> tuple[Image.Image, tuple[int, int]]:
-    """Decode to an RGB image (resized to size x size unless size is None) and the original oriented size."""
+def load_rgb(path: str | os.PathLike, size: int | tuple[int, int] | None,
+             max_pixels: int | None = DEFAULT_MAX_PIXELS, draft: bool = True) -> tuple[Image.Image, tuple[int, int]]:
+    """Decode to an RGB image resized to size x size (or to a (width, height) box; None keeps the size), and
+    the original oriented size."""
+    box = (size, size) if isinstance(size, int) else size
     path = os.fspath(path)
     img = _open_checked(path, max_pixels)
     try:
         with img:
             orig = _oriented_size(img)
-            if draft and size and img.format == "JPEG":
-                img.draft("RGB", (size, size))  # DCT scaling: 1/2, 1/4, 1/8, never below size
+            if draft and box and img.format == "JPEG":
+                img.draft("RGB", box)  # DCT scaling: 1/2, 1/4, 1/8, never below the box
             img.load()
             img = ImageOps.exif_transpose(img)
             img = _to_rgb(img)
-            if size and img.size != (size, size):
-                img = img.resize((size, size), Image.BILINEAR)
+            if box and img.size != tuple(box):
+                img = img.resize(tuple(box), Image.BILINEAR)
             return img, orig
     except ImageError:
         raise
@@ -241,9 +243,33 @@ def load_rgb(path: str | os.PathLike, size: int | None, max_pixels: int | None =
         raise ImageError("out of memory while decoding") from None
 
 
+def view_layout(size: int, view: str = "whole") -> tuple[tuple[int, int], list[tuple[int, int]]]:
+    """How a model sees one image: the resize (width, height) and the top-left corners of its S x S crops.
+
+    whole: the image resized to S x S, aspect ratio ignored (the authors' scoring). patches: the protocol
+    for synthetic datasets (design.md), resized to 2S x 1.5S (1024 x 768 at 512) and cut into its left and
+    right S x S halves, vertically centred; the image's score is the mean over its crops. A checkpoint
+    records the view it was trained with, and `score`/`bench` use it.
+    """
+    if view == "whole":
+        return (size, size), [(0, 0)]
+    if view == "patches":
+        return (2 * size, 3 * size // 2), [(0, size // 4), (size, size // 4)]
+    raise DpiqaError(f"unknown view {view!r}: whole or patches")
+
+
+def decode_views(path: str | os.PathLike, size: int, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                 view: str = "whole", draft: bool = True) -> tuple[np.ndarray, tuple[int, int]]:
+    """(K x S x S x 3 uint8 crops of the view, original (width, height)); what the DataLoader ships."""
+    box, corners = view_layout(size, view)
+    img, orig = load_rgb(path, box, max_pixels, draft)
+    a = np.asarray(img, dtype=np.uint8)
+    return np.stack([a[y:y + size, x:x + size] for x, y in corners]), orig  # a writable copy
+
+
 def decode_uint8(path: str | os.PathLike, size: int, max_pixels: int | None = DEFAULT_MAX_PIXELS,
                  draft: bool = True) -> tuple[np.ndarray, tuple[int, int]]:
-    """(H x W x 3 uint8 array at size x size, original (width, height)); what the DataLoader ships."""
+    """(H x W x 3 uint8 array at size x size, original (width, height))."""
     img, orig = load_rgb(path, size, max_pixels, draft)
     return np.array(img, dtype=np.uint8), orig  # a writable copy for torch.from_numpy
 
