@@ -171,7 +171,8 @@ RootOpt = Annotated[Path, typer.Option("--root", help="Dataset folder.", rich_he
 OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/<kind>-<time>).")]
 SplitOpt = Annotated[Optional[str], typer.Option("--split", help="'official' (the dataset's own split) or a seed.")]
 SplitSeedOpt = Annotated[int, typer.Option("--split-seed", help="Seed of the random train/val/test split.")]
-ValFracOpt = Annotated[float, typer.Option("--val-frac", help="Random splits: share of images (references) held out of training for validation.")]
+ValFracOpt = Annotated[float, typer.Option("--val-frac", help="Random splits: share of images (or references) held out for validation.")]
+TestFracOpt = Annotated[float, typer.Option("--test-frac", help="Random splits: share held out for the final test (0: none, the model is tested elsewhere).")]
 EpochsOpt = Annotated[Optional[int], typer.Option("--epochs", help="Epochs (default: 15 teacher, 30 student).")]
 BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", "--batch", "-b", help="Images per step per process (default: 12 teacher, 24 student).")]
 LrOpt = Annotated[Optional[float], typer.Option("--lr", help="Adam learning rate (default: 1e-5 teacher, 1e-4 student).")]
@@ -227,7 +228,8 @@ def train_teacher_cmd(
     sd_model: Annotated[Optional[str], typer.Option("--sd-model", help="Stable Diffusion v1.5 hub id or local folder.")] = None,
     prompts: Annotated[Optional[str], typer.Option("--prompts", help="paper or release prompt set.")] = None,
     grad_checkpointing: Annotated[bool, typer.Option("--grad-checkpointing", help="Recompute U-Net activations (less memory).")] = False,
-    split: SplitOpt = None, split_seed: SplitSeedOpt = 0, val_frac: ValFracOpt = 0.1, epochs: EpochsOpt = None, batch_size: BatchOpt = None,
+    split: SplitOpt = None, split_seed: SplitSeedOpt = 0, val_frac: ValFracOpt = 0.1, test_frac: TestFracOpt = 0.2,
+    epochs: EpochsOpt = None, batch_size: BatchOpt = None,
     lr: LrOpt = None, milestones: MilestonesOpt = None, gamma: GammaOpt = 0.2, val_every: ValEveryOpt = 0,
     resume: ResumeOpt = False, precision: PrecisionOpt = "fp32", grad_accum: AccumOpt = 1, rank_loss: RankOpt = None,
     workers: WorkersOpt = 0, seed: SeedOpt = 0, max_steps: MaxStepsOpt = None, preset: PresetOpt = "paper",
@@ -250,7 +252,9 @@ def distill(
     model: Annotated[str, typer.Option("--model", "-m", help="Student registry entry (student, student-lite0, tiny-student).")] = "student",
     backbone: Annotated[Optional[str], typer.Option("--backbone", help="timm backbone (default: the entry's, efficientnet_b7).")] = None,
     init: Annotated[str, typer.Option("--init", help="random, imagenet (offline: tf_efficientnet_lite0 only) or a student checkpoint .safetensors.")] = "random",
-    split: SplitOpt = None, split_seed: SplitSeedOpt = 0, val_frac: ValFracOpt = 0.1, epochs: EpochsOpt = None, batch_size: BatchOpt = None,
+    freeze_blocks: Annotated[int, typer.Option("--freeze-blocks", help="Keep the backbone's stem and first N blocks at their initial weights (BatchNorm statistics too).")] = 0,
+    split: SplitOpt = None, split_seed: SplitSeedOpt = 0, val_frac: ValFracOpt = 0.1, test_frac: TestFracOpt = 0.2,
+    epochs: EpochsOpt = None, batch_size: BatchOpt = None,
     lr: LrOpt = None, milestones: MilestonesOpt = None, gamma: GammaOpt = 0.2, val_every: ValEveryOpt = 0,
     resume: ResumeOpt = False, precision: PrecisionOpt = "fp32", grad_accum: AccumOpt = 1, rank_loss: RankOpt = None,
     workers: WorkersOpt = 0, seed: SeedOpt = 0, max_steps: MaxStepsOpt = None, preset: PresetOpt = "paper",

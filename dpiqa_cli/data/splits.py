@@ -19,8 +19,12 @@ PARTS = ("train", "val", "test")
 
 
 def make_split(df: pd.DataFrame, seed: int, by_ref: bool, test_frac: float = 0.2, val_frac: float = 0.1) -> dict:
-    """test_frac of the groups go to test; val_frac of the groups (carved from the training part) to val."""
-    if not (0 < test_frac < 1 and 0 <= val_frac < 1 and test_frac + val_frac < 1):
+    """test_frac of the groups go to test; val_frac of the groups (carved from the training part) to val.
+
+    test_frac 0 makes no test part (a model whose test lies elsewhere, e.g. the bundled default's held-out
+    photos); the test part of a seed is otherwise the same whatever val_frac is.
+    """
+    if not (0 <= test_frac < 1 and 0 <= val_frac < 1 and test_frac + val_frac < 1):
         raise DpiqaError(f"bad split fractions: test {test_frac}, val {val_frac}")
     if by_ref:
         if "ref" not in df or df["ref"].isna().any():
@@ -32,7 +36,7 @@ def make_split(df: pd.DataFrame, seed: int, by_ref: bool, test_frac: float = 0.2
     if len(groups) < 3:
         raise DpiqaError(f"only {len(groups)} {'reference images' if by_ref else 'images'}: too few to split")
     perm = np.random.default_rng(int(seed)).permutation(len(groups))
-    n_test = max(1, int(round(len(groups) * test_frac)))
+    n_test = max(1, int(round(len(groups) * test_frac))) if test_frac > 0 else 0
     n_val = max(1, int(round(len(groups) * val_frac))) if val_frac > 0 else 0
     n_val = min(n_val, len(groups) - n_test - 1)  # keep at least one training group
     part = np.empty(len(groups), dtype=object)

@@ -179,9 +179,9 @@ def synthesize(src_dir, out_dir, seed: int = 0, levels: int = 5, types=None, siz
     workers = min(os.cpu_count() or 1, 4) if workers is None else workers
     bar = None
     if progress:
-        from tqdm import tqdm
+        from dpiqa_cli.progress import progress_bar
 
-        bar = tqdm(total=len(tasks) * levels, unit="img", desc="synth", dynamic_ncols=True)
+        bar = progress_bar(total=len(tasks) * levels, unit="img", desc="synth", dynamic_ncols=True)
     rows: list[tuple] = []
     if workers <= 1:
         for task in tasks:

@@ -32,9 +32,33 @@ class Student(nn.Module):
                 if isinstance(m, nn.BatchNorm2d):
                     m.eps = bn_eps
         channels = self.backbone.num_features
+        self.frozen: list[nn.Module] = []  # a training setting (freeze_blocks); never saved
         self.feat_size = feat_size
         self.conv_transpose = nn.ConvTranspose2d(channels, 8, 3, stride=2, padding=1, output_padding=1)
         self.regressor = Regressor(8 * feat_size * feat_size, hidden)
+
+    def freeze_blocks(self, n: int) -> None:
+        """Keep the backbone's stem and first n blocks (timm EfficientNet stages) as initialised.
+
+        Their BatchNorm layers stay in eval mode too, so fine-tuning on little data keeps the pretrained
+        low-level filters and their statistics; the backward pass also stops before the high-resolution stages.
+        """
+        bb = self.backbone
+        if not (hasattr(bb, "conv_stem") and hasattr(bb, "blocks")):
+            raise DpiqaError(f"--freeze-blocks needs an EfficientNet-style backbone (conv_stem + blocks); "
+                             f"{type(bb).__name__} has none")
+        if not 0 <= n <= len(bb.blocks):
+            raise DpiqaError(f"--freeze-blocks must be between 0 and {len(bb.blocks)} (got {n})")
+        self.frozen = [bb.conv_stem, bb.bn1, *bb.blocks[:n]] if n else []
+        for m in self.frozen:
+            m.requires_grad_(False)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "Student":
+        super().train(mode)
+        for m in self.frozen:
+            m.eval()
+        return self
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feat = torch.relu(self.conv_transpose(self.backbone.forward_features(x)))

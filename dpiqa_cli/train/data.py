@@ -21,10 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
-from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS, ImageError, decode_image, load_rgb
+from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS, ImageError, load_rgb, view_layout
 from dpiqa_cli.errors import DpiqaError
 
 
@@ -51,7 +50,7 @@ def dataset_defaults(dataset: str) -> dict:
 
 
 def resolve_split(df, split_seed: int | None, official: bool, by_ref: bool | None, run_dir: Path,
-                  val_frac: float = 0.1) -> dict:
+                  val_frac: float = 0.1, test_frac: float = 0.2) -> dict:
     """Reuse RUN/split.json on resume (the split must not change), else make one."""
     from dpiqa_cli.data.splits import make_split, official_split
 
@@ -63,15 +62,11 @@ def resolve_split(df, split_seed: int | None, official: bool, by_ref: bool | Non
     else:
         if by_ref is None:  # synthetic data: never put one scene's distortions on both sides
             by_ref = "ref" in df and df["ref"].notna().all()
-        split = make_split(df, seed=int(split_seed or 0), by_ref=bool(by_ref), val_frac=val_frac)
+        split = make_split(df, seed=int(split_seed or 0), by_ref=bool(by_ref), val_frac=val_frac,
+                           test_frac=test_frac)
     for part in ("train", "val", "test"):
-        if not split.get(part):
+        if not split.get(part) and not (part == "test" and split.get("test_frac") == 0):
             raise DpiqaError(f"the {part} split is empty ({len(df)} images); use a larger dataset or another split")
-    known = set(df["id"])
-    missing = [i for part in ("train", "val", "test") for i in split[part] if i not in known]
-    if missing:
-        raise DpiqaError(f"{path} lists {len(missing)} images not in the dataset (e.g. {missing[0]}); "
-                         "use a fresh --out")
     return split
 
 
@@ -101,11 +96,6 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
     return [mine[i:i + batch_size] for i in range(0, len(mine), batch_size)]
 
 
-def patch_geometry(size: int) -> tuple[int, int]:
-    """(width, height) of the resized synthetic image: 1024 x 768 for 512 px patches."""
-    return 2 * size, (3 * size) // 2
-
-
 class TableDataset(Dataset):
     """Items of a split. `paths`/`mos` are per image; items are images, or (image, patch) with `patches`."""
 
@@ -115,7 +105,8 @@ class TableDataset(Dataset):
         self.paths, self.mos, self.size = list(paths), [float(m) for m in mos], int(size)
         self.train, self.seed, self.epoch, self.cache = train, seed, 0, cache
         self.max_pixels, self.patches = max_pixels, patches
-        self.per = 2 if patches else 1
+        self.box, self.corners = view_layout(self.size, "patches" if patches else "whole")
+        self.per = len(self.corners)
         self.item_image = np.repeat(np.arange(len(self.paths)), self.per)
         if cache is not None and len(cache) != len(self):
             raise DpiqaError(f"teacher cache holds {len(cache)} maps for {len(self)} training items; delete it")
@@ -131,26 +122,24 @@ class TableDataset(Dataset):
         return np.asarray(item_scores, float).reshape(len(self.paths), self.per).mean(1)
 
     def _decode(self, i: int) -> torch.Tensor:
+        """Item i's image resized to the view's box (S x S, or 2S x 1.5S for patches), float in [0, 1]."""
         path = self.paths[self.item_image[i]]
         try:
-            if not self.patches:
-                return decode_image(path, self.size, self.max_pixels)[0]
-            img, _ = load_rgb(path, None, self.max_pixels)
-            arr = np.asarray(img.resize(patch_geometry(self.size), Image.BILINEAR), dtype=np.uint8)
-            return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
+            img, _ = load_rgb(path, self.box, self.max_pixels)
         except ImageError as exc:  # a training set with an unreadable file is bad input, not a crash
             raise DpiqaError(f"cannot read training image {path}: {exc}") from None
+        return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).float().div_(255.0)
 
     def __getitem__(self, i: int) -> dict:
         x = self._decode(i)
         g = item_generator(self.seed, self.epoch, i) if self.train else None
         flip = bool(torch.randint(0, 2, (1,), generator=g).item()) if g is not None else False
         if self.patches:
-            s, (w, h) = self.size, patch_geometry(self.size)
+            s = self.size
             if g is not None and self.cache is None:  # random position (a live teacher sees the same crop)
-                x0, y0 = (int(torch.randint(0, d - s + 1, (1,), generator=g)) for d in (w, h))
-            else:  # the fixed halves
-                x0, y0 = (i % 2) * (w - s), (h - s) // 2
+                x0, y0 = (int(torch.randint(0, d - s + 1, (1,), generator=g)) for d in self.box)
+            else:  # the view's fixed crops, as `score` and `bench` cut them
+                x0, y0 = self.corners[i % self.per]
             x = x[:, y0:y0 + s, x0:x0 + s]
         if flip:
             x = x.flip(-1)

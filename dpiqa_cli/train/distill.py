@@ -49,6 +49,7 @@ def build_teacher_cache(run, teacher, teacher_id: str) -> torch.Tensor:
 
     from dpiqa_cli.checkpoint import atomic_write_bytes
     from dpiqa_cli.train.data import save_json_atomic
+    from dpiqa_cli.train.loop import to_device
 
     ds = run.dataset("train")  # no augmentation: both orientations are computed explicitly
     key = hashlib.sha256(json.dumps([teacher_id, ds.paths, ds.size, ds.patches]).encode()).hexdigest()[:16]
@@ -58,7 +59,7 @@ def build_teacher_cache(run, teacher, teacher_id: str) -> torch.Tensor:
         maps = []
         batches = [list(range(i, min(i + run.cfg.batch_size, len(ds)))) for i in range(0, len(ds), run.cfg.batch_size)]
         for b in run.loader(ds, batches):
-            x = b["x"].to(run.acc.device)
+            x = to_device(run.acc, b["x"])
             with run.acc.autocast():
                 f0, f1 = teacher(x)[1], teacher(x.flip(-1))[1]
             maps.append(torch.stack([f0, f1], 1).half().cpu())
@@ -78,7 +79,8 @@ def build_teacher_cache(run, teacher, teacher_id: str) -> torch.Tensor:
 
 
 def distill(*, teacher: str | None = None, no_teacher: bool = False, cache_teacher: bool = False,
-            model: str = "student", backbone: str | None = None, init: str = "random", **train_opts) -> dict:
+            model: str = "student", backbone: str | None = None, init: str = "random", freeze_blocks: int = 0,
+            **train_opts) -> dict:
     """Build the student (and teacher), then run the shared loop. Returns the run's result dict."""
     from accelerate.utils import set_seed
 
@@ -112,8 +114,9 @@ def distill(*, teacher: str | None = None, no_teacher: bool = False, cache_teach
         except RuntimeError as exc:
             raise DpiqaError(f"--init {init} does not fit {spec.name}"
                              f"{' with --backbone ' + backbone if backbone else ''}: {str(exc).splitlines()[0][:200]}") from None
+    student.freeze_blocks(freeze_blocks)
     info = {"trainer": "distill", "teacher": None if no_teacher else str(teacher), "init": init,
-            "rank_loss": cfg.rank_loss}
+            "rank_loss": cfg.rank_loss, "freeze_blocks": freeze_blocks}
     cache = None
     if no_teacher:
         loss_fn = score_only_loss(cfg.rank_loss)
@@ -121,7 +124,7 @@ def distill(*, teacher: str | None = None, no_teacher: bool = False, cache_teach
         from dpiqa_cli.checkpoint import load_checkpoint
 
         t_model, t_cfg = load_checkpoint(teacher, device=run.acc.device)
-        t_model.requires_grad_(False).eval()
+        t_model.requires_grad_(False).eval().to(memory_format=torch.channels_last)
         x = torch.zeros(1, 3, run.input_size, run.input_size, device=run.acc.device)
         with torch.no_grad():
             ft, fs = t_model(x)[1].shape, student.to(run.acc.device).eval()(x)[1].shape  # eval: BN stats untouched

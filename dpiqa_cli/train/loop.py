@@ -42,6 +42,7 @@ class TrainConfig:
     split_official: bool = False
     by_ref: bool | None = None
     val_frac: float = 0.1  # of the images/references, carved from the training part (random splits)
+    test_frac: float = 0.2  # 0: no test part (the model is tested elsewhere)
     val_every: int = 0  # optimiser steps; 0 = at epoch ends only
     resume: bool = False
     precision: str = "fp32"
@@ -82,7 +83,8 @@ class Run:
         self.main = self.acc.is_main_process
         df = load_table(cfg.dataset, cfg.root, **cfg.dataset_opts)
         self.scale = df.attrs.get("scale")
-        self.split = resolve_split(df, cfg.split_seed, cfg.split_official, cfg.by_ref, self.out, cfg.val_frac)
+        self.split = resolve_split(df, cfg.split_seed, cfg.split_official, cfg.by_ref, self.out, cfg.val_frac,
+                                   cfg.test_frac)
         if self.main:
             save_json_atomic(self.out / "split.json", self.split)
         by_id = df.set_index("id")
@@ -103,6 +105,13 @@ class Run:
         return DataLoader(ds, batch_sampler=batches, num_workers=self.cfg.workers, generator=torch.Generator())
 
 
+def to_device(acc, x: torch.Tensor) -> torch.Tensor:
+    """Image batches go channels_last, like the model: measured 1.3-1.5x faster training steps with oneDNN on
+    the CPU (Lite0, 512 px), and the layout cuDNN's fast convolution kernels want on CUDA."""
+    x = x.to(acc.device, non_blocking=True)
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+
+
 def metrics_of(pred: np.ndarray, mos: np.ndarray) -> dict:
     from dpiqa_cli.evaluate.metrics import compute_metrics
 
@@ -121,7 +130,7 @@ def predict(run: Run, model: torch.nn.Module, ds: TableDataset, batch_size: int)
     rows = []
     for b in run.loader(ds, batches):
         with acc.autocast():
-            score, _ = model(b["x"].to(acc.device))
+            score, _ = model(to_device(acc, b["x"]))
         rows += list(zip(b["idx"].tolist(), score.float().reshape(-1).cpu().tolist()))
     model.train(was_training)
     if acc.num_processes > 1:
@@ -189,7 +198,7 @@ def fit(run: Run, model: torch.nn.Module, loss_fn: LossFn, spec_name: str, info:
     params = [p for p in model.parameters() if p.requires_grad]  # the frozen VAE stays out
     opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=sorted(cfg.milestones or []), gamma=cfg.gamma)
-    model, opt = acc.prepare(model, opt)
+    model, opt = acc.prepare(model.to(memory_format=torch.channels_last), opt)
     net = acc.unwrap_model(model)
     t = {"step": 0, "epoch": 0, "batch_pos": 0, "best_srcc": None, "best_step": None, "sched_epoch": 0}
     if cfg.resume:
@@ -222,9 +231,8 @@ def fit(run: Run, model: torch.nn.Module, loss_fn: LossFn, spec_name: str, info:
 
 def _train(run: Run, model, net, opt, sched, loss_fn: LossFn, train_ds: TableDataset, n_batches: int, t: dict,
            log: Logger, spec_name: str, meta: dict) -> None:
-    from tqdm.auto import tqdm
-
     from dpiqa_cli.checkpoint import save_checkpoint
+    from dpiqa_cli.progress import progress_bar
 
     cfg, acc, out = run.cfg, run.acc, run.out
     val_ds = run.dataset("val")
@@ -260,8 +268,7 @@ def _train(run: Run, model, net, opt, sched, loss_fn: LossFn, train_ds: TableDat
             save_state(out, net, opt, {k: v for k, v in t.items() if k != "t0"} | {"sched_epoch": sched.last_epoch})
 
     stop = False
-    bar = tqdm(total=total, initial=t["step"], disable=cfg.quiet or not run.main, desc="train", unit="step",
-               mininterval=1.0)
+    bar = progress_bar(total=total, initial=t["step"], disable=cfg.quiet or not run.main, desc="train", unit="step")
     sums: dict[str, float] = {}
     while t["epoch"] < cfg.epochs and not stop:
         if cfg.max_steps is not None and t["step"] >= cfg.max_steps:
@@ -274,7 +281,7 @@ def _train(run: Run, model, net, opt, sched, loss_fn: LossFn, train_ds: TableDat
         for k, batch in enumerate(run.loader(train_ds, batches[start:])):
             pos = start + k
             sync = (pos + 1) % cfg.grad_accum == 0 or pos == n_batches - 1
-            batch = {key: v.to(acc.device) for key, v in batch.items()}
+            batch = {key: to_device(acc, v) for key, v in batch.items()}
             with nullcontext() if sync else acc.no_sync(model):
                 with acc.autocast():
                     loss, parts = loss_fn(model, batch)
@@ -322,7 +329,7 @@ def evaluate_test(run: Run, spec_name: str, meta: dict) -> dict:
     from dpiqa_cli.checkpoint import load_checkpoint
 
     best = run.out / "best.safetensors"
-    if not best.exists():
+    if not best.exists() or not run.split.get("test"):
         return {}
     model, _ = load_checkpoint(best, device=run.acc.device)
     ds = run.dataset("test")
