@@ -188,6 +188,7 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of initial weights, d
 MaxStepsOpt = Annotated[Optional[int], typer.Option("--max-steps", help="Stop after N optimiser steps in total.")]
 PresetOpt = Annotated[str, typer.Option("--preset", help="paper (default) or release (authors' scripts: no rank loss, 30 teacher epochs, release prompts).")]
 ProtocolOpt = Annotated[bool, typer.Option("--protocol", help="Run the paper's 5 seeds into OUT/seed-N and write the median table.")]
+HeadLrOpt = Annotated[Optional[float], typer.Option("--head-lr", help="Learning rate of the regressor head (and the student's conv_transpose); default: --lr.")]
 ImageSizeOpt = Annotated[Optional[int], typer.Option("--image-size", help="Training input size (default: the model's, 512).")]
 MosMinOpt = Annotated[Optional[float], typer.Option("--mos-min", help="csv dataset: bottom of the MOS scale (default: data min).")]
 MosMaxOpt = Annotated[Optional[float], typer.Option("--mos-max", help="csv dataset: top of the MOS scale (default: data max).")]
@@ -230,7 +231,7 @@ def train_teacher_cmd(
     grad_checkpointing: Annotated[bool, typer.Option("--grad-checkpointing", help="Recompute U-Net activations (less memory).")] = False,
     split: SplitOpt = None, split_seed: SplitSeedOpt = 0, val_frac: ValFracOpt = 0.1, test_frac: TestFracOpt = 0.2,
     epochs: EpochsOpt = None, batch_size: BatchOpt = None,
-    lr: LrOpt = None, milestones: MilestonesOpt = None, gamma: GammaOpt = 0.2, val_every: ValEveryOpt = 0,
+    lr: LrOpt = None, head_lr: HeadLrOpt = None, milestones: MilestonesOpt = None, gamma: GammaOpt = 0.2, val_every: ValEveryOpt = 0,
     resume: ResumeOpt = False, precision: PrecisionOpt = "fp32", grad_accum: AccumOpt = 1, rank_loss: RankOpt = None,
     workers: WorkersOpt = 0, seed: SeedOpt = 0, max_steps: MaxStepsOpt = None, preset: PresetOpt = "paper",
     image_size: ImageSizeOpt = None, patches: PatchesOpt = None, mos_min: MosMinOpt = None, mos_max: MosMaxOpt = None,
@@ -255,7 +256,7 @@ def distill(
     freeze_blocks: Annotated[int, typer.Option("--freeze-blocks", help="Keep the backbone's stem and first N blocks at their initial weights (BatchNorm statistics too).")] = 0,
     split: SplitOpt = None, split_seed: SplitSeedOpt = 0, val_frac: ValFracOpt = 0.1, test_frac: TestFracOpt = 0.2,
     epochs: EpochsOpt = None, batch_size: BatchOpt = None,
-    lr: LrOpt = None, milestones: MilestonesOpt = None, gamma: GammaOpt = 0.2, val_every: ValEveryOpt = 0,
+    lr: LrOpt = None, head_lr: HeadLrOpt = None, milestones: MilestonesOpt = None, gamma: GammaOpt = 0.2, val_every: ValEveryOpt = 0,
     resume: ResumeOpt = False, precision: PrecisionOpt = "fp32", grad_accum: AccumOpt = 1, rank_loss: RankOpt = None,
     workers: WorkersOpt = 0, seed: SeedOpt = 0, max_steps: MaxStepsOpt = None, preset: PresetOpt = "paper",
     image_size: ImageSizeOpt = None, patches: PatchesOpt = None, mos_min: MosMinOpt = None, mos_max: MosMaxOpt = None,

@@ -168,3 +168,52 @@ def test_torchrun_two_processes_write_one_checkpoint(blur_csv, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert sorted(p.name for p in run.glob("*.safetensors")) == ["best.safetensors", "last.safetensors"]
     assert json.loads((run / "result.json").read_text())["step"] > 0
+
+
+def test_small_data_options_freeze_head_lr_no_test_part(blur_csv, tmp_path, run_cli):
+    """--freeze-blocks keeps the stem and first blocks (BatchNorm statistics too) exactly as initialised,
+    --head-lr puts the head in its own Adam group, and --test-frac 0 trains without a test part."""
+    from accelerate.utils import set_seed
+    from safetensors.torch import load_file
+
+    from dpiqa_cli.registry import get_spec
+
+    run = tmp_path / "run"
+    code, _, err = run_cli("-q", "distill", "--no-teacher", "-m", "tiny-student", "--dataset", "csv", "--root",
+                           blur_csv, "--freeze-blocks", "1", "--head-lr", "1e-4", "--lr", "1e-2", "--test-frac", "0",
+                           "--epochs", "1", "--max-steps", "3", "--batch-size", "8", "--out", run)
+    assert code == 0, err
+    set_seed(0)  # distill's --seed: the same initial weights
+    init = {f"backbone.{k}": v for k, v in get_spec("tiny-student").build().backbone.state_dict().items()}
+    last = load_file(run / "last.safetensors")
+    frozen = [k for k in init if k.startswith(("backbone.conv_stem.", "backbone.bn1.", "backbone.blocks.0."))]
+    trained = [k for k in init if k.startswith("backbone.blocks.1.") and k.endswith("weight")]
+    assert frozen and trained
+    assert all(torch.equal(last[k].float(), init[k].float()) for k in frozen)  # running stats included
+    assert any(not torch.equal(last[k].float(), init[k].float()) for k in trained)
+    split = json.loads((run / "split.json").read_text())
+    assert split["test"] == [] and split["train"] and split["val"]
+    assert not (run / "test").exists()
+    assert json.loads((run / "last.json").read_text())["freeze_blocks"] == 1
+
+
+def test_param_groups_and_start_at():
+    from dpiqa_cli.registry import get_spec
+    from dpiqa_cli.train.loop import param_groups
+
+    model = get_spec("tiny-student").build()
+    model.freeze_blocks(1)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    (one,) = param_groups(model, 1e-3, None)
+    assert [id(p) for p in one["params"]] == [id(p) for p in trainable]  # the paper's single group, in order
+    body, head = param_groups(model, 1e-3, 1e-5)
+    head_ids = {id(p) for m in (model.regressor, model.conv_transpose) for p in m.parameters()}
+    assert {id(p) for p in head["params"]} == head_ids and head["lr"] == 1e-5
+    assert not {id(p) for p in body["params"]} & head_ids and len(body["params"]) + len(head_ids) == len(trainable)
+
+    model.regressor.start_at(0.7)
+    x = torch.rand(3, 3, 64, 64)
+    score, _ = model(x)
+    assert torch.allclose(score, torch.full_like(score, 0.7))
+    ((score - torch.tensor([[0.1], [0.5], [0.9]])) ** 2).mean().backward()
+    assert model.regressor.fc3.weight.grad.abs().sum() > 0  # it can leave the constant

@@ -88,6 +88,18 @@ class Regressor(nn.Module):
         self.fc3 = nn.Linear(hidden, 1)  # default init: small initial scores
         he_init(self.fc1, self.fc2)
 
+    @torch.no_grad()
+    def start_at(self, score: float) -> None:
+        """Predict `score` for every input at first (fc3 weight 0, bias = score).
+
+        Used under a pretrained backbone: random head weights on ImageNet features give scores spread over
+        several units with no relation to quality, which MSE + ranking then spend their first hundreds of
+        steps undoing; from a constant, the spread grows only as the head finds signal. fc3's gradient is
+        not zero (its input is), so every layer trains from the second step on.
+        """
+        nn.init.zeros_(self.fc3.weight)
+        nn.init.constant_(self.fc3.bias, float(score))
+
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
         layer = F.linear if self.training else _rowwise_linear
         x = torch.relu(layer(feat.flatten(1), self.fc1.weight, self.fc1.bias))

@@ -115,6 +115,8 @@ def distill(*, teacher: str | None = None, no_teacher: bool = False, cache_teach
             raise DpiqaError(f"--init {init} does not fit {spec.name}"
                              f"{' with --backbone ' + backbone if backbone else ''}: {str(exc).splitlines()[0][:200]}") from None
     student.freeze_blocks(freeze_blocks)
+    if init == "imagenet":  # a pretrained backbone under a new head: start from the mean training score
+        student.regressor.start_at(float(run.parts["train"]["mos"].mean()))
     info = {"trainer": "distill", "teacher": None if no_teacher else str(teacher), "init": init,
             "rank_loss": cfg.rank_loss, "freeze_blocks": freeze_blocks}
     cache = None
