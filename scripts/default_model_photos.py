@@ -1,7 +1,7 @@
 """Which scikit-image photos train the bundled default model, and which are held out.
 
 The split is fixed here, in one place, and read by `scripts/build_default_model.sh` (training side),
-`scripts/make_examples.py` and `tests/test_default_model.py` (held-out side). No held-out photo, nor any
+`scripts/make_examples.py` and `tests/acceptance/test_default_model.py` (held-out side). No held-out photo, nor any
 crop or copy of one, is ever written to the training folder.
 
     python scripts/default_model_photos.py OUT_DIR   # export the training photos as PNG crops
