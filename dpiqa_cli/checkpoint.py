@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ import torch
 from torch import nn
 
 from dpiqa_cli import __version__
+from dpiqa_cli.atomic import write_text, write_via
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.registry import ModelSpec, get_spec
 
@@ -46,22 +45,6 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: Path, writer) -> None:
-    """Call writer(tmp_path), fsync, then rename over `path`, so readers never see a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        writer(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save_checkpoint(model: nn.Module, path: str | Path, *, spec_name: str | None = None, info: dict | None = None,
                     dtype: torch.dtype | None = None) -> Path:
     """Write `path` (.safetensors) and its .json config atomically; `dtype` (e.g. fp16) shrinks floats."""
@@ -80,7 +63,7 @@ def save_checkpoint(model: nn.Module, path: str | Path, *, spec_name: str | None
             v = v.clone()
         seen.add(v.data_ptr())
         state[k] = v.contiguous()
-    atomic_write_bytes(path, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
+    write_via(path, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
     arch = getattr(model, "dpiqa_arch", spec.arch)
     config: dict[str, Any] = {
         "format": FORMAT, "model": spec.name, "kind": spec.kind, "arch": arch,
@@ -93,7 +76,7 @@ def save_checkpoint(model: nn.Module, path: str | Path, *, spec_name: str | None
     config.update(info or {})
     config["sha256"] = sha256_file(path)
     text = json.dumps(config, indent=2, default=str)
-    atomic_write_bytes(config_path(path), lambda tmp: Path(tmp).write_text(text))
+    write_text(config_path(path), text)
     return path
 
 

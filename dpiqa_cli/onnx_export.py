@@ -25,7 +25,8 @@ DEFAULT_SIZE = 512  # the authors' demo graph: 512 x 512
 def export_onnx(model: str = "student", weights=None, out: str | Path = "model.onnx", opset: int = 17,
                 check: bool = True) -> dict:
     """Write `out` (+ `out.json`); returns the config, with the torch-vs-onnxruntime max difference."""
-    from dpiqa_cli.checkpoint import atomic_write_bytes, load_model, sha256_file
+    from dpiqa_cli.atomic import write_text, write_via
+    from dpiqa_cli.checkpoint import load_model, sha256_file
 
     out = Path(out)
     if out.suffix.lower() != ".onnx":
@@ -43,7 +44,7 @@ def export_onnx(model: str = "student", weights=None, out: str | Path = "model.o
                               opset_version=opset, dynamo=False, do_constant_folding=True)
 
     try:
-        atomic_write_bytes(out, write)
+        write_via(out, write)
     except DpiqaError:
         raise
     except Exception as exc:
@@ -61,7 +62,7 @@ def export_onnx(model: str = "student", weights=None, out: str | Path = "model.o
         got = OnnxRunner(out, torch.device("cpu")).run_float(x.numpy())
         config["check_max_abs_diff"] = float(np.abs(ref - got).max())
     text = json.dumps(config, indent=2)
-    atomic_write_bytes(out.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
+    write_text(out.with_suffix(".json"), text)
     return config
 
 

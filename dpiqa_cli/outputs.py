@@ -13,11 +13,11 @@ import io
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from dpiqa_cli.atomic import write_json, write_stream, write_via
 from dpiqa_cli.errors import DpiqaError
 
 SIDE_COLS = ["path", "score", "width", "height", "error"]
@@ -148,46 +148,24 @@ def check_meta(out: Path, meta: dict, resume: bool) -> None:
 
 
 def write_meta(out: Path, meta: dict) -> None:
-    atomic_write(meta_path(out), lambda f: f.write(json.dumps(meta, indent=2)), text=True)
-
-
-def atomic_write(path: Path, write, text: bool = True) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w" if text else "wb", newline="" if text else None,
-                       **({"encoding": "utf-8"} if text else {})) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_json(meta_path(out), meta)
 
 
 def write_results(df: pd.DataFrame, out: Path) -> None:
     suffix = out.suffix.lower()
     if suffix == ".csv":
-        atomic_write(out, lambda f: df.to_csv(f, index=False, float_format=None))
+        write_stream(out, lambda f: df.to_csv(f, index=False, float_format=None))
     elif suffix == ".jsonl":
-        atomic_write(out, lambda f: df.to_json(f, orient="records", lines=True, double_precision=15))
+        write_stream(out, lambda f: df.to_json(f, orient="records", lines=True, double_precision=15))
     else:
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        os.close(fd)
-        try:
-            df.to_parquet(tmp, index=False)
-            os.replace(tmp, out)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_via(out, lambda tmp: df.to_parquet(tmp, index=False))
 
 
 def write_errors(errors: pd.DataFrame, out: Path) -> Path | None:
     """`<stem>.errors.csv` (path,reason), or remove a stale one when nothing failed."""
     path = errors_path(out)
     if len(errors):
-        atomic_write(path, lambda f: errors.to_csv(f, index=False))
+        write_stream(path, lambda f: errors.to_csv(f, index=False))
         return path
     if path.exists():
         path.unlink()

@@ -7,12 +7,12 @@ to the dataset root), so a saved split replays on any machine. Randomness is a n
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from dpiqa_cli.atomic import write_json
 from dpiqa_cli.errors import DpiqaError
 
 PARTS = ("train", "val", "test")
@@ -61,12 +61,8 @@ def official_split(df: pd.DataFrame) -> dict:
 
 
 def save_split(split: dict, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(split, indent=1))
-    os.replace(tmp, path)
-    return path
+    write_json(path, split, indent=1)
+    return Path(path)
 
 
 def load_split(path) -> dict:

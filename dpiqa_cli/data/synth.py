@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from dpiqa_cli.atomic import write_text, write_via
 from dpiqa_cli.data import distortions as D
 from dpiqa_cli.data.fr_quality import color_ms_ssim
 from dpiqa_cli.errors import DpiqaError
@@ -107,9 +108,7 @@ def _rng(seed: int, ref: str, dtype: str, level: int) -> np.random.Generator:
 
 
 def _save_png(arr: np.ndarray, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(arr).save(tmp, format="PNG", compress_level=3)
-    os.replace(tmp, path)
+    write_via(path, lambda tmp: Image.fromarray(arr).save(tmp, format="PNG", compress_level=3))
 
 
 def _work(task) -> list[tuple]:
@@ -133,12 +132,6 @@ def make_labels(df: pd.DataFrame) -> pd.DataFrame:
     table = np.clip(2.0 * q - 1.0, 0.0, 1.0).rename("mos").reset_index().sort_values(["type", "level"])
     table["mos"] = table.groupby("type")["mos"].cummin()
     return df.merge(table, on=["type", "level"], how="left")
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _readme(meta: dict, table: pd.DataFrame) -> str:
@@ -214,9 +207,7 @@ def synthesize(src_dir, out_dir, seed: int = 0, levels: int = 5, types=None, siz
             "n_refs": len(files), "n_images": len(df), "label": LABEL_DEFINITION,
             "mos_range": [0.0, 1.0], "lower_better": False,
             "mos_by_type_level": {t: g.sort_values("level")["mos"].round(6).tolist() for t, g in table.groupby("type", sort=False)}}
-    tmp = out / f".{CSV_NAME}.tmp"
-    df.to_csv(tmp, index=False, float_format="%.6f")
-    os.replace(tmp, out / CSV_NAME)
-    _write_text(out / "synth.json", json.dumps(meta, indent=2) + "\n")
-    _write_text(out / "README.md", _readme(meta, table))
+    write_via(out / CSV_NAME, lambda tmp: df.to_csv(tmp, index=False, float_format="%.6f"))
+    write_text(out / "synth.json", json.dumps(meta, indent=2) + "\n")
+    write_text(out / "README.md", _readme(meta, table))
     return df

@@ -12,22 +12,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from dpiqa_cli.atomic import write_text, write_via
 from dpiqa_cli.evaluate.metrics import KEYS, LOGISTIC, aggregate
 
 COLS = ("n",) + KEYS
 HEAD = {"n": "n", "plcc": "PLCC", "plcc_logistic": "PLCC (logistic)", "srcc": "SRCC", "krcc": "KRCC", "rmse": "RMSE"}
-
-
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def _num(v):
@@ -131,7 +125,7 @@ def _scatter(path: Path, splits: list[dict], meta: dict) -> None:
     ax.set_title(f"{meta.get('model') or meta.get('command') or 'dpiqa'} on {meta.get('dataset') or 'MOS file'}",
                  fontsize=9)
     fig.tight_layout()
-    _atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
+    write_via(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
 
 
@@ -149,7 +143,7 @@ def write_report(out_dir, results: dict, meta: dict | None = None) -> Path:
             for s in splits if s.get("pred") is not None and s.get("mos") is not None
             for i, p, m in zip(s.get("ids") or [None] * len(s["pred"]), s["pred"], s["mos"])]
     if rows:
-        _atomic(out / "scores.csv", lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
+        write_via(out / "scores.csv", lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
     doc = {"meta": meta, "convention": {"plcc_logistic": LOGISTIC, "aggregate": "median over splits (paper)"},
            "splits": [{"name": s["name"], "metrics": s.get("metrics") or {}} for s in splits],
            "aggregate": agg}
@@ -158,8 +152,8 @@ def write_report(out_dir, results: dict, meta: dict | None = None) -> Path:
     if extra:
         doc["extra"] = extra
     text = json.dumps(_clean(doc), indent=2)
-    _atomic(out / "report.json", lambda tmp: tmp.write_text(text))
+    write_text(out / "report.json", text)
     md = _markdown(splits, agg, meta)
-    _atomic(out / "report.md", lambda tmp: tmp.write_text(md))
+    write_text(out / "report.md", md)
     _scatter(out / "scatter.png", splits, meta)
     return out

@@ -9,7 +9,6 @@ Weights are random unless the model has local weights: speed does not depend on 
 from __future__ import annotations
 
 import copy
-import json
 import os
 import platform
 import resource
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dpiqa_cli.atomic import write_json
 from dpiqa_cli.errors import DpiqaError
 
 
@@ -162,11 +162,7 @@ def run_speed_bench(models=("student-lite0",), batch_sizes=(8,), precisions=("au
               "images": "1024x768 JPEG q90 (generated)" if tmp else str(jpeg_dir), "results": rows}
     _print_table(rows, result["machine"], console)
     if out_json:
-        out_json = Path(out_json)
-        out_json.parent.mkdir(parents=True, exist_ok=True)
-        tmpf = out_json.with_name(f".{out_json.name}.tmp")
-        tmpf.write_text(json.dumps(result, indent=2))
-        os.replace(tmpf, out_json)
+        write_json(out_json, result)
     return result
 
 

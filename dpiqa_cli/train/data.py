@@ -16,7 +16,6 @@ stays random: both orientations are cached). Authentic data has no crops, so cac
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -68,14 +67,6 @@ def resolve_split(df, split_seed: int | None, official: bool, by_ref: bool | Non
         if not split.get(part) and not (part == "test" and split.get("test_frac") == 0):
             raise DpiqaError(f"the {part} split is empty ({len(df)} images); use a larger dataset or another split")
     return split
-
-
-def save_json_atomic(path: Path, obj) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
 
 
 def item_generator(seed: int, epoch: int, index: int) -> torch.Generator:

@@ -47,8 +47,7 @@ def build_teacher_cache(run, teacher, teacher_id: str) -> torch.Tensor:
     """N x 2 x C x F x F fp16 maps ([plain, flipped]) for the train split; reused when RUN already has them."""
     from safetensors.torch import load_file, save_file
 
-    from dpiqa_cli.checkpoint import atomic_write_bytes
-    from dpiqa_cli.train.data import save_json_atomic
+    from dpiqa_cli.atomic import write_json, write_via
     from dpiqa_cli.train.loop import to_device
 
     ds = run.dataset("train")  # no augmentation: both orientations are computed explicitly
@@ -65,11 +64,11 @@ def build_teacher_cache(run, teacher, teacher_id: str) -> torch.Tensor:
             maps.append(torch.stack([f0, f1], 1).half().cpu())
         feats = torch.cat(maps).contiguous()
         secs = time.perf_counter() - t0
-        atomic_write_bytes(path, lambda tmp: save_file({"feat": feats}, tmp, metadata={"teacher": teacher_id}))
+        write_via(path, lambda tmp: save_file({"feat": feats}, tmp, metadata={"teacher": teacher_id}))
         info = {"items": len(ds), "build_seconds": round(secs, 3), "bytes": path.stat().st_size,
                 "teacher_seconds_per_epoch_estimate": round(secs / 2, 3),  # one orientation per item per epoch
                 "fixed_patches": ds.patches}
-        save_json_atomic(path.parent / "cache.json", info)
+        write_json(path.parent / "cache.json", info)
         if not run.cfg.quiet:
             print(f"teacher cache: {len(ds)} items x 2 orientations in {secs:.1f} s ({info['bytes'] / 2**20:.1f} MiB);"
                   f" a live teacher would cost ~{secs / 2:.1f} s per epoch, ~{secs / 2 * run.cfg.epochs:.0f} s over "

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from dpiqa_cli.atomic import write_json
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.train.data import (TableDataset, dataset_defaults, epoch_batches, load_table, resolve_split,
-                                  save_json_atomic)
+from dpiqa_cli.train.data import TableDataset, dataset_defaults, epoch_batches, load_table, resolve_split
 from dpiqa_cli.train.state import load_state, save_state
 
 PRECISIONS = {"bf16": "bf16", "fp16": "fp16", "fp32": "no", "no": "no"}
@@ -88,7 +88,7 @@ class Run:
         self.split = resolve_split(df, cfg.split_seed, cfg.split_official, cfg.by_ref, self.out, cfg.val_frac,
                                    cfg.test_frac)
         if self.main:
-            save_json_atomic(self.out / "split.json", self.split)
+            write_json(self.out / "split.json", self.split)
         by_id = df.set_index("id")
         self.parts = {p: by_id.loc[list(self.split[p])].reset_index() for p in ("train", "val", "test")}
         self.input_size = int(cfg.image_size or input_size)
@@ -245,7 +245,7 @@ def fit(run: Run, model: torch.nn.Module, loss_fn: LossFn, spec_name: str, info:
     finally:
         log.close()
     if run.main:
-        save_json_atomic(out / "result.json", result)  # written last: a run without it did not finish
+        write_json(out / "result.json", result)  # written last: a run without it did not finish
     return result
 
 

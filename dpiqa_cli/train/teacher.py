@@ -85,7 +85,7 @@ def run_protocol(command: str, **opts) -> dict:
     """The paper's protocol: 5 seeds (split and init), each a full run in OUT/seed-N, then the median table."""
     from dpiqa_cli.evaluate.metrics import aggregate
     from dpiqa_cli.evaluate.report import write_report
-    from dpiqa_cli.train.data import save_json_atomic
+    from dpiqa_cli.atomic import write_json
     from dpiqa_cli.train.distill import default_run_dir, distill
 
     if opts.get("split") == "official":
@@ -98,7 +98,7 @@ def run_protocol(command: str, **opts) -> dict:
         per_seed.append({"seed": seed, **(r.get("test") or {})})
     table = aggregate([{k: v for k, v in m.items() if k != "seed"} for m in per_seed])
     summary = {"command": command, "seeds": list(PROTOCOL_SEEDS), "per_seed": per_seed, "median": table}
-    save_json_atomic(out / "protocol.json", summary)
+    write_json(out / "protocol.json", summary)
     write_report(out, {"protocol": summary, "metrics": {k: v["median"] for k, v in table.items()
                                                          if isinstance(v, dict) and "median" in v}},
                  {"command": command, "dataset": opts.get("dataset")})

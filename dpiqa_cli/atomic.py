@@ -1,0 +1,53 @@
+"""Atomic file writes: every output dpiqa writes goes through here, so a reader (or a resumed run) never
+sees a half-written file, whatever kills the writer.
+
+Write to a unique temporary file in the destination folder, fsync it, then rename it over the target
+(`os.replace` is atomic on POSIX and Windows within one file system). The temporary file is removed on
+any failure, Ctrl-C included.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+
+def write_via(path: str | os.PathLike, writer: Callable[[str], Any]) -> None:
+    """Call writer(tmp_path) to produce the file, then move it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        writer(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    write_via(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> None:
+    write_text(path, json.dumps(obj, indent=indent, default=str))
+
+
+def write_stream(path: str | os.PathLike, write: Callable[[Any], Any], text: bool = True) -> None:
+    """Like write_via, for writers that take an open file object (pandas, csv)."""
+    def writer(tmp: str) -> None:
+        with open(tmp, "w" if text else "wb", **({"newline": "", "encoding": "utf-8"} if text else {})) as f:
+            write(f)
+    write_via(path, writer)

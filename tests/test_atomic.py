@@ -1,0 +1,34 @@
+"""Atomic writes: the target is either the old file or the whole new one, never a part; no temp files left."""
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from dpiqa_cli.atomic import write_json, write_stream, write_text, write_via
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "out.csv"
+    write_text(target, "old\n")
+
+    def half_then_fail(tmp):
+        with open(tmp, "w") as f:
+            f.write("new, partial")
+        raise KeyboardInterrupt  # Ctrl-C in the middle of a write
+
+    with pytest.raises(KeyboardInterrupt):
+        write_via(target, half_then_fail)
+    assert target.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+def test_writers_create_folders_and_use_normal_permissions(tmp_path):
+    write_json(tmp_path / "a" / "b.json", {"x": 1})
+    write_stream(tmp_path / "c.csv", lambda f: f.write("p,s\n"))
+    assert (tmp_path / "a" / "b.json").read_text() == '{\n  "x": 1\n}'
+    assert (tmp_path / "c.csv").read_text() == "p,s\n"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "c.csv").stat().st_mode) == 0o666 & ~mask
