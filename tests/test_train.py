@@ -217,3 +217,43 @@ def test_param_groups_and_start_at():
     assert torch.allclose(score, torch.full_like(score, 0.7))
     ((score - torch.tensor([[0.1], [0.5], [0.9]])) ** 2).mean().backward()
     assert model.regressor.fc3.weight.grad.abs().sum() > 0  # it can leave the constant
+
+
+def test_ref_runs_batches_hold_runs_of_one_reference():
+    """--ref-runs: every item exactly once per epoch, in runs of one reference; seeded; DDP ranks disjoint."""
+    from dpiqa_cli.train.data import epoch_batches
+
+    groups = [f"ref{i % 5}" for i in range(43)]  # 5 references, uneven sizes
+    one = epoch_batches(43, 8, seed=3, epoch=1, groups=groups, run=4)
+    flat = [i for b in one for i in b]
+    assert sorted(flat) == list(range(43)) and all(len(b) <= 8 for b in one)
+    runs, k = [], 0
+    while k < len(flat):  # consecutive items of one reference form runs of at most 4
+        j = k
+        while j < len(flat) and groups[flat[j]] == groups[flat[k]] and j - k < 4:
+            j += 1
+        runs.append(j - k)
+        k = j
+    assert sum(r == 4 for r in runs) >= 43 // 4 - 5  # at most one short run per reference
+    assert one == epoch_batches(43, 8, seed=3, epoch=1, groups=groups, run=4)
+    assert one != epoch_batches(43, 8, seed=3, epoch=2, groups=groups, run=4)
+    assert epoch_batches(43, 8, 3, 1) == epoch_batches(43, 8, 3, 1, groups=groups, run=0)  # off: the paper's order
+    r0, r1 = (epoch_batches(43, 8, 3, 1, rank, 2, groups=groups, run=4) for rank in (0, 1))
+    assert len(r0) == len(r1) and not {i for b in r0 for i in b} & {i for b in r1 for i in b}
+
+
+def test_ref_runs_trains_and_is_refused_without_references(blur_csv, tmp_path, run_cli):
+    run = tmp_path / "run"
+    code, _, err = run_cli("-q", "distill", "--no-teacher", "-m", "tiny-student", "--dataset", "csv", "--root",
+                           blur_csv, "--ref-runs", "4", "--epochs", "1", "--max-steps", "2", "--batch-size", "8",
+                           "--out", run)
+    assert code == 0, err
+    assert json.loads((run / "last.json").read_text())["train_config"]["ref_runs"] == 4
+    no_refs = tmp_path / "norefs"
+    no_refs.mkdir()
+    df = pd.read_csv(blur_csv / "synth.csv")
+    df["path"] = [str((blur_csv / p).resolve()) for p in df["path"]]
+    df[["path", "mos"]].to_csv(no_refs / "mos.csv", index=False)
+    code, _, err = run_cli("-q", "distill", "--no-teacher", "-m", "tiny-student", "--dataset", "csv", "--root",
+                           no_refs, "--ref-runs", "4", "--epochs", "1", "--out", tmp_path / "r2")
+    assert code == 2 and "--ref-runs needs a reference image" in err and "Traceback" not in err

@@ -79,12 +79,30 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=g).tolist()
 
 
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> list[list[int]]:
-    """This rank's batches of one epoch: equal counts on every rank (DDP needs them in step)."""
-    order = epoch_order(n, seed, epoch)
-    per_rank = len(order) // world if world > 1 else len(order)
-    mine = order[rank::world][:per_rank]
-    return [mine[i:i + batch_size] for i in range(0, len(mine), batch_size)]
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1,
+                  groups: list | None = None, run: int = 0) -> list[list[int]]:
+    """This rank's batches of one epoch: equal counts on every rank (DDP needs them in step).
+
+    With `groups` (one key per item, e.g. the reference image) and `run` > 1, the epoch is shuffled in runs of
+    `run` items of one group, so a batch holds several images of the same scene and the ranking loss sees
+    same-content pairs (content held fixed, distortion the only variable)."""
+    if groups is None or run <= 1:
+        order = epoch_order(n, seed, epoch)
+        per_rank = len(order) // world if world > 1 else len(order)
+        mine = order[rank::world][:per_rank]
+        return [mine[i:i + batch_size] for i in range(0, len(mine), batch_size)]
+    if len(groups) != n:
+        raise ValueError(f"{len(groups)} group keys for {n} items")
+    pos = epoch_order(n, seed, epoch)  # a seeded shuffle inside each group ...
+    members: dict = {}
+    for i in sorted(range(n), key=pos.__getitem__):
+        members.setdefault(groups[i], []).append(i)
+    chunks = [m[k:k + run] for key in sorted(members, key=str) for m in [members[key]] for k in range(0, len(m), run)]
+    g = torch.Generator().manual_seed(seed * 10_007 + epoch + 7)  # ... and of the runs
+    order = [i for c in torch.randperm(len(chunks), generator=g).tolist() for i in chunks[c]]
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    per_rank = len(batches) // world if world > 1 else len(batches)  # whole batches per rank keep runs intact
+    return batches[rank::world][:per_rank]
 
 
 class TableDataset(Dataset):

@@ -54,6 +54,7 @@ class TrainConfig:
     max_steps: int | None = None
     image_size: int | None = None  # None: the registry entry's input size
     patches: bool | None = None  # None: two patches per image on synthetic datasets (design.md)
+    ref_runs: int = 0  # > 1: batches built from runs of this many images of one reference (needs a ref column)
     quiet: bool = False
     dataset_opts: dict = field(default_factory=dict)
 
@@ -65,6 +66,8 @@ class Run:
         from accelerate import Accelerator
         from accelerate.utils import DistributedDataParallelKwargs
 
+        if cfg.ref_runs < 0 or cfg.ref_runs == 1:
+            raise DpiqaError(f"--ref-runs must be 0 (off) or at least 2 (got {cfg.ref_runs})")
         for name, value in (("--epochs", cfg.epochs), ("--batch-size", cfg.batch_size), ("--grad-accum", cfg.grad_accum)):
             if value < 1:
                 raise DpiqaError(f"{name} must be at least 1 (got {value})")
@@ -96,6 +99,18 @@ class Run:
             raise DpiqaError(f"--image-size must be at least 32 (got {cfg.image_size})")
         synthetic = bool(dataset_defaults(cfg.dataset).get("synthetic"))
         self.patches = synthetic if cfg.patches is None else bool(cfg.patches)
+        if cfg.ref_runs > 1 and ("ref" not in df or df["ref"].isna().any()):
+            raise DpiqaError(f"--ref-runs needs a reference image for every image; {cfg.dataset!r} has none")
+
+    def train_batches(self, ds: TableDataset, epoch: int) -> list[list[int]]:
+        """This process's batches of `epoch` over the train part (grouped by reference with --ref-runs)."""
+        cfg, acc = self.cfg, self.acc
+        groups = None
+        if cfg.ref_runs > 1:
+            refs = self.parts["train"]["ref"].astype(str).tolist()
+            groups = [refs[i] for i in ds.item_image]
+        return epoch_batches(len(ds), cfg.batch_size, cfg.seed, epoch, acc.process_index, acc.num_processes,
+                             groups=groups, run=cfg.ref_runs)
 
     def dataset(self, part: str, train: bool = False, cache: torch.Tensor | None = None) -> TableDataset:
         t = self.parts[part]
@@ -225,7 +240,7 @@ def fit(run: Run, model: torch.nn.Module, loss_fn: LossFn, spec_name: str, info:
         t = load_state(out, net, opt)
         sched.last_epoch = t["sched_epoch"]  # lr itself comes back with the optimiser's param groups
     train_ds = run.dataset("train", train=True, cache=cache)
-    n_batches = len(epoch_batches(len(train_ds), cfg.batch_size, cfg.seed, 0, acc.process_index, acc.num_processes))
+    n_batches = len(run.train_batches(train_ds, 0))
     if n_batches == 0:
         raise DpiqaError(f"the train split has fewer images ({len(train_ds)}) than processes ({acc.num_processes})")
     meta = {**info, "dataset": cfg.dataset, "mos_scale": run.scale, "train_config": _jsonable(asdict(cfg)),
@@ -294,8 +309,7 @@ def _train(run: Run, model, net, opt, sched, loss_fn: LossFn, train_ds: TableDat
         if cfg.max_steps is not None and t["step"] >= cfg.max_steps:
             break
         train_ds.set_epoch(t["epoch"])
-        batches = epoch_batches(len(train_ds), cfg.batch_size, cfg.seed, t["epoch"], acc.process_index,
-                                acc.num_processes)
+        batches = run.train_batches(train_ds, t["epoch"])
         model.train()
         start = t["batch_pos"]  # batches of this epoch already consumed (resume)
         for k, batch in enumerate(run.loader(train_ds, batches[start:])):
