@@ -13,6 +13,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+# Read once: os.umask can only be read by setting it, and it is process-wide (other threads would briefly
+# create files with mask 0).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def write_via(path: str | os.PathLike, writer: Callable[[str], Any]) -> None:
     """Call writer(tmp_path) to produce the file, then move it into place."""
@@ -24,17 +29,11 @@ def write_via(path: str | os.PathLike, writer: Callable[[str], Any]) -> None:
         writer(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -45,9 +44,9 @@ def write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> None:
     write_text(path, json.dumps(obj, indent=indent, default=str))
 
 
-def write_stream(path: str | os.PathLike, write: Callable[[Any], Any], text: bool = True) -> None:
-    """Like write_via, for writers that take an open file object (pandas, csv)."""
+def write_stream(path: str | os.PathLike, write: Callable[[Any], Any]) -> None:
+    """Like write_via, for writers that take an open text file (pandas, csv)."""
     def writer(tmp: str) -> None:
-        with open(tmp, "w" if text else "wb", **({"newline": "", "encoding": "utf-8"} if text else {})) as f:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
             write(f)
     write_via(path, writer)

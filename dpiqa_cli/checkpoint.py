@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from dpiqa_cli import __version__
-from dpiqa_cli.atomic import write_text, write_via
+from dpiqa_cli.atomic import write_json, write_via
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.registry import ModelSpec, get_spec
 
@@ -75,8 +75,7 @@ def save_checkpoint(model: nn.Module, path: str | Path, *, spec_name: str | None
     }
     config.update(info or {})
     config["sha256"] = sha256_file(path)
-    text = json.dumps(config, indent=2, default=str)
-    write_text(config_path(path), text)
+    write_json(config_path(path), config)
     return path
 
 

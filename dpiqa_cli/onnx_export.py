@@ -25,7 +25,7 @@ DEFAULT_SIZE = 512  # the authors' demo graph: 512 x 512
 def export_onnx(model: str = "student", weights=None, out: str | Path = "model.onnx", opset: int = 17,
                 check: bool = True) -> dict:
     """Write `out` (+ `out.json`); returns the config, with the torch-vs-onnxruntime max difference."""
-    from dpiqa_cli.atomic import write_text, write_via
+    from dpiqa_cli.atomic import write_json, write_via
     from dpiqa_cli.checkpoint import load_model, sha256_file
 
     out = Path(out)
@@ -61,8 +61,7 @@ def export_onnx(model: str = "student", weights=None, out: str | Path = "model.o
             ref = net(x)[0].reshape(-1).numpy()
         got = OnnxRunner(out, torch.device("cpu")).run_float(x.numpy())
         config["check_max_abs_diff"] = float(np.abs(ref - got).max())
-    text = json.dumps(config, indent=2)
-    write_text(out.with_suffix(".json"), text)
+    write_json(out.with_suffix(".json"), config)
     return config
 
 

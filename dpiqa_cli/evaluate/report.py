@@ -10,14 +10,13 @@ Every file is written to a temporary name first and moved into place, so a reade
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from dpiqa_cli.atomic import write_text, write_via
+from dpiqa_cli.atomic import write_json, write_text, write_via
 from dpiqa_cli.evaluate.metrics import KEYS, LOGISTIC, aggregate
 
 COLS = ("n",) + KEYS
@@ -151,8 +150,7 @@ def write_report(out_dir, results: dict, meta: dict | None = None) -> Path:
                                                            "table", "metrics", "model", "checkpoint")}
     if extra:
         doc["extra"] = extra
-    text = json.dumps(_clean(doc), indent=2)
-    write_text(out / "report.json", text)
+    write_json(out / "report.json", _clean(doc))
     md = _markdown(splits, agg, meta)
     write_text(out / "report.md", md)
     _scatter(out / "scatter.png", splits, meta)

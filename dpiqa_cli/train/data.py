@@ -93,11 +93,13 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
         return [mine[i:i + batch_size] for i in range(0, len(mine), batch_size)]
     if len(groups) != n:
         raise ValueError(f"{len(groups)} group keys for {n} items")
-    pos = epoch_order(n, seed, epoch)  # a seeded shuffle inside each group ...
     members: dict = {}
-    for i in sorted(range(n), key=pos.__getitem__):
+    for i in epoch_order(n, seed, epoch):  # a seeded shuffle inside each group ...
         members.setdefault(groups[i], []).append(i)
-    chunks = [m[k:k + run] for key in sorted(members, key=str) for m in [members[key]] for k in range(0, len(m), run)]
+    chunks = []
+    for key in sorted(members, key=str):
+        m = members[key]
+        chunks += [m[k:k + run] for k in range(0, len(m), run)]
     g = torch.Generator().manual_seed(seed * 10_007 + epoch + 7)  # ... and of the runs
     order = [i for c in torch.randperm(len(chunks), generator=g).tolist() for i in chunks[c]]
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
