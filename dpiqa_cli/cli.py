@@ -172,7 +172,7 @@ OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder 
 SplitOpt = Annotated[Optional[str], typer.Option("--split", help="'official' (the dataset's own split) or a seed.")]
 SplitSeedOpt = Annotated[int, typer.Option("--split-seed", help="Seed of the random train/val/test split.")]
 ValFracOpt = Annotated[float, typer.Option("--val-frac", help="Random splits: share of images (or references) held out for validation.")]
-TestFracOpt = Annotated[float, typer.Option("--test-frac", help="Random splits: share held out for the final test (0: none, the model is tested elsewhere).")]
+TestFracOpt = Annotated[float, typer.Option("--test-frac", help="Random splits: share held out for the final test (0: none, the model is tested elsewhere; with --split official, a table without test rows is then accepted).")]
 EpochsOpt = Annotated[Optional[int], typer.Option("--epochs", help="Epochs (default: 15 teacher, 30 student).")]
 BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", "--batch", "-b", help="Images per step per process (default: 12 teacher, 24 student).")]
 LrOpt = Annotated[Optional[float], typer.Option("--lr", help="Adam learning rate (default: 1e-5 teacher, 1e-4 student).")]

@@ -64,3 +64,17 @@ def test_bad_split_inputs():
         make_split(table(2), 0, False)
     with pytest.raises(DpiqaError):
         official_split(table())
+
+
+def test_official_split_without_test_rows_only_with_test_frac_0(tmp_path):
+    """A table marked train/val only (the bundled model's fixed validation photos) trains with
+    --split official --test-frac 0; without --test-frac 0 the missing test part is an error."""
+    from dpiqa_cli.errors import DpiqaError
+    from dpiqa_cli.train.data import resolve_split
+
+    df = table(12, 4).assign(split=["val" if i % 4 == 0 else "train" for i in range(12)])
+    with pytest.raises(DpiqaError, match="test split is empty"):
+        resolve_split(df, None, True, None, tmp_path / "a")
+    s = resolve_split(df, None, True, None, tmp_path / "b", test_frac=0)
+    assert s["test"] == [] and s["test_frac"] == 0
+    assert s["val"] == [f"d/{i:03d}.png" for i in (0, 4, 8)] and len(s["train"]) == 9

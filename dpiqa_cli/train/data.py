@@ -58,6 +58,8 @@ def resolve_split(df, split_seed: int | None, official: bool, by_ref: bool | Non
         split = json.loads(path.read_text())
     elif official:
         split = official_split(df)
+        if not split["test"] and test_frac == 0:  # a table with train/val rows only, and no test asked for
+            split["test_frac"] = 0
     else:
         if by_ref is None:  # synthetic data: never put one scene's distortions on both sides
             by_ref = "ref" in df and df["ref"].notna().all()
