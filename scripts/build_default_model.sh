@@ -3,12 +3,10 @@
 #
 #   bash scripts/build_default_model.sh            # from the repository root, with the venv active
 #
-# Steps (issue #6): export the TRAINING and VALIDATION photos (scripts/default_model_photos.py; the
+# Steps (issue #6): export the scikit-image TRAINING photos (scripts/default_model_photos.py; the
 # held-out ones are never written) -> `dpiqa synth` -> `dpiqa distill --no-teacher` with the
 # tf_efficientnet_lite0 student -> fp16 copy of the best checkpoint (by validation SRCC) into weights/ ->
 # the held-out acceptance test. Target: under 60 minutes on a 2-core CPU.
-#
-# Needs the model extra (scikit-learn and scikit-image hold some of the photos): pip install -e ".[model]"
 #
 # Knobs (environment): PYTHON, WORK (scratch folder, default runs/default-model), SEED, SIZE (synth
 # shorter side), EPOCHS, MILESTONES, BATCH, LR, HEAD_LR, FREEZE, REF_RUNS, WORKERS (synth), MAX_MB (size
@@ -44,21 +42,6 @@ step "1/5 export the training photos"
 step "2/5 synthesise distortions (19 types x 5 levels + pristine)"
 # measured: 11 references -> 1056 images in 100 s with --workers 2 (2 shared cores)
 $DPIQA synth "$WORK/photos" "$WORK/synth" --seed "$SEED" --size "$SIZE" --workers "$WORKERS"
-# the fixed split of default_model_photos.py (VALIDATION photos -> val) as the CSV's `split` column
-"$PYTHON" - "$WORK/synth/synth.csv" <<'EOF'
-import sys
-from pathlib import Path
-
-import pandas as pd
-
-sys.path.insert(0, "scripts")
-from default_model_photos import part_of
-
-df = pd.read_csv(sys.argv[1])
-df["split"] = [part_of(Path(r).stem) for r in df["ref"]]
-df.to_csv(sys.argv[1], index=False)
-print(df.drop_duplicates("ref")["split"].value_counts().to_dict(), "references")
-EOF
 
 step "3/5 train the student on scores alone (no teacher)"
 # Measured on the 2-core machine (batch 8, 512 px, channels_last): ~2.4 s per step with the stem and first
@@ -68,7 +51,7 @@ step "3/5 train the student on scores alone (no teacher)"
 $DPIQA --quiet distill --no-teacher \
     --model student-lite0 --init imagenet --freeze-blocks "$FREEZE" --ref-runs "$REF_RUNS" \
     --dataset csv --root "$WORK/synth" \
-    --split official --test-frac 0 --no-patches \
+    --split-seed "$SEED" --val-frac 0.2 --test-frac 0 --no-patches \
     --epochs "$EPOCHS" --milestones "$MILESTONES" --batch-size "$BATCH" --lr "$LR" --head-lr "$HEAD_LR" \
     --workers 1 --seed "$SEED" \
     --out "$WORK/run"
@@ -81,16 +64,16 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, "scripts")
-from default_model_photos import HELD_OUT, TRAINING, VALIDATION
+from default_model_photos import HELD_OUT, TRAINING
 from dpiqa_cli.checkpoint import load_checkpoint, save_checkpoint
 
 best, out, synth_json, max_mb = sys.argv[1], Path(sys.argv[2]), json.loads(Path(sys.argv[3]).read_text()), float(sys.argv[4])
 model, config = load_checkpoint(best)
 info = {k: v for k, v in config.items() if k not in {"sha256", "dtype", "created", "format"}}
 info.update(
-    dataset="dpiqa synth of sample photos bundled with scikit-image, matplotlib and scikit-learn",
+    dataset="dpiqa synth of scikit-image photos",
     mos_scale={"name": "synth", "min": 0.0, "max": 1.0, "lower_better": False},
-    training_photos=sorted(TRAINING), validation_photos=sorted(VALIDATION), held_out_photos=sorted(HELD_OUT),
+    training_photos=sorted(TRAINING), held_out_photos=sorted(HELD_OUT),
     synth={k: synth_json[k] for k in ("seed", "levels", "types", "size", "n_refs", "n_images", "label")},
 )
 save_checkpoint(model, out, spec_name=config["model"], info=info, dtype=torch.float16)
