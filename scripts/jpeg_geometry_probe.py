@@ -21,7 +21,7 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from default_model_photos import load_photo, training_views  # noqa: E402
+from default_model_photos import TRAINING, load_photo, training_views  # noqa: E402
 from heldout_eval import JPEG_QUALITY  # noqa: E402
 
 # (photo, view): the two validation views of the bundled model's split, then three training views
@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         files = {}
         for photo, view in VIEWS:
-            img = Image.fromarray(training_views(photo, load_photo(photo))[view])
+            img = Image.fromarray(training_views(photo, load_photo(photo), TRAINING[photo][2])[view])  # as exported
             for g, size in GEOMETRIES.items():
                 im = img if size is None else img.resize(size, Image.Resampling.LANCZOS)
                 files[(view, g, 0)] = Path(tmp, f"{len(files)}.png")
