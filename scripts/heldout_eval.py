@@ -63,18 +63,22 @@ def write_heldout_set(root: Path) -> dict[tuple[str, str, int], Path]:
     return files
 
 
-def score_heldout(weights: str | Path | None = None) -> dict[tuple[str, str, int], float]:
-    """Score the held-out set with the `student` entry (bundled weights unless `weights`)."""
+def score_files(files: dict, weights: str | Path | None = None) -> dict:
+    """{key: file} -> {key: score} with the `student` entry (bundled weights unless `weights`)."""
     from dpiqa_cli.score import score_paths
 
-    with tempfile.TemporaryDirectory() as tmp:
-        files = write_heldout_set(Path(tmp))
-        df = score_paths([str(p) for p in files.values()], model="student", weights=weights, device="cpu",
-                         workers=0, progress=False)
-        if df.attrs.get("errors"):
-            raise RuntimeError(f"held-out images failed to score: {df.attrs['errors']}")
+    df = score_paths([str(p) for p in files.values()], model="student", weights=weights, device="cpu",
+                     workers=0, progress=False)
+    if df.attrs.get("errors"):
+        raise RuntimeError(f"images failed to score: {df.attrs['errors']}")
     by_name = {Path(p).name: s for p, s in zip(df["path"], df["score"])}
-    return {key: float(by_name[path.name]) for key, path in files.items()}
+    return {key: float(by_name[Path(path).name]) for key, path in files.items()}
+
+
+def score_heldout(weights: str | Path | None = None) -> dict[tuple[str, str, int], float]:
+    """Score the held-out set with the `student` entry (bundled weights unless `weights`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return score_files(write_heldout_set(Path(tmp)), weights)
 
 
 def summarise(scores: dict[tuple[str, str, int], float]) -> dict:

@@ -22,7 +22,7 @@ from scipy.stats import spearmanr
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from default_model_photos import TRAINING, load_photo, training_views  # noqa: E402
-from heldout_eval import JPEG_QUALITY  # noqa: E402
+from heldout_eval import JPEG_QUALITY, score_files  # noqa: E402
 
 # (photo, view): the two validation views of the bundled model's split, then three training views
 VIEWS = [("gravel", "gravel_c0"), ("hubble_deep_field", "hubble_deep_field_c1"), ("brick", "brick_c0"),
@@ -35,8 +35,6 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", help="student checkpoint; default: the bundled one")
     args = ap.parse_args(argv)
-    from dpiqa_cli.score import score_paths
-
     with tempfile.TemporaryDirectory() as tmp:
         files = {}
         for photo, view in VIEWS:
@@ -48,10 +46,7 @@ def main(argv=None) -> int:
                 for level, q in enumerate(JPEG_QUALITY, 1):
                     files[(view, g, level)] = Path(tmp, f"{len(files)}.jpg")
                     im.save(files[(view, g, level)], quality=q)
-        df = score_paths([str(p) for p in files.values()], model="student", weights=args.weights, device="cpu",
-                         workers=0, progress=False)
-        by_name = {Path(p).name: s for p, s in zip(df["path"], df["score"])}
-        score = {k: by_name[p.name] for k, p in files.items()}
+        score = score_files(files, args.weights)
     print(f"{'geometry':22s} " + " ".join(f"{v[:12]:>12s}" for _, v in VIEWS) + "    mean  pristine>q12")
     for g in GEOMETRIES:
         srcc = [spearmanr([score[(v, g, lv)] for lv in range(1, 6)], [-lv for lv in range(1, 6)])[0] for _, v in VIEWS]
