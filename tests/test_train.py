@@ -257,3 +257,38 @@ def test_ref_runs_trains_and_is_refused_without_references(blur_csv, tmp_path, r
     code, _, err = run_cli("-q", "distill", "--no-teacher", "-m", "tiny-student", "--dataset", "csv", "--root",
                            no_refs, "--ref-runs", "4", "--epochs", "1", "--out", tmp_path / "r2")
     assert code == 2 and "--ref-runs needs a reference image" in err and "Traceback" not in err
+
+
+def test_crop_jitter_crops_before_the_resize_seeded_and_training_only(tmp_path, run_cli, blur_csv):
+    """--crop-jitter: a training item is a random box of the image (each side j..1 of it) resized to S x S,
+    the same box for the same (seed, epoch, item); off, or outside training, the whole image is resized."""
+    from dpiqa_cli.train.data import TableDataset
+
+    # a 200 x 100 image whose pixel value encodes its column: the crop's column range is readable
+    cols = np.tile(np.linspace(0, 255, 200).round().astype(np.uint8), (100, 1))
+    path = tmp_path / "ramp.png"
+    Image.fromarray(np.stack([cols] * 3, -1)).save(path)
+    plain = TableDataset([str(path)], [0.5], 32, train=True, seed=1)
+    jit = TableDataset([str(path)], [0.5], 32, train=True, seed=1, crop_jitter=0.5)
+    spans = []
+    for epoch in range(8):
+        for ds in (plain, jit):
+            ds.set_epoch(epoch)
+        x = jit[0]["x"]
+        assert x.shape == (3, 32, 32) and torch.equal(x, jit[0]["x"])  # seeded per (epoch, item)
+        row = x[0, 16] * 255
+        spans.append(float(row.max() - row.min()))
+        full = plain[0]["x"][0, 16] * 255
+        assert float(full.max() - full.min()) > 240  # no jitter: all 200 columns, flipped or not
+    assert 0.5 * 255 - 20 <= min(spans) < 230 and len({round(s) for s in spans}) > 4  # j..1 of the columns
+    val = TableDataset([str(path)], [0.5], 32, train=False, crop_jitter=0.5)
+    assert torch.equal(val[0]["x"], TableDataset([str(path)], [0.5], 32)[0]["x"])  # not when not training
+    code, _, err = run_cli("-q", "distill", "--no-teacher", "-m", "tiny-student", "--dataset", "csv", "--root",
+                           blur_csv, "--crop-jitter", "1.5", "--out", tmp_path / "bad")
+    assert code == 2 and err.count("\n") == 1 and "--crop-jitter" in err
+    run = tmp_path / "run"
+    code, _, err = run_cli("-q", "distill", "--no-teacher", "-m", "tiny-student", "--dataset", "csv", "--root",
+                           blur_csv, "--crop-jitter", "0.6", "--epochs", "1", "--max-steps", "2", "--batch-size", "8",
+                           "--out", run)
+    assert code == 0, err
+    assert json.loads((run / "last.json").read_text())["train_config"]["crop_jitter"] == 0.6

@@ -5,7 +5,9 @@ Views (design.md, Protocol):
 - synthetic datasets (`patches`): resized to 2S x 1.5S (1024 x 768 at real size) and cut into two S x S
   patches, each a training item with the image's MOS. Training draws each patch's position at random;
   validation/test use the two fixed halves (vertically centred) and score an image as its patches' mean.
-Training also flips horizontally. All randomness is a pure function of (seed, epoch, item): the epoch's
+Training also flips horizontally and, with `crop_jitter` j > 0, first cuts a random box of each side
+j..1 of the image at its own resolution, so the resize magnifies distortions by varying amounts and aspect
+ratios (blocking, grain and blur at scales the fixed view never shows). All randomness is a pure function of (seed, epoch, item): the epoch's
 order is a seeded permutation and each item's flip/crop comes from its own seeded generator. Resuming
 therefore needs only (epoch, batches consumed), and DataLoader workers need no RNG state at all.
 
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS, ImageError, load_rgb, view_layout
@@ -114,7 +117,10 @@ class TableDataset(Dataset):
 
     def __init__(self, paths: list[str], mos: list[float], size: int, train: bool = False, seed: int = 0,
                  cache: torch.Tensor | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                 patches: bool = False):
+                 patches: bool = False, crop_jitter: float = 0.0):
+        if crop_jitter and cache is not None:
+            raise DpiqaError("--crop-jitter cannot be used with a teacher cache: cached maps are of the fixed view")
+        self.crop_jitter = float(crop_jitter)
         self.paths, self.mos, self.size = list(paths), [float(m) for m in mos], int(size)
         self.train, self.seed, self.epoch, self.cache = train, seed, 0, cache
         self.max_pixels, self.patches = max_pixels, patches
@@ -134,18 +140,26 @@ class TableDataset(Dataset):
         """Item scores -> image scores (the mean of an image's patches)."""
         return np.asarray(item_scores, float).reshape(len(self.paths), self.per).mean(1)
 
-    def _decode(self, i: int) -> torch.Tensor:
-        """Item i's image resized to the view's box (S x S, or 2S x 1.5S for patches), float in [0, 1]."""
+    def _decode(self, i: int, g: torch.Generator | None = None) -> torch.Tensor:
+        """Item i's image resized to the view's box (S x S, or 2S x 1.5S for patches), float in [0, 1]; with
+        crop_jitter and a generator, a random box of the image at its own resolution is what gets resized."""
         path = self.paths[self.item_image[i]]
+        jitter = self.crop_jitter if g is not None else 0.0
         try:
-            img, _ = load_rgb(path, self.box, self.max_pixels)
+            img, _ = load_rgb(path, None if jitter else self.box, self.max_pixels)
         except ImageError as exc:  # a training set with an unreadable file is bad input, not a crash
             raise DpiqaError(f"cannot read training image {path}: {exc}") from None
+        if jitter:
+            w, h = img.size
+            fw, fh = (jitter + (1.0 - jitter) * float(torch.rand(1, generator=g)) for _ in range(2))
+            cw, ch = max(1, round(w * fw)), max(1, round(h * fh))
+            x0, y0 = (int(torch.randint(0, d - c + 1, (1,), generator=g)) for d, c in ((w, cw), (h, ch)))
+            img = img.crop((x0, y0, x0 + cw, y0 + ch)).resize(self.box, Image.BILINEAR)
         return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).float().div_(255.0)
 
     def __getitem__(self, i: int) -> dict:
-        x = self._decode(i)
         g = item_generator(self.seed, self.epoch, i) if self.train else None
+        x = self._decode(i, g)  # draws from g only with crop_jitter: without it, flips and crops are unchanged
         flip = bool(torch.randint(0, 2, (1,), generator=g).item()) if g is not None else False
         if self.patches:
             s = self.size

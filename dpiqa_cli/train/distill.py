@@ -91,6 +91,8 @@ def distill(*, teacher: str | None = None, no_teacher: bool = False, cache_teach
         raise DpiqaError("give either --teacher CKPT or --no-teacher")
     if cache_teacher and no_teacher:
         raise DpiqaError("--cache-teacher needs --teacher")
+    if cache_teacher and train_opts.get("crop_jitter"):  # fail before the (long) cache is built
+        raise DpiqaError("--crop-jitter cannot be used with --cache-teacher: cached maps are of the fixed view")
     if init not in ("random", "imagenet") and not str(init).endswith(".safetensors"):
         raise DpiqaError(f"--init must be random, imagenet or a student checkpoint .safetensors (got {init!r})")
     spec = get_spec(model)

@@ -55,6 +55,7 @@ class TrainConfig:
     image_size: int | None = None  # None: the registry entry's input size
     patches: bool | None = None  # None: two patches per image on synthetic datasets (design.md)
     ref_runs: int = 0  # > 1: batches built from runs of this many images of one reference (needs a ref column)
+    crop_jitter: float = 0.0  # > 0: training crops a random box (each side this..1 of the image) before the resize
     quiet: bool = False
     dataset_opts: dict = field(default_factory=dict)
 
@@ -68,6 +69,8 @@ class Run:
 
         if cfg.ref_runs < 0 or cfg.ref_runs == 1:
             raise DpiqaError(f"--ref-runs must be 0 (off) or at least 2 (got {cfg.ref_runs})")
+        if not 0 <= cfg.crop_jitter < 1:
+            raise DpiqaError(f"--crop-jitter must be 0 (off) or a side fraction in (0, 1) (got {cfg.crop_jitter})")
         for name, value in (("--epochs", cfg.epochs), ("--batch-size", cfg.batch_size), ("--grad-accum", cfg.grad_accum)):
             if value < 1:
                 raise DpiqaError(f"{name} must be at least 1 (got {value})")
@@ -115,7 +118,8 @@ class Run:
     def dataset(self, part: str, train: bool = False, cache: torch.Tensor | None = None) -> TableDataset:
         t = self.parts[part]
         return TableDataset(t["path"].tolist(), t["mos"].tolist(), self.input_size, train=train,
-                            seed=self.cfg.seed, cache=cache, patches=self.patches)
+                            seed=self.cfg.seed, cache=cache, patches=self.patches,
+                            crop_jitter=self.cfg.crop_jitter if train else 0.0)
 
     def loader(self, ds, batches) -> DataLoader:
         # a private generator: creating an iterator must not draw from the global RNG (exact resume)
