@@ -7,9 +7,10 @@ Views (design.md, Protocol):
   validation/test use the two fixed halves (vertically centred) and score an image as its patches' mean.
 Training also flips horizontally and, with `crop_jitter` j > 0, first cuts a random box of each side
 j..1 of the image at its own resolution, so the resize magnifies distortions by varying amounts and aspect
-ratios (blocking, grain and blur at scales the fixed view never shows). All randomness is a pure function of (seed, epoch, item): the epoch's
-order is a seeded permutation and each item's flip/crop comes from its own seeded generator. Resuming
-therefore needs only (epoch, batches consumed), and DataLoader workers need no RNG state at all.
+ratios (blocking, grain and blur at scales the fixed view never shows). All randomness is a pure function
+of (seed, epoch, item): the epoch's order is a seeded permutation and each item's flip/crop comes from its
+own seeded generator. Resuming therefore needs only (epoch, batches consumed), and DataLoader workers need
+no RNG state at all.
 
 Teacher cache: `cache` holds the teacher's maps for every item in both orientations (N x 2 x 8 x F x F).
 A cached teacher cannot see random crops, so with a cache the patch positions are the fixed ones (flip
