@@ -9,8 +9,8 @@
 # the held-out acceptance test. Target: under 60 minutes on a 2-core CPU.
 #
 # Knobs (environment): PYTHON, WORK (scratch folder, default runs/default-model), SEED, SIZE (synth
-# shorter side), EPOCHS, MILESTONES, BATCH, LR, HEAD_LR, FREEZE, REF_RUNS, WORKERS (synth), MAX_MB (size
-# limit of the bundled file).
+# shorter side), EPOCHS, MILESTONES, BATCH, LR, HEAD_LR, FREEZE, REF_RUNS, CROP_JITTER, WORKERS (synth), MAX_MB
+# (size limit of the bundled file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +25,7 @@ LR=${LR:-1e-4}
 HEAD_LR=${HEAD_LR:-1e-5}
 FREEZE=${FREEZE:-3}
 REF_RUNS=${REF_RUNS:-0}  # >1: batches of same-scene runs (see `dpiqa distill --help`)
+CROP_JITTER=${CROP_JITTER:-0}  # >0: random training crops before the resize (see `dpiqa distill --help`)
 WORKERS=${WORKERS:-2}
 MAX_MB=${MAX_MB:-50}    # fp16; the head's 32768x512 layer alone is 32 MB
 OUT=weights/dpiqa-student-lite0-synth.safetensors
@@ -49,7 +50,7 @@ step "3/5 train the student on scores alone (no teacher)"
 # 108 steps per epoch, ~4.5 min; validation on the 2 held-back references picks the best epoch.
 # --head-lr: the 32768-wide regressor would otherwise jump between batches (see `dpiqa distill --help`).
 $DPIQA --quiet distill --no-teacher \
-    --model student-lite0 --init imagenet --freeze-blocks "$FREEZE" --ref-runs "$REF_RUNS" \
+    --model student-lite0 --init imagenet --freeze-blocks "$FREEZE" --ref-runs "$REF_RUNS" --crop-jitter "$CROP_JITTER" \
     --dataset csv --root "$WORK/synth" \
     --split-seed "$SEED" --val-frac 0.2 --test-frac 0 --no-patches \
     --epochs "$EPOCHS" --milestones "$MILESTONES" --batch-size "$BATCH" --lr "$LR" --head-lr "$HEAD_LR" \
