@@ -17,13 +17,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-CROP = (512, 512)  # width, height: the student's own square input, so a 512-px photo is seen at 1:1 (training's
-# --crop-jitter then adds magnified, re-shaped views; fixed 512x384 crops showed JPEG blocks at one shape only)
+CROP = (512, 384)  # width, height: KonIQ's 512x384 aspect; the student resizes to 512x512 anyway
 
 # name: (skimage.data function, licence as stated by scikit-image, max crops or None = full grid)
 TRAINING: dict[str, tuple[str, str, int | None]] = {
     "rocket": ("rocket", "public domain (SpaceX launch photo)", None),
-    "hubble_deep_field": ("hubble_deep_field", "public domain (NASA)", 1),  # one view per photo: split by photo
+    "hubble_deep_field": ("hubble_deep_field", "public domain (NASA)", 2),  # 2 of 4: not a third of the set
     "immunohistochemistry": ("immunohistochemistry", "no known copyright restrictions (CMMI)", None),
     # native-resolution fundus crops are smooth and soft, too close to "blurred": only the whole view
     "retina": ("retina", "CC0 1.0 (Wikimedia Commons, Häggström 2014)", 0),
