@@ -55,6 +55,14 @@ def _log(run: Path, kind: str = "train") -> list[dict]:
     return [r for r in map(json.loads, (run / "log.jsonl").read_text().splitlines()) if r["kind"] == kind]
 
 
+def _short_run(run_cli, root: Path, run: Path, *opts) -> dict:
+    """Two steps of a tiny no-teacher student with `opts`; returns the train_config it recorded."""
+    code, _, err = run_cli("-q", "distill", "--no-teacher", "-m", "tiny-student", "--dataset", "csv", "--root", root,
+                           *opts, "--epochs", "1", "--max-steps", "2", "--batch-size", "8", "--out", run)
+    assert code == 0, err
+    return json.loads((run / "last.json").read_text())["train_config"]
+
+
 def test_no_teacher_student_learns_and_checkpoint_loads(blur_csv, tmp_path, run_cli):
     from dpiqa_cli.checkpoint import load_model
 
@@ -243,12 +251,7 @@ def test_ref_runs_batches_hold_runs_of_one_reference():
 
 
 def test_ref_runs_trains_and_is_refused_without_references(blur_csv, tmp_path, run_cli):
-    run = tmp_path / "run"
-    code, _, err = run_cli("-q", "distill", "--no-teacher", "-m", "tiny-student", "--dataset", "csv", "--root",
-                           blur_csv, "--ref-runs", "4", "--epochs", "1", "--max-steps", "2", "--batch-size", "8",
-                           "--out", run)
-    assert code == 0, err
-    assert json.loads((run / "last.json").read_text())["train_config"]["ref_runs"] == 4
+    assert _short_run(run_cli, blur_csv, tmp_path / "run", "--ref-runs", "4")["ref_runs"] == 4
     no_refs = tmp_path / "norefs"
     no_refs.mkdir()
     df = pd.read_csv(blur_csv / "synth.csv")
@@ -286,9 +289,4 @@ def test_crop_jitter_crops_before_the_resize_seeded_and_training_only(tmp_path, 
     code, _, err = run_cli("-q", "distill", "--no-teacher", "-m", "tiny-student", "--dataset", "csv", "--root",
                            blur_csv, "--crop-jitter", "1.5", "--out", tmp_path / "bad")
     assert code == 2 and err.count("\n") == 1 and "--crop-jitter" in err
-    run = tmp_path / "run"
-    code, _, err = run_cli("-q", "distill", "--no-teacher", "-m", "tiny-student", "--dataset", "csv", "--root",
-                           blur_csv, "--crop-jitter", "0.6", "--epochs", "1", "--max-steps", "2", "--batch-size", "8",
-                           "--out", run)
-    assert code == 0, err
-    assert json.loads((run / "last.json").read_text())["train_config"]["crop_jitter"] == 0.6
+    assert _short_run(run_cli, blur_csv, tmp_path / "run", "--crop-jitter", "0.6")["crop_jitter"] == 0.6

@@ -118,8 +118,7 @@ class Run:
     def dataset(self, part: str, train: bool = False, cache: torch.Tensor | None = None) -> TableDataset:
         t = self.parts[part]
         return TableDataset(t["path"].tolist(), t["mos"].tolist(), self.input_size, train=train,
-                            seed=self.cfg.seed, cache=cache, patches=self.patches,
-                            crop_jitter=self.cfg.crop_jitter if train else 0.0)
+                            seed=self.cfg.seed, cache=cache, patches=self.patches, crop_jitter=self.cfg.crop_jitter)
 
     def loader(self, ds, batches) -> DataLoader:
         # a private generator: creating an iterator must not draw from the global RNG (exact resume)
