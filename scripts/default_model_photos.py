@@ -1,12 +1,15 @@
-"""Which scikit-image photos train the bundled default model, and which are held out.
+"""Which photos train the bundled default model, which validate it, and which are held out.
 
-The split is fixed here, in one place, and read by `scripts/build_default_model.sh` (training side),
-`scripts/make_examples.py` and `tests/acceptance/test_default_model.py` (held-out side). No held-out photo, nor any
-crop or copy of one, is ever written to the training folder.
+The split is fixed here, in one place, and read by `scripts/build_default_model.sh` (training and validation
+side), `scripts/make_examples.py` and `tests/acceptance/test_default_model.py` (held-out side). No held-out
+photo, nor any crop or copy of one, is ever written to the training folder.
 
-    python scripts/default_model_photos.py OUT_DIR   # export the training photos as PNG crops
+    python scripts/default_model_photos.py OUT_DIR   # export training crops + whole validation photos as PNG
 
-Licences are those stated in scikit-image's `skimage/data/_fetchers.py` docstrings (scikit-image 0.26).
+Training photos are scikit-image's (licences as stated in `skimage/data/_fetchers.py`, scikit-image 0.26).
+Validation photos are natural photos bundled with matplotlib and scikit-learn (licences in
+`matplotlib/mpl-data/sample_data` and `sklearn/datasets/images/README.txt`); they only choose the epoch and
+are never trained on. They are read from the installed packages at build time, not copied into this repository.
 """
 from __future__ import annotations
 
@@ -34,7 +37,15 @@ TRAINING: dict[str, tuple[str, str, int | None]] = {
     "text": ("text", "public domain (Wikipedia, Corner.png)", None),
 }
 
-# Never used in training: the acceptance test and examples/ use these.
+# Model selection only (validation SRCC picks the epoch), never trained on: natural photos like the ones users
+# score, which scikit-image lacks outside the held-out set. name: (package:file, licence). Whole photos.
+VALIDATION: dict[str, tuple[str, str]] = {
+    "grace_hopper": ("matplotlib:grace_hopper.jpg", "public domain (U.S. Navy photo; matplotlib sample data)"),
+    "china": ("sklearn:china.jpg", "CC BY 2.0 (danielbuechele, Flickr; scikit-learn sample image)"),
+    "flower": ("sklearn:flower.jpg", "CC BY 2.0 (vultilion, Flickr; scikit-learn sample image)"),
+}
+
+# Never used in training or validation: the acceptance test and examples/ use these.
 HELD_OUT: dict[str, tuple[str, str]] = {
     "astronaut": ("astronaut", "public domain (NASA, Eileen Collins)"),
     "coffee": ("coffee", "CC0 (Rachel Michetti; courtesy of Pikolo Espresso Bar)"),
@@ -53,12 +64,29 @@ EXCLUDED = {
 }
 
 
-def load_photo(name: str) -> np.ndarray:
-    """An RGB uint8 array of a scikit-image photo (grayscale ones stacked to three equal channels)."""
-    import skimage.data
+def _read_validation(source: str) -> np.ndarray:
+    package, name = source.split(":", 1)
+    try:
+        if package == "matplotlib":
+            import matplotlib.cbook
 
-    fn = (TRAINING.get(name) or HELD_OUT.get(name) or (name,))[0]
-    img = np.asarray(getattr(skimage.data, fn)())
+            return np.asarray(Image.open(matplotlib.cbook.get_sample_data(name, asfileobj=False)).convert("RGB"))
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image(name)
+    except ImportError:
+        sys.exit(f"error: validation photo {source} needs {package}: pip install -e '.[model]'")
+
+
+def load_photo(name: str) -> np.ndarray:
+    """An RGB uint8 array of a listed photo (grayscale ones stacked to three equal channels)."""
+    if name in VALIDATION:
+        img = _read_validation(VALIDATION[name][0])
+    else:
+        import skimage.data
+
+        fn = (TRAINING.get(name) or HELD_OUT.get(name) or (name,))[0]
+        img = np.asarray(getattr(skimage.data, fn)())
     if img.ndim == 2:
         img = np.stack([img] * 3, axis=-1)
     if img.shape[-1] == 4:
@@ -92,25 +120,38 @@ def training_views(name: str, img: np.ndarray, max_crops: int | None = None) -> 
     return views
 
 
-def export_training(out_dir: str | Path) -> list[Path]:
-    """Write every training view as PNG into out_dir; returns the paths, sorted."""
+def export_photos(out_dir: str | Path) -> dict[str, list[Path]]:
+    """Write every training view and every whole validation photo as PNG into out_dir;
+    returns {"train": paths, "val": paths}, sorted."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = []
+    views = {"train": {}, "val": {name: load_photo(name) for name in VALIDATION}}
     for name, (_, _, max_crops) in TRAINING.items():
-        for view, arr in training_views(name, load_photo(name), max_crops).items():
-            path = out / f"{view}.png"
-            Image.fromarray(arr).save(path, format="PNG")
-            paths.append(path)
-    return sorted(paths)
+        views["train"].update(training_views(name, load_photo(name), max_crops))
+    paths: dict[str, list[Path]] = {}
+    for part, arrays in views.items():
+        for view, arr in arrays.items():
+            Image.fromarray(arr).save(out / f"{view}.png", format="PNG")
+        paths[part] = sorted(out / f"{view}.png" for view in arrays)
+    return paths
+
+
+def part_of(view: str) -> str:
+    """'train' or 'val' for a view name written by export_photos (the photo name, maybe + _c<i>/_whole)."""
+    if view in VALIDATION:
+        return "val"
+    if any(view == name or view.startswith(f"{name}_") for name in TRAINING):
+        return "train"
+    raise KeyError(f"{view} is not a view of a training or validation photo")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("out_dir", help="folder to write the training photos into (PNG)")
+    ap.add_argument("out_dir", help="folder to write the training and validation photos into (PNG)")
     args = ap.parse_args(argv)
-    paths = export_training(args.out_dir)
-    print(f"wrote {len(paths)} training views of {len(TRAINING)} photos to {args.out_dir}")
+    paths = export_photos(args.out_dir)
+    print(f"wrote {len(paths['train'])} training views of {len(TRAINING)} photos and {len(paths['val'])} "
+          f"whole validation photos to {args.out_dir}")
     return 0
 
 

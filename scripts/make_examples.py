@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from default_model_photos import HELD_OUT, TRAINING, load_photo  # noqa: E402
+from default_model_photos import HELD_OUT, TRAINING, VALIDATION, load_photo  # noqa: E402
 
 QUALITY = 90  # high enough that the clean copies carry no visible JPEG artefacts
 
@@ -55,7 +55,7 @@ def _degrade(img: Image.Image, how: str | None) -> tuple[Image.Image, int]:
 def make_examples(out_dir: str | Path = "examples") -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    assert not {src for src, _, _ in EXAMPLES.values()} & set(TRAINING), "an example comes from a training photo"
+    assert not {src for src, _, _ in EXAMPLES.values()} & {*TRAINING, *VALIDATION}, "an example comes from a training or validation photo"
     paths = []
     for name, (src, _, how) in EXAMPLES.items():
         if src == "clock":

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from default_model_photos import HELD_OUT, TRAINING  # noqa: E402
+from default_model_photos import HELD_OUT, TRAINING, VALIDATION  # noqa: E402
 from heldout_eval import TYPES, score_heldout, summarise  # noqa: E402
 
 MIN_SRCC, MIN_PRISTINE_WINS = 0.85, 0.90
@@ -25,8 +25,9 @@ def summary():
 
 
 def test_held_out_photos_are_not_training_photos():
-    assert len(HELD_OUT) >= 3 and not set(HELD_OUT) & set(TRAINING)
-    assert not {fn for fn, *_ in HELD_OUT.values()} & {fn for fn, *_ in TRAINING.values()}
+    seen = {**TRAINING, **VALIDATION}
+    assert len(HELD_OUT) >= 3 and not set(HELD_OUT) & set(seen) and not set(TRAINING) & set(VALIDATION)
+    assert not {fn for fn, *_ in HELD_OUT.values()} & {fn for fn, *_ in seen.values()}
 
 
 @pytest.mark.parametrize("dtype", TYPES)
