@@ -195,6 +195,7 @@ MosMaxOpt = Annotated[Optional[float], typer.Option("--mos-max", help="csv datas
 LowerBetterOpt = Annotated[bool, typer.Option("--lower-better", help="csv dataset: the score is a DMOS (lower = better).")]
 RefRunsOpt = Annotated[int, typer.Option("--ref-runs", help="Build batches from runs of N images of one reference (synthetic data), so the ranking loss compares distortions of the same scene; 0 = random batches (the paper's).")]
 CropJitterOpt = Annotated[float, typer.Option("--crop-jitter", help="Training only: cut a random box, each side a random 'this..1' share of the image, before the resize (varied magnification and aspect); 0 = off.")]
+KeepEpochsOpt = Annotated[bool, typer.Option("--keep-epochs", help="Also keep each epoch's weights as RUN/epoch-N.safetensors (to choose among them by another measure).")]
 PatchesOpt = Annotated[Optional[bool], typer.Option("--patches/--no-patches", help="Two patches from a 2S x 1.5S resize per image (default: on for synthetic datasets).")]
 
 
@@ -236,7 +237,7 @@ def train_teacher_cmd(
     lr: LrOpt = None, head_lr: HeadLrOpt = None, milestones: MilestonesOpt = None, gamma: GammaOpt = 0.2, val_every: ValEveryOpt = 0,
     resume: ResumeOpt = False, precision: PrecisionOpt = "fp32", grad_accum: AccumOpt = 1, rank_loss: RankOpt = None,
     workers: WorkersOpt = 0, seed: SeedOpt = 0, max_steps: MaxStepsOpt = None, preset: PresetOpt = "paper",
-    image_size: ImageSizeOpt = None, patches: PatchesOpt = None, ref_runs: RefRunsOpt = 0, crop_jitter: CropJitterOpt = 0.0, mos_min: MosMinOpt = None, mos_max: MosMaxOpt = None,
+    image_size: ImageSizeOpt = None, patches: PatchesOpt = None, ref_runs: RefRunsOpt = 0, crop_jitter: CropJitterOpt = 0.0, keep_epochs: KeepEpochsOpt = False, mos_min: MosMinOpt = None, mos_max: MosMaxOpt = None,
     lower_better: LowerBetterOpt = False, protocol: ProtocolOpt = False,
 ) -> None:
     """Train the DP-IQA teacher (SD v1.5 U-Net, adapters, QFD, regressor; VAE frozen)."""
@@ -261,7 +262,7 @@ def distill(
     lr: LrOpt = None, head_lr: HeadLrOpt = None, milestones: MilestonesOpt = None, gamma: GammaOpt = 0.2, val_every: ValEveryOpt = 0,
     resume: ResumeOpt = False, precision: PrecisionOpt = "fp32", grad_accum: AccumOpt = 1, rank_loss: RankOpt = None,
     workers: WorkersOpt = 0, seed: SeedOpt = 0, max_steps: MaxStepsOpt = None, preset: PresetOpt = "paper",
-    image_size: ImageSizeOpt = None, patches: PatchesOpt = None, ref_runs: RefRunsOpt = 0, crop_jitter: CropJitterOpt = 0.0, mos_min: MosMinOpt = None, mos_max: MosMaxOpt = None,
+    image_size: ImageSizeOpt = None, patches: PatchesOpt = None, ref_runs: RefRunsOpt = 0, crop_jitter: CropJitterOpt = 0.0, keep_epochs: KeepEpochsOpt = False, mos_min: MosMinOpt = None, mos_max: MosMaxOpt = None,
     lower_better: LowerBetterOpt = False, protocol: ProtocolOpt = False,
 ) -> None:
     """Train a student from a teacher's feature maps (MSE + score loss), or on scores alone (--no-teacher)."""

@@ -5,8 +5,9 @@
 #
 # Steps (issue #6): export the scikit-image TRAINING photos and the natural VALIDATION photos
 # (scripts/default_model_photos.py; the held-out ones are never written) -> `dpiqa synth` of both -> `dpiqa
-# distill --no-teacher` with the tf_efficientnet_lite0 student, trained on TRAINING only -> fp16 copy of the
-# best checkpoint (by SRCC on the VALIDATION photos) into weights/ -> the held-out acceptance test.
+# distill --no-teacher` with the tf_efficientnet_lite0 student, trained on TRAINING only, keeping every epoch ->
+# the epoch whose blur/noise/JPEG level rankings and pristine wins on the VALIDATION photos are best
+# (scripts/pick_epoch.py) -> fp16 copy into weights/ -> the held-out acceptance test.
 # Target: under 60 minutes on a 2-core CPU.
 #
 # Needs the `model` extra (the validation photos come with matplotlib and scikit-learn): pip install -e ".[model]"
@@ -20,7 +21,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 WORK=${WORK:-runs/default-model}
 SEED=${SEED:-0}
-SIZE=${SIZE:-384}      # 512x384 crops already; larger photos are downscaled to a 384-px shorter side
+SIZE=${SIZE:-512}      # 512x512 views already; larger photos are downscaled to a 512-px shorter side
 EPOCHS=${EPOCHS:-8}    # see the timing note at the distill step
 MILESTONES=${MILESTONES:-5,7}
 BATCH=${BATCH:-8}
@@ -40,11 +41,11 @@ step() { echo "== [$(( (SECONDS - start) / 60 )) min] $*" >&2; }
 rm -rf "$WORK"
 mkdir -p "$WORK" weights
 
-step "1/5 export the training and validation photos"
+step "1/6 export the training and validation photos"
 "$PYTHON" scripts/default_model_photos.py "$WORK/photos"
 
-step "2/5 synthesise distortions (19 types x 5 levels + pristine)"
-# measured: 14 references (11 training views, 3 validation photos) -> 1344 images in 2 min with --workers 2
+step "2/6 synthesise distortions (19 types x 5 levels + pristine)"
+# measured: 13 references (10 training views, 3 validation photos) -> 1248 images in 2 min with --workers 2
 $DPIQA synth "$WORK/photos" "$WORK/synth" --seed "$SEED" --size "$SIZE" --workers "$WORKERS"
 # the fixed split of default_model_photos.py as the CSV's `split` column (read by --split official)
 "$PYTHON" - "$WORK/synth/synth.csv" <<'EOF'
@@ -62,21 +63,25 @@ df.to_csv(sys.argv[1], index=False)
 print("references per part:", df.drop_duplicates("ref")["split"].value_counts().to_dict())
 EOF
 
-step "3/5 train the student on scores alone (no teacher)"
+step "3/6 train the student on scores alone (no teacher)"
 # Measured on the 2-core machine (batch 8, 512 px, channels_last): ~2.4 s per step with the stem and first
-# FREEZE blocks kept at ImageNet weights (full fine-tuning: ~4.7 s). 11 training views x 96 images =
-# 132 steps per epoch, ~5 min; validation on the 3 natural photos (288 images) picks the best epoch.
+# FREEZE blocks kept at ImageNet weights (full fine-tuning: ~4.7 s). 10 training views x 96 images =
+# 120 steps per epoch, ~5 min, plus ~1 min validating on the 3 natural photos (288 images) per epoch.
 # --head-lr: the 32768-wide regressor would otherwise jump between batches (see `dpiqa distill --help`).
 $DPIQA --quiet distill --no-teacher \
     --model student-lite0 --init imagenet --freeze-blocks "$FREEZE" --ref-runs "$REF_RUNS" --crop-jitter "$CROP_JITTER" \
     --dataset csv --root "$WORK/synth" \
     --split official --test-frac 0 --no-patches \
     --epochs "$EPOCHS" --milestones "$MILESTONES" --batch-size "$BATCH" --lr "$LR" --head-lr "$HEAD_LR" \
-    --workers 1 --seed "$SEED" \
+    --workers 1 --seed "$SEED" --keep-epochs \
     --out "$WORK/run"
 
-step "4/5 fp16 copy of the best checkpoint into weights/"
-"$PYTHON" - "$WORK/run/best.safetensors" "$OUT" "$WORK/synth/synth.json" "$MAX_MB" <<'EOF'
+step "4/6 choose the epoch on the validation photos (blur, noise, JPEG level order; pristine wins)"
+CHOSEN=$("$PYTHON" scripts/pick_epoch.py "$WORK"/run/epoch-*.safetensors --json "$WORK/pick.json")
+echo "chosen: $CHOSEN" >&2
+
+step "5/6 fp16 copy of the chosen checkpoint into weights/"
+"$PYTHON" - "$CHOSEN" "$OUT" "$WORK/synth/synth.json" "$MAX_MB" "$WORK/pick.json" <<'EOF'
 import json, sys
 from pathlib import Path
 
@@ -86,14 +91,17 @@ sys.path.insert(0, "scripts")
 from default_model_photos import HELD_OUT, TRAINING, VALIDATION
 from dpiqa_cli.checkpoint import load_checkpoint, save_checkpoint
 
-best, out, synth_json, max_mb = sys.argv[1], Path(sys.argv[2]), json.loads(Path(sys.argv[3]).read_text()), float(sys.argv[4])
-model, config = load_checkpoint(best)
+chosen, out, synth_json, max_mb = sys.argv[1], Path(sys.argv[2]), json.loads(Path(sys.argv[3]).read_text()), float(sys.argv[4])
+pick = next(r for r in json.loads(Path(sys.argv[5]).read_text())["rows"] if r["checkpoint"] == chosen)
+model, config = load_checkpoint(chosen)
 info = {k: v for k, v in config.items() if k not in {"sha256", "dtype", "created", "format"}}
 info.update(
     dataset="dpiqa synth of scikit-image photos",
     mos_scale={"name": "synth", "min": 0.0, "max": 1.0, "lower_better": False},
     training_photos=sorted(TRAINING), validation_photos=sorted(VALIDATION), held_out_photos=sorted(HELD_OUT),
     synth={k: synth_json[k] for k in ("seed", "levels", "types", "size", "n_refs", "n_images", "label")},
+    chosen_by={"script": "scripts/pick_epoch.py", "photos": sorted(VALIDATION),
+               **{k: v for k, v in pick.items() if k != "checkpoint"}},
 )
 save_checkpoint(model, out, spec_name=config["model"], info=info, dtype=torch.float16)
 mb = out.stat().st_size / 2**20
@@ -102,7 +110,7 @@ if mb > max_mb:
     sys.exit(f"error: {out} is {mb:.1f} MB, over the {max_mb:g} MB limit for bundled weights")
 EOF
 
-step "5/5 held-out evaluation (the model card's numbers) and the acceptance test"
+step "6/6 held-out evaluation (the model card's numbers) and the acceptance test"
 "$PYTHON" scripts/heldout_eval.py --weights "$OUT" --json "$WORK/heldout.json"
 "$PYTHON" -m pytest -q -p no:cacheprovider tests/acceptance
 

@@ -20,12 +20,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-CROP = (512, 384)  # width, height: KonIQ's 512x384 aspect; the student resizes to 512x512 anyway
+CROP = (512, 512)  # width, height: the student's own square input, so a 512-px view is seen at 1:1 and JPEG's
+# 8x8 blocks arrive as 8x8 (512x384 crops, stretched to 512x512, showed them at one 8x10.7 shape only; training's
+# --crop-jitter adds magnified, re-shaped views on top)
 
 # name: (skimage.data function, licence as stated by scikit-image, max crops or None = full grid)
 TRAINING: dict[str, tuple[str, str, int | None]] = {
     "rocket": ("rocket", "public domain (SpaceX launch photo)", None),
-    "hubble_deep_field": ("hubble_deep_field", "public domain (NASA)", 2),  # 2 of 4: not a third of the set
+    "hubble_deep_field": ("hubble_deep_field", "public domain (NASA)", 1),  # 1 of 2: not a fifth of the set
     "immunohistochemistry": ("immunohistochemistry", "no known copyright restrictions (CMMI)", None),
     # native-resolution fundus crops are smooth and soft, too close to "blurred": only the whole view
     "retina": ("retina", "CC0 1.0 (Wikimedia Commons, Häggström 2014)", 0),

@@ -50,10 +50,10 @@ def distort(img: Image.Image, dtype: str, level: int, path: Path) -> Path:
     return path
 
 
-def write_heldout_set(root: Path) -> dict[tuple[str, str, int], Path]:
+def write_heldout_set(root: Path, photos=HELD_OUT) -> dict[tuple[str, str, int], Path]:
     """(photo, type, level) -> file; level 0 (type 'pristine') is the undistorted photo."""
     files = {}
-    for photo in HELD_OUT:
+    for photo in photos:
         img = Image.fromarray(load_photo(photo))
         files[(photo, "pristine", 0)] = root / f"{photo}.png"
         img.save(files[(photo, "pristine", 0)], format="PNG")
@@ -75,26 +75,27 @@ def score_files(files: dict, weights: str | Path | None = None) -> dict:
     return {key: float(by_name[Path(path).name]) for key, path in files.items()}
 
 
-def score_heldout(weights: str | Path | None = None) -> dict[tuple[str, str, int], float]:
-    """Score the held-out set with the `student` entry (bundled weights unless `weights`)."""
+def score_heldout(weights: str | Path | None = None, photos=HELD_OUT) -> dict[tuple[str, str, int], float]:
+    """Score the held-out set (or these photos, distorted the same way) with the `student` entry (bundled
+    weights unless `weights`)."""
     with tempfile.TemporaryDirectory() as tmp:
-        return score_files(write_heldout_set(Path(tmp)), weights)
+        return score_files(write_heldout_set(Path(tmp), photos), weights)
 
 
-def summarise(scores: dict[tuple[str, str, int], float]) -> dict:
+def summarise(scores: dict[tuple[str, str, int], float], photos=HELD_OUT) -> dict:
     from scipy.stats import pearsonr, spearmanr
 
     out = {"per_type": {}, "pristine_vs_level3": {}}
     for dtype in TYPES:
         rows = {}
-        for photo in HELD_OUT:
+        for photo in photos:
             s = [scores[(photo, dtype, lv)] for lv in LEVELS]
             neg = [-lv for lv in LEVELS]
             rows[photo] = {"srcc": float(spearmanr(s, neg)[0]), "plcc": float(pearsonr(s, neg)[0])}
         out["per_type"][dtype] = {"per_photo": rows,
                                   "srcc": float(np.mean([r["srcc"] for r in rows.values()])),
                                   "plcc": float(np.mean([r["plcc"] for r in rows.values()]))}
-    cases = [(p, t) for p in HELD_OUT for t in TYPES]
+    cases = [(p, t) for p in photos for t in TYPES]
     lost = [f"{p}/{t}" for p, t in cases if not scores[(p, "pristine", 0)] > scores[(p, t, 3)]]
     out["pristine_vs_level3"] = {"wins": len(cases) - len(lost), "cases": len(cases),
                                  "rate": (len(cases) - len(lost)) / len(cases), "lost": lost}

@@ -290,3 +290,22 @@ def test_crop_jitter_crops_before_the_resize_seeded_and_training_only(tmp_path, 
                            blur_csv, "--crop-jitter", "1.5", "--out", tmp_path / "bad")
     assert code == 2 and err.count("\n") == 1 and "--crop-jitter" in err
     assert _short_run(run_cli, blur_csv, tmp_path / "run", "--crop-jitter", "0.6")["crop_jitter"] == 0.6
+
+
+def test_keep_epochs_keeps_each_epochs_weights(tmp_path, run_cli, blur_csv):
+    """--keep-epochs: RUN/epoch-N.safetensors after every finished epoch, the last one equal to last.safetensors;
+    a run stopped mid-epoch by --max-steps keeps no file for the unfinished epoch."""
+    from safetensors.torch import load_file
+
+    run = tmp_path / "run"
+    code, _, err = run_cli("-q", "distill", "--no-teacher", "-m", "tiny-student", "--dataset", "csv", "--root",
+                           blur_csv, "--epochs", "2", "--batch-size", "32", "--keep-epochs", "--out", run)
+    assert code == 0, err
+    assert sorted(p.name for p in run.glob("epoch-*.safetensors")) == ["epoch-1.safetensors", "epoch-2.safetensors"]
+    first, second, last = (load_file(run / n) for n in ("epoch-1.safetensors", "epoch-2.safetensors", "last.safetensors"))
+    assert all(torch.equal(second[k], last[k]) for k in last)
+    assert any(not torch.equal(first[k], second[k]) for k in first)  # epoch 2 trained on
+    assert json.loads((run / "epoch-1.json").read_text())["epoch"] == 1
+    cut = tmp_path / "cut"
+    _short_run(run_cli, blur_csv, cut, "--keep-epochs")
+    assert not list(cut.glob("epoch-*"))

@@ -56,6 +56,7 @@ class TrainConfig:
     patches: bool | None = None  # None: two patches per image on synthetic datasets (design.md)
     ref_runs: int = 0  # > 1: batches built from runs of this many images of one reference (needs a ref column)
     crop_jitter: float = 0.0  # > 0: training crops a random box (each side this..1 of the image) before the resize
+    keep_epochs: bool = False  # also keep each epoch's weights as RUN/epoch-N.safetensors (for selection elsewhere)
     quiet: bool = False
     dataset_opts: dict = field(default_factory=dict)
 
@@ -352,8 +353,10 @@ def _train(run: Run, model, net, opt, sched, loss_fn: LossFn, train_ds: TableDat
         else:
             check_finite("weights are not finite")
         if run.main:
-            save_checkpoint(net, out / "last.safetensors", spec_name=spec_name,
-                            info={**meta, "step": t["step"], "epoch": t["epoch"], "metrics": {}})
+            info = {**meta, "step": t["step"], "epoch": t["epoch"], "metrics": {}}
+            save_checkpoint(net, out / "last.safetensors", spec_name=spec_name, info=info)
+            if cfg.keep_epochs and not stop:
+                save_checkpoint(net, out / f"epoch-{t['epoch']}.safetensors", spec_name=spec_name, info=info)
         checkpoint_state()
     bar.close()
     if t["best_srcc"] is None:  # e.g. --max-steps before any validation (all ranks take part)
