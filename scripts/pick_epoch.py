@@ -48,7 +48,7 @@ def main(argv=None) -> int:
         rows.append({"checkpoint": ckpt, "score": selection_score(s), **{t: s["per_type"][t]["srcc"] for t in TYPES},
                      "wins": s["pristine_vs_level3"]["wins"], "cases": s["pristine_vs_level3"]["cases"]})
         r = rows[-1]
-        print(f"{Path(ckpt).name:24s} score {r['score']:.3f}  " + "  ".join(f"{t} {r[t]:.2f}" for t in TYPES) +
+        print(f"{ckpt}: score {r['score']:.3f}  " + "  ".join(f"{t} {r[t]:.2f}" for t in TYPES) +
               f"  pristine > level 3 {r['wins']}/{r['cases']}", file=sys.stderr)
     best = max(rows, key=lambda r: r["score"])  # max keeps the first of equal scores
     if args.json:
