@@ -45,7 +45,7 @@ step "1/6 export the training and validation photos"
 "$PYTHON" scripts/default_model_photos.py "$WORK/photos"
 
 step "2/6 synthesise distortions (19 types x 5 levels + pristine)"
-# measured: 13 references (10 training views, 3 validation photos) -> 1248 images in 2 min with --workers 2
+# measured: 13 references (10 training views, 3 validation photos) -> 1248 images in 3 min with --workers 2
 $DPIQA synth "$WORK/photos" "$WORK/synth" --seed "$SEED" --size "$SIZE" --workers "$WORKERS"
 # the fixed split of default_model_photos.py as the CSV's `split` column (read by --split official)
 "$PYTHON" - "$WORK/synth/synth.csv" <<'EOF'
