@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python}
 WORK=${WORK:-runs/default-model}
-SEED=${SEED:-0}
+SEED=${SEED:-2}     # the bundled model's seed: the best of seeds 0-2 by pick_epoch.py's score (weights/README.md)
 SIZE=${SIZE:-512}      # 512x512 views already; larger photos are downscaled to a 512-px shorter side
 EPOCHS=${EPOCHS:-8}    # see the timing note at the distill step
 MILESTONES=${MILESTONES:-5,7}
