@@ -81,7 +81,7 @@ CHOSEN=$("$PYTHON" scripts/pick_epoch.py "$WORK"/run/epoch-*.safetensors --json 
 echo "chosen: $CHOSEN" >&2
 
 step "5/6 fp16 copy of the chosen checkpoint into weights/"
-"$PYTHON" - "$CHOSEN" "$OUT" "$WORK/synth/synth.json" "$MAX_MB" "$WORK/pick.json" <<'EOF'
+"$PYTHON" - "$WORK/pick.json" "$OUT" "$WORK/synth/synth.json" "$MAX_MB" <<'EOF'
 import json, sys
 from pathlib import Path
 
@@ -91,9 +91,9 @@ sys.path.insert(0, "scripts")
 from default_model_photos import HELD_OUT, TRAINING, VALIDATION
 from dpiqa_cli.checkpoint import load_checkpoint, save_checkpoint
 
-chosen, out, synth_json, max_mb = sys.argv[1], Path(sys.argv[2]), json.loads(Path(sys.argv[3]).read_text()), float(sys.argv[4])
-pick = next(r for r in json.loads(Path(sys.argv[5]).read_text())["rows"] if r["checkpoint"] == chosen)
-model, config = load_checkpoint(chosen)
+pick_json, out, synth_json, max_mb = json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2]), json.loads(Path(sys.argv[3]).read_text()), float(sys.argv[4])
+pick = next(r for r in pick_json["rows"] if r["checkpoint"] == pick_json["chosen"])  # pick_epoch.py's choice
+model, config = load_checkpoint(pick["checkpoint"])
 info = {k: v for k, v in config.items() if k not in {"sha256", "dtype", "created", "format"}}
 info.update(
     dataset="dpiqa synth of scikit-image photos",
