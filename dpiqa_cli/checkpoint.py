@@ -127,6 +127,29 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", verify
     return model.to(device).eval(), config
 
 
+def average_checkpoints(paths: list[str | Path]) -> tuple[nn.Module, dict]:
+    """Uniform weight average of checkpoints of one architecture (e.g. a run's last epochs, as in SWA).
+
+    Floating tensors (weights and BatchNorm statistics) are averaged in fp32; integer buffers
+    (num_batches_tracked) are taken from the last checkpoint. The config is the last one's, with the
+    sources recorded under `averaged_from`.
+    """
+    if not paths:
+        raise DpiqaError("nothing to average: no checkpoints given")
+    model, config = load_checkpoint(paths[0])
+    total = {k: v.clone() for k, v in model.state_dict().items()}
+    for path in paths[1:]:
+        other, other_config = load_checkpoint(path)
+        if (other_config.get("model"), other_config.get("arch")) != (config.get("model"), config.get("arch")):
+            raise DpiqaError(f"cannot average {path} with {paths[0]}: different models or architectures")
+        config = other_config
+        for k, v in other.state_dict().items():
+            total[k] = total[k] + v if v.is_floating_point() else v.clone()
+    n = len(paths)
+    model.load_state_dict({k: v / n if v.is_floating_point() else v for k, v in total.items()})
+    return model, {**config, "averaged_from": [str(p) for p in paths]}
+
+
 def load_model(model: str = "student", weights: str | Path | None = None, device: str | torch.device = "cpu") -> LoadedModel:
     """Resolve a registry name or checkpoint path (+ optional --weights) to a ready, eval-mode model."""
     as_path = Path(model)

@@ -6,7 +6,8 @@
 # Steps (issue #6): export the scikit-image TRAINING photos and the natural VALIDATION photos
 # (scripts/default_model_photos.py; the held-out ones are never written) -> `dpiqa synth` of both -> `dpiqa
 # distill --no-teacher` with the tf_efficientnet_lite0 student, trained on TRAINING only, keeping every epoch ->
-# the epoch whose blur/noise/JPEG level rankings and pristine wins on the VALIDATION photos are best
+# weight averages of the last 2, 3 and 4 epochs (scripts/average_epochs.py) -> of those and the single epochs,
+# the one whose blur/noise/JPEG level rankings and pristine wins on the VALIDATION photos are best
 # (scripts/pick_epoch.py) -> fp16 copy into weights/ -> the held-out acceptance test.
 # Target: under 60 minutes on a 2-core CPU.
 #
@@ -41,10 +42,10 @@ step() { echo "== [$(( (SECONDS - start) / 60 )) min] $*" >&2; }
 rm -rf "$WORK"
 mkdir -p "$WORK" weights
 
-step "1/6 export the training and validation photos"
+step "1/7 export the training and validation photos"
 "$PYTHON" scripts/default_model_photos.py "$WORK/photos"
 
-step "2/6 synthesise distortions (19 types x 5 levels + pristine)"
+step "2/7 synthesise distortions (19 types x 5 levels + pristine)"
 # measured: 13 references (10 training views, 3 validation photos) -> 1248 images in 3 min with --workers 2
 $DPIQA synth "$WORK/photos" "$WORK/synth" --seed "$SEED" --size "$SIZE" --workers "$WORKERS"
 # the fixed split of default_model_photos.py as the CSV's `split` column (read by --split official)
@@ -63,7 +64,7 @@ df.to_csv(sys.argv[1], index=False)
 print("references per part:", df.drop_duplicates("ref")["split"].value_counts().to_dict())
 EOF
 
-step "3/6 train the student on scores alone (no teacher)"
+step "3/7 train the student on scores alone (no teacher)"
 # Measured on the 2-core machine (batch 8, 512 px, channels_last): ~2.4 s per step with the stem and first
 # FREEZE blocks kept at ImageNet weights (full fine-tuning: ~4.7 s). 10 training views x 96 images =
 # 120 steps per epoch, ~5 min, plus ~1 min validating on the 3 natural photos (288 images) per epoch.
@@ -76,11 +77,15 @@ $DPIQA --quiet distill --no-teacher \
     --workers 1 --seed "$SEED" --keep-epochs \
     --out "$WORK/run"
 
-step "4/6 choose the epoch on the validation photos (blur, noise, JPEG level order; pristine wins)"
-CHOSEN=$("$PYTHON" scripts/pick_epoch.py "$WORK"/run/epoch-*.safetensors --json "$WORK/pick.json")
+step "4/7 weight averages of the last 2, 3 and 4 epochs"
+"$PYTHON" scripts/average_epochs.py "$WORK/run" --last 2 3 4
+
+step "5/7 choose on the validation photos (blur, noise, JPEG level order; pristine wins)"
+# candidates: every epoch, then the averages; on a tie the earlier in that order wins
+CHOSEN=$("$PYTHON" scripts/pick_epoch.py "$WORK"/run/epoch-*.safetensors "$WORK"/run/avg-last-*.safetensors --json "$WORK/pick.json")
 echo "chosen: $CHOSEN" >&2
 
-step "5/6 fp16 copy of the chosen checkpoint into weights/"
+step "6/7 fp16 copy of the chosen checkpoint into weights/"
 "$PYTHON" - "$WORK/pick.json" "$OUT" "$WORK/synth/synth.json" "$MAX_MB" <<'EOF'
 import json, sys
 from pathlib import Path
@@ -110,7 +115,7 @@ if mb > max_mb:
     sys.exit(f"error: {out} is {mb:.1f} MB, over the {max_mb:g} MB limit for bundled weights")
 EOF
 
-step "6/6 held-out evaluation (the model card's numbers) and the acceptance test"
+step "7/7 held-out evaluation (the model card's numbers) and the acceptance test"
 "$PYTHON" scripts/heldout_eval.py --weights "$OUT" --json "$WORK/heldout.json"
 "$PYTHON" -m pytest -q -p no:cacheprovider tests/acceptance
 

@@ -8,9 +8,11 @@ copy? This script asks exactly that of each checkpoint, but on the validation ph
 photos are never touched here.
 
 Rule, fixed before it was first used: the highest mean of the four acceptance numbers (blur, noise and JPEG
-SRCC, and the pristine win rate) wins; on a tie, the earlier checkpoint in the order given.
+SRCC, and the pristine win rate) wins; on a tie, the earlier checkpoint (epoch-N files in epoch order, then
+any others, such as scripts/average_epochs.py's averages, by name).
 
-    python scripts/pick_epoch.py RUN/epoch-*.safetensors [--json OUT]   # prints the chosen path on stdout
+    python scripts/pick_epoch.py RUN/epoch-*.safetensors [RUN/avg-last-*.safetensors] [--json OUT]
+    # prints the chosen path on stdout
 """
 from __future__ import annotations
 

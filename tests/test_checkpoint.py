@@ -91,3 +91,30 @@ def test_models_command_lists_the_registry(run_cli):
 def test_version(run_cli):
     code, out, _ = run_cli("--version")
     assert code == 0 and out.startswith("dpiqa ")
+
+
+def test_average_checkpoints_is_the_mean_of_the_weights(tmp_path):
+    from dpiqa_cli.checkpoint import average_checkpoints
+
+    paths, states = [], []
+    for seed in (1, 2, 3):
+        torch.manual_seed(seed)
+        m = get_spec("tiny-student").build().eval()
+        states.append(m.state_dict())
+        paths.append(save_checkpoint(m, tmp_path / f"epoch-{seed}.safetensors", info={"epoch": seed}))
+    avg, config = average_checkpoints(paths)
+    got = avg.state_dict()
+    for k, v in got.items():
+        if v.is_floating_point():
+            assert torch.allclose(v, sum(s[k] for s in states) / 3, atol=1e-6), k
+        else:
+            assert torch.equal(v, states[-1][k]), k
+    assert config["epoch"] == 3 and config["averaged_from"] == [str(p) for p in paths]
+    with torch.inference_mode():  # a working model, not just a state dict
+        assert torch.isfinite(avg(torch.rand(1, 3, 64, 64))[0]).all()
+
+    other = save_checkpoint(get_spec("tiny-teacher").build(), tmp_path / "t.safetensors")
+    with pytest.raises(DpiqaError, match="different models"):
+        average_checkpoints([paths[0], other])
+    with pytest.raises(DpiqaError, match="nothing to average"):
+        average_checkpoints([])
