@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python}
 WORK=${WORK:-runs/default-model}
-SEED=${SEED:-2}     # the bundled model's seed: the best of seeds 0-2 by pick_epoch.py's score (weights/README.md)
+SEED=${SEED:-2}     # the bundled model's seed (weights/README.md: how it was chosen)
 SIZE=${SIZE:-512}      # 512x512 views already; larger photos are downscaled to a 512-px shorter side
 EPOCHS=${EPOCHS:-8}    # see the timing note at the distill step
 MILESTONES=${MILESTONES:-5,7}
@@ -88,6 +88,7 @@ echo "chosen: $CHOSEN" >&2
 step "6/7 fp16 copy of the chosen checkpoint into weights/"
 "$PYTHON" - "$WORK/pick.json" "$OUT" "$WORK/synth/synth.json" "$MAX_MB" <<'EOF'
 import json, sys
+from importlib.metadata import version
 from pathlib import Path
 
 import torch
@@ -107,6 +108,10 @@ info.update(
     synth={k: synth_json[k] for k in ("seed", "levels", "types", "size", "n_refs", "n_images", "label")},
     chosen_by={"script": "scripts/pick_epoch.py", "photos": sorted(VALIDATION),
                **{k: v for k, v in pick.items() if k != "checkpoint"}},
+    # repeatable bit for bit in one environment; a rebuild in a new venv on another day gave another model
+    # (weights/README.md), so the versions that made this one are kept with it
+    environment={"python": sys.version.split()[0],
+                 **{p: version(p) for p in ("torch", "numpy", "pillow", "scipy", "scikit-image", "timm", "safetensors")}},
 )
 save_checkpoint(model, out, spec_name=config["model"], info=info, dtype=torch.float16)
 mb = out.stat().st_size / 2**20
