@@ -70,11 +70,11 @@ def save_checkpoint(model: nn.Module, path: str | Path, *, spec_name: str | None
         "input_size": spec.input_size, "feat_size": arch.get("feat_size", spec.feat_size),
         "prompts": arch.get("prompts") if spec.kind == "teacher" else None,
         "dataset": None, "mos_scale": None, "metrics": {},
-        "dtype": str(dtype or "float32").replace("torch.", ""),
-        "dpiqa_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     config.update(info or {})
-    config["sha256"] = sha256_file(path)
+    # facts of this file win over `info`, so a loaded config can be passed back in as it is
+    config.update(format=FORMAT, dtype=str(dtype or "float32").replace("torch.", ""), dpiqa_version=__version__,
+                  created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), sha256=sha256_file(path))
     write_json(config_path(path), config)
     return path
 

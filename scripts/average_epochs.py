@@ -35,10 +35,7 @@ def main(argv=None) -> int:
         if not 2 <= k <= len(epochs):
             sys.exit(f"error: --last {k} needs 2..{len(epochs)} epochs; {args.run} has {len(epochs)}")
         model, config = average_checkpoints(epochs[-k:])
-        out = save_checkpoint(model, args.run / f"avg-last-{k}.safetensors", spec_name=config["model"],
-                              info={**{key: v for key, v in config.items() if key not in {"sha256", "dtype", "created", "format"}},
-                                    "averaged_from": [p.name for p in epochs[-k:]]})
-        print(out)
+        print(save_checkpoint(model, args.run / f"avg-last-{k}.safetensors", spec_name=config["model"], info=config))
     return 0
 
 

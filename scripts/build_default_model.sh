@@ -100,7 +100,7 @@ from dpiqa_cli.checkpoint import load_checkpoint, save_checkpoint
 pick_json, out, synth_json, max_mb = json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2]), json.loads(Path(sys.argv[3]).read_text()), float(sys.argv[4])
 pick = next(r for r in pick_json["rows"] if r["checkpoint"] == pick_json["chosen"])  # pick_epoch.py's choice
 model, config = load_checkpoint(pick["checkpoint"])
-info = {k: v for k, v in config.items() if k not in {"sha256", "dtype", "created", "format"}}
+info = dict(config)  # save_checkpoint sets the file's own format, dtype, date and sha256
 info.update(
     dataset="dpiqa synth of scikit-image photos",
     mos_scale={"name": "synth", "min": 0.0, "max": 1.0, "lower_better": False},

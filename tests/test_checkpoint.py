@@ -35,6 +35,10 @@ def test_fp16_checkpoint_loads_as_fp32(tmp_path):
     assert all(p.dtype == torch.float32 for p in loaded.parameters())
     w = model.regressor.fc1.weight
     assert torch.allclose(loaded.regressor.fc1.weight, w.half().float())
+    # a loaded config passed back as `info`: the new file's own facts win over the stale ones
+    again = save_checkpoint(loaded, tmp_path / "f.safetensors", info=config)
+    _, config2 = load_checkpoint(again)  # sha256 verified on load
+    assert config2["dtype"] == "float32" and config2["sha256"] != config["sha256"]
 
 
 def test_errors_are_one_line(tmp_path):
