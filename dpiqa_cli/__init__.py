@@ -1,4 +1,7 @@
-"""dpiqa: blind image quality assessment with DP-IQA (diffusion teacher, EfficientNet student)."""
-from dpiqa_cli import _tv_compat  # noqa: F401  (must run before torchvision is imported)
+"""dpiqa: blind image quality assessment with DP-IQA (diffusion teacher, EfficientNet student).
+
+Importing the package is cheap (no torch): the command line stays fast for --help and --version, and
+each command imports what it needs.
+"""
 
 __version__ = "0.1.0"

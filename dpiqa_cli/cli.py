@@ -1,9 +1,16 @@
 """The `dpiqa` command line. Thin by design: parse options, call one function per job.
 
-Every job lives in a module named for it; this file only maps options onto calls.
+Each command imports its job's module when it runs: torch, timm and diffusers take seconds to import,
+and `dpiqa --help`, `--version` or a usage mistake should not wait for them.
+
+Exit codes (the table in docs/scoring.md):
+0 done; 1 some files failed (the rest were written); 2 a usage mistake or a problem the user can fix
+(bad option, missing file, bad checkpoint); 3 an internal error; 4 nothing was scored (every input failed);
+130 interrupted.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import sys
@@ -15,6 +22,7 @@ import typer
 
 from dpiqa_cli import __version__
 from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.train.config import cli_parameters
 
 app = typer.Typer(
     add_completion=False,
@@ -37,9 +45,14 @@ DeviceOpt = Annotated[
     Optional[str],
     typer.Option("--device", help="auto|cpu|cuda[:N]|mps (default: the global --device, else auto)."),
 ]
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registry name (see `dpiqa models`) or a .onnx file.")]
+ModelOpt = Annotated[
+    Optional[str],
+    typer.Option("--model", "-m", help="Registry name (see `dpiqa models`; default: student, the bundled default "
+                                       "scorer) or a .onnx file."),
+]
 WeightsOpt = Annotated[
-    Optional[Path], typer.Option("--weights", "-w", help="Checkpoint (.safetensors + .json) to load instead of the default.")
+    Optional[Path], typer.Option("--weights", "-w", help="Checkpoint (.safetensors + .json) to load; its config names "
+                                                         "the architecture, so --model can be left out.")
 ]
 
 
@@ -65,15 +78,15 @@ def _main(
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
-# ---- models / import-weights (registry, checkpoints) -------------------------------------
+# ---- models / import-weights ---------------------------------------------------------------------
 
 
 @app.command()
 def models() -> None:
-    """List the model registry: parameters (counted on `meta`), input size, weights status."""
-    from dpiqa_cli.registry import print_models_table
+    """List the model registry: what each name runs, its parameters, view and where its weights come from."""
+    from dpiqa_cli.models.registry import print_models
 
-    print_models_table()
+    print_models()
 
 
 @app.command("import-weights")
@@ -81,26 +94,26 @@ def import_weights(
     src: Annotated[Path, typer.Argument(help="The authors' released PyTorch state dict (.pth/.pt).")],
     kind: Annotated[str, typer.Option("--kind", help="student|teacher")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint to write (.safetensors; a .json config goes beside it).")],
-    model: Annotated[Optional[str], typer.Option("--model", help="Registry entry to map into (default: `student` or `teacher`).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Registry entry to map into (default: student-b7 or teacher).")] = None,
     dataset: Annotated[Optional[str], typer.Option("--dataset", help="Dataset it was trained on (sets the MOS scale), e.g. koniq.")] = None,
     embeddings: Annotated[Optional[Path], typer.Option("--embeddings", help="Teacher only: the release's prompt embeddings (.pth); default: compute them with CLIP ViT-L/14.")] = None,
     prompts: Annotated[str, typer.Option("--prompts", help="Teacher only: prompt set the embeddings belong to (paper|release).")] = "release",
 ) -> None:
     """Convert the authors' released state dict into a dpiqa checkpoint (read with weights_only=True)."""
-    from dpiqa_cli.import_weights import import_authors_checkpoint
+    from dpiqa_cli.models.import_weights import import_authors_checkpoint
 
     path = import_authors_checkpoint(src, kind=kind, out=out, model_name=model, dataset=dataset,
                                      embeddings=embeddings, prompts=prompts, quiet=state.quiet)
     typer.echo(f"wrote {path} and {path.with_suffix('.json')}")
 
 
-# ---- score / export (issue #3) ----------------------------------------------------------------
+# ---- score / export --------------------------------------------------------------------------------
 
 
 @app.command()
 def score(
     inputs: Annotated[Optional[list[str]], typer.Argument(help="Image files, folders and glob patterns.")] = None,
-    model: ModelOpt = "student",
+    model: ModelOpt = None,
     weights: WeightsOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Ranked results: .csv, .jsonl or .parquet (default: CSV on stdout, not resumable).")] = None,
     from_list: Annotated[Optional[str], typer.Option("--from-list", help="Text file with one path per line ('-' = stdin).")] = None,
@@ -117,8 +130,8 @@ def score(
     report_dir: Annotated[Optional[Path], typer.Option("--report-dir", help="Where the --mos report goes (default: <out stem>.report/).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output; only errors and the summary.")] = False,
 ) -> None:
-    """Score images and write them ranked best first (exit 0: all scored, 1: some failed, 2: none)."""
-    from dpiqa_cli.score import score_command
+    """Score images and write them ranked best first (exit 0: all scored, 1: some failed, 4: none)."""
+    from dpiqa_cli.scoring.pipeline import score_command
 
     raise typer.Exit(score_command(
         inputs or [], from_list=from_list, recursive=recursive, out=out, mos=mos, report_dir=report_dir,
@@ -130,19 +143,19 @@ def score(
 @app.command()
 def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="ONNX file to write (a .json config goes beside it).")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Registry name or checkpoint.")] = "student",
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Registry name or checkpoint (default: student).")] = None,
     weights: WeightsOpt = None,
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset.")] = 17,
 ) -> None:
     """Export a model to ONNX (dynamic batch; input `input`, outputs `score`, `feat`)."""
-    from dpiqa_cli.onnx_export import export_onnx
+    from dpiqa_cli.scoring.onnx import export_onnx
 
     config = export_onnx(model, weights, out, opset)
     typer.echo(f"wrote {out} and {out.with_suffix('.json')} (onnxruntime vs torch max |diff| "
                f"{config.get('check_max_abs_diff', float('nan')):.2e})")
 
 
-# ---- synth (issue #6) ----------------------------------------------------------------------
+# ---- synth -------------------------------------------------------------------------------------------
 
 
 @app.command()
@@ -163,57 +176,7 @@ def synth(
     typer.echo(f"wrote {len(df)} images ({df['ref'].nunique()} references) and {out_dir / 'synth.csv'}")
 
 
-# ---- train-teacher / distill (issue #5) -----------------------------------------------------
-
-_T = "Training"
-DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="Dataset reader name (koniq, clive, ..., csv).", rich_help_panel=_T)]
-RootOpt = Annotated[Path, typer.Option("--root", help="Dataset folder.", rich_help_panel=_T)]
-OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/<kind>-<time>).")]
-SplitOpt = Annotated[Optional[str], typer.Option("--split", help="'official' (the dataset's own split) or a seed.")]
-SplitSeedOpt = Annotated[int, typer.Option("--split-seed", help="Seed of the random train/val/test split.")]
-ValFracOpt = Annotated[float, typer.Option("--val-frac", help="Random splits: share of images (or references) held out for validation.")]
-TestFracOpt = Annotated[float, typer.Option("--test-frac", help="Random splits: share held out for the final test (0: none, the model is tested elsewhere; with --split official, a table without test rows is then accepted).")]
-EpochsOpt = Annotated[Optional[int], typer.Option("--epochs", help="Epochs (default: 15 teacher, 30 student).")]
-BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", "--batch", "-b", help="Images per step per process (default: 12 teacher, 24 student).")]
-LrOpt = Annotated[Optional[float], typer.Option("--lr", help="Adam learning rate (default: 1e-5 teacher, 1e-4 student).")]
-MilestonesOpt = Annotated[Optional[str], typer.Option("--milestones", help="Comma-separated epochs where lr *= gamma (default: the dataset's, paper Table 7).")]
-GammaOpt = Annotated[float, typer.Option("--gamma", help="MultiStepLR factor.")]
-ValEveryOpt = Annotated[int, typer.Option("--val-every", help="Validate every N steps (0: at epoch ends only).")]
-ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in --out exactly where it stopped.")]
-PrecisionOpt = Annotated[str, typer.Option("--precision", help="bf16|fp16|fp32|no (fp16 needs a GPU).")]
-AccumOpt = Annotated[int, typer.Option("--grad-accum", help="Micro-batches per optimiser step.")]
-RankOpt = Annotated[Optional[bool], typer.Option("--rank-loss/--no-rank-loss", help="Margin ranking term (default on, as in the paper).")]
-WorkersOpt = Annotated[int, typer.Option("--workers", "-j", help="Decoding processes (0 = in-process).")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of initial weights, data order and flips.")]
-MaxStepsOpt = Annotated[Optional[int], typer.Option("--max-steps", help="Stop after N optimiser steps in total.")]
-PresetOpt = Annotated[str, typer.Option("--preset", help="paper (default) or release (authors' scripts: no rank loss, 30 teacher epochs, release prompts).")]
-ProtocolOpt = Annotated[bool, typer.Option("--protocol", help="Run the paper's 5 seeds into OUT/seed-N and write the median table.")]
-HeadLrOpt = Annotated[Optional[float], typer.Option("--head-lr", help="Learning rate of the regressor head (and the student's conv_transpose); default: --lr.")]
-ImageSizeOpt = Annotated[Optional[int], typer.Option("--image-size", help="Training input size (default: the model's, 512).")]
-MosMinOpt = Annotated[Optional[float], typer.Option("--mos-min", help="csv dataset: bottom of the MOS scale (default: data min).")]
-MosMaxOpt = Annotated[Optional[float], typer.Option("--mos-max", help="csv dataset: top of the MOS scale (default: data max).")]
-LowerBetterOpt = Annotated[bool, typer.Option("--lower-better", help="csv dataset: the score is a DMOS (lower = better).")]
-RefRunsOpt = Annotated[int, typer.Option("--ref-runs", help="Build batches from runs of N images of one reference (synthetic data), so the ranking loss compares distortions of the same scene; 0 = random batches (the paper's).")]
-CropJitterOpt = Annotated[float, typer.Option("--crop-jitter", help="Training only: cut a random box, each side a random 'this..1' share of the image, before the resize (varied magnification and aspect); 0 = off.")]
-KeepEpochsOpt = Annotated[bool, typer.Option("--keep-epochs", help="Also keep each epoch's weights as RUN/epoch-N.safetensors (to choose among them by another measure).")]
-PatchesOpt = Annotated[Optional[bool], typer.Option("--patches/--no-patches", help="Two patches from a 2S x 1.5S resize per image (default: on for synthetic datasets).")]
-
-
-def _train_opts(**kw) -> dict:
-    ms = kw.pop("milestones")
-    if ms is not None:
-        try:
-            kw["milestones"] = [int(m) for m in ms.split(",") if m.strip()]
-        except ValueError:
-            raise DpiqaError(f"--milestones must be comma-separated integers (got {ms!r})") from None
-    if kw.get("split") is None:
-        kw["split"] = str(kw.pop("split_seed"))
-    else:
-        kw.pop("split_seed")
-    kw["quiet"] = state.quiet
-    ds_opts = {"mos_min": kw.pop("mos_min"), "mos_max": kw.pop("mos_max"), "lower_better": kw.pop("lower_better") or None}
-    kw["dataset_opts"] = {k: v for k, v in ds_opts.items() if v is not None}
-    return kw
+# ---- train-teacher / distill: options generated from train.config.TrainConfig -------------------------
 
 
 def _train_done(result: dict) -> None:
@@ -225,62 +188,32 @@ def _train_done(result: dict) -> None:
                f"(step {result['best_step']}); test SRCC {test.get('srcc')}, PLCC {test.get('plcc')}")
 
 
-@app.command("train-teacher")
-def train_teacher_cmd(
-    dataset: DatasetOpt, root: RootOpt, out: OutOpt = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="teacher or tiny-teacher.")] = "teacher",
-    sd_model: Annotated[Optional[str], typer.Option("--sd-model", help="Stable Diffusion v1.5 hub id or local folder.")] = None,
-    prompts: Annotated[Optional[str], typer.Option("--prompts", help="paper or release prompt set.")] = None,
-    grad_checkpointing: Annotated[bool, typer.Option("--grad-checkpointing", help="Recompute U-Net activations (less memory).")] = False,
-    split: SplitOpt = None, split_seed: SplitSeedOpt = 0, val_frac: ValFracOpt = 0.1, test_frac: TestFracOpt = 0.2,
-    epochs: EpochsOpt = None, batch_size: BatchOpt = None,
-    lr: LrOpt = None, head_lr: HeadLrOpt = None, milestones: MilestonesOpt = None, gamma: GammaOpt = 0.2, val_every: ValEveryOpt = 0,
-    resume: ResumeOpt = False, precision: PrecisionOpt = "fp32", grad_accum: AccumOpt = 1, rank_loss: RankOpt = None,
-    workers: WorkersOpt = 0, seed: SeedOpt = 0, max_steps: MaxStepsOpt = None, preset: PresetOpt = "paper",
-    image_size: ImageSizeOpt = None, patches: PatchesOpt = None, ref_runs: RefRunsOpt = 0, crop_jitter: CropJitterOpt = 0.0, keep_epochs: KeepEpochsOpt = False, mos_min: MosMinOpt = None, mos_max: MosMaxOpt = None,
-    lower_better: LowerBetterOpt = False, protocol: ProtocolOpt = False,
-) -> None:
-    """Train the DP-IQA teacher (SD v1.5 U-Net, adapters, QFD, regressor; VAE frozen)."""
-    from dpiqa_cli.train.teacher import run_protocol, train_teacher
+def _train_command(kind: str, name: str, doc: str) -> None:
+    def command(**values) -> None:
+        from dpiqa_cli.train.protocol import run_training
 
-    opts = _train_opts(**{k: v for k, v in locals().items() if k not in ("protocol", "run_protocol", "train_teacher")})
-    _train_done(run_protocol("train-teacher", **opts) if protocol else train_teacher(**opts))
+        _train_done(run_training(kind, values, quiet=state.quiet))
+
+    params = cli_parameters(kind)
+    command.__signature__ = inspect.Signature(params)
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = doc
+    app.command(name)(command)
 
 
-@app.command()
-def distill(
-    dataset: DatasetOpt, root: RootOpt, out: OutOpt = None,
-    teacher: Annotated[Optional[Path], typer.Option("--teacher", help="Teacher checkpoint (.safetensors).")] = None,
-    no_teacher: Annotated[bool, typer.Option("--no-teacher", help="Train on scores alone (the paper's w/o distillation).")] = False,
-    cache_teacher: Annotated[bool, typer.Option("--cache-teacher", help="Compute teacher maps once and store them in RUN/teacher_cache.")] = False,
-    model: Annotated[str, typer.Option("--model", "-m", help="Student registry entry (student, student-lite0, tiny-student).")] = "student",
-    backbone: Annotated[Optional[str], typer.Option("--backbone", help="timm backbone (default: the entry's, efficientnet_b7).")] = None,
-    init: Annotated[str, typer.Option("--init", help="random, imagenet (offline: tf_efficientnet_lite0 only) or a student checkpoint .safetensors.")] = "random",
-    freeze_blocks: Annotated[int, typer.Option("--freeze-blocks", help="Keep the backbone's stem and first N blocks at their initial weights (BatchNorm statistics too).")] = 0,
-    split: SplitOpt = None, split_seed: SplitSeedOpt = 0, val_frac: ValFracOpt = 0.1, test_frac: TestFracOpt = 0.2,
-    epochs: EpochsOpt = None, batch_size: BatchOpt = None,
-    lr: LrOpt = None, head_lr: HeadLrOpt = None, milestones: MilestonesOpt = None, gamma: GammaOpt = 0.2, val_every: ValEveryOpt = 0,
-    resume: ResumeOpt = False, precision: PrecisionOpt = "fp32", grad_accum: AccumOpt = 1, rank_loss: RankOpt = None,
-    workers: WorkersOpt = 0, seed: SeedOpt = 0, max_steps: MaxStepsOpt = None, preset: PresetOpt = "paper",
-    image_size: ImageSizeOpt = None, patches: PatchesOpt = None, ref_runs: RefRunsOpt = 0, crop_jitter: CropJitterOpt = 0.0, keep_epochs: KeepEpochsOpt = False, mos_min: MosMinOpt = None, mos_max: MosMaxOpt = None,
-    lower_better: LowerBetterOpt = False, protocol: ProtocolOpt = False,
-) -> None:
-    """Train a student from a teacher's feature maps (MSE + score loss), or on scores alone (--no-teacher)."""
-    from dpiqa_cli.train.distill import distill as run_distill
-    from dpiqa_cli.train.teacher import run_protocol
-
-    opts = _train_opts(**{k: v for k, v in locals().items() if k not in ("protocol", "run_distill", "run_protocol")})
-    if opts["teacher"] is not None:
-        opts["teacher"] = str(opts["teacher"])
-    _train_done(run_protocol("distill", **opts) if protocol else run_distill(**opts))
+_train_command("teacher", "train-teacher", "Train the DP-IQA teacher (SD v1.5 U-Net, adapters, QFD, regressor; VAE frozen).")
+_train_command("student", "distill", "Train a student from a teacher's feature maps (MSE + score loss), or on scores "
+                                     "alone (--no-teacher).")
 
 
-# ---- bench (issue #4) ---------------------------------------------------------------------
+# ---- bench -------------------------------------------------------------------------------------------
+
+_SPEED = "Speed (--speed)"
 
 
 @app.command()
 def bench(
-    model: ModelOpt = "student",
+    model: ModelOpt = None,
     weights: WeightsOpt = None,
     dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="koniq|clive|spaq|livefb|live|csiq|tid2013|kadid|csv.")] = None,
     root: Annotated[Optional[Path], typer.Option("--root", help="The dataset's folder, as distributed.")] = None,
@@ -296,43 +229,60 @@ def bench(
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Images per batch.")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", "-j", help="Decoding processes (0 = in-process).")] = None,
     device: DeviceOpt = None,
-    speed: Annotated[bool, typer.Option("--speed", help="Speed benchmark instead: images/s, latency, peak memory.")] = False,
-    speed_models: Annotated[Optional[str], typer.Option("--speed-models", help="--speed: comma-separated models (default: --model).")] = None,
-    speed_batch_sizes: Annotated[str, typer.Option("--speed-batch-sizes", help="--speed: comma-separated batch sizes.")] = "1,8",
-    precisions: Annotated[str, typer.Option("--precisions", help="--speed: comma-separated auto|fp32|bf16|fp16.")] = "auto",
+    speed: Annotated[bool, typer.Option("--speed", help="Speed benchmark instead: images/s, latency, peak memory.", rich_help_panel=_SPEED)] = False,
+    speed_models: Annotated[Optional[str], typer.Option("--speed-models", help="Comma-separated models (default: --model).", rich_help_panel=_SPEED)] = None,
+    speed_batch_sizes: Annotated[str, typer.Option("--speed-batch-sizes", help="Comma-separated batch sizes.", rich_help_panel=_SPEED)] = "1,8",
+    precisions: Annotated[str, typer.Option("--precisions", help="Comma-separated auto|fp32|bf16|fp16.", rich_help_panel=_SPEED)] = "auto",
+    jpeg_dir: Annotated[Optional[Path], typer.Option("--jpeg-dir", help="Folder of JPEGs (default: 1024x768 ones are generated).", rich_help_panel=_SPEED)] = None,
+    images: Annotated[int, typer.Option("--images", help="Images for the end-to-end run.", rich_help_panel=_SPEED)] = 64,
+    naive_images: Annotated[int, typer.Option("--naive-images", help="Images for the naive one-at-a-time loop (0: skip it).", rich_help_panel=_SPEED)] = 16,
+    rounds: Annotated[int, typer.Option("--rounds", help="Interleaved rounds; best and median are reported.", rich_help_panel=_SPEED)] = 3,
+    min_time: Annotated[float, typer.Option("--min-time", help="Seconds per model-only measurement.", rich_help_panel=_SPEED)] = 3.0,
+    draft_images: Annotated[int, typer.Option("--draft-images", help="4032x3024 JPEGs for the draft-vs-full decode check (0: skip).", rich_help_panel=_SPEED)] = 6,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model, as `dpiqa score --compile`.", rich_help_panel=_SPEED)] = False,
 ) -> None:
     """Correlation report on a dataset's test splits (or --speed: a speed table and JSON)."""
     if speed:
-        from dpiqa_cli.evaluate.speed import run_speed_bench
+        from dpiqa_cli.bench.speed import speed_command
 
-        try:
-            sizes = [int(b) for b in speed_batch_sizes.split(",") if b.strip()]
-        except ValueError:
-            raise DpiqaError(f"bad --speed-batch-sizes {speed_batch_sizes!r}: use e.g. 1,8") from None
-        out.mkdir(parents=True, exist_ok=True)
-        run_speed_bench([m.strip() for m in (speed_models or model).split(",") if m.strip()], sizes,
-                        [p.strip() for p in precisions.split(",") if p.strip()], device=_device(device),
-                        out_json=out / "speed.json", workers=workers)
+        speed_command(speed_models or model or "student", speed_batch_sizes, precisions, device=_device(device),
+                      out_dir=out, jpeg_dir=jpeg_dir, n_images=images, naive_images=naive_images, workers=workers,
+                      min_time_s=min_time, draft_images=draft_images, rounds=rounds, compile=compile)
         return
-    from dpiqa_cli.evaluate.bench import run_bench
+    from dpiqa_cli.bench.dataset import bench_command
 
-    opts = {"mos_min": mos_min, "mos_max": mos_max, "lower_better": lower_better or None}
-    res = run_bench(model=model, weights=weights, dataset=dataset, root=root, split=split, seeds=seeds, out_dir=out,
-                    device=_device(device), batch_size=batch_size, workers=workers, allow_missing=allow_missing,
-                    scores=scores, mos=mos, progress=not state.quiet,
-                    dataset_opts={k: v for k, v in opts.items() if v is not None})
-    med = res["aggregate"]
-    typer.echo(f"SRCC {med['srcc']['median']:.4f}  PLCC {med['plcc']['median']:.4f}  "
-               f"PLCC(logistic) {med['plcc_logistic']['median']:.4f}  (median of {len(res['splits'])} split(s)); "
-               f"report: {out / 'report.md'}", err=True)
+    bench_command(model=model, weights=weights, dataset=dataset, root=root, split=split, seeds=seeds, out_dir=out,
+                  device=_device(device), batch_size=batch_size, workers=workers, allow_missing=allow_missing,
+                  scores=scores, mos=mos, progress=not state.quiet,
+                  dataset_opts={"mos_min": mos_min, "mos_max": mos_max, "lower_better": lower_better or None})
 
 
-# ---- entry point ---------------------------------------------------------------------------
+# ---- entry point -------------------------------------------------------------------------------------
+
+
+def _click_exceptions(name: str) -> tuple[type, ...]:
+    """click's exception class `name`, from click itself and from the copy newer Typers carry (typer._click);
+    () where neither has it (click < 8.2 has no NoArgsIsHelpError: it prints the help and exits 0 itself)."""
+    try:
+        from typer._click import exceptions as vendored  # Typer >= 0.24 vendors click
+    except ImportError:
+        vendored = None
+    return tuple(getattr(m, name) for m in (click.exceptions, vendored) if m is not None and hasattr(m, name))
+
+
+def _usage_line(exc) -> str:
+    """One line: click's message (its 'Did you mean' suggestion included) and where to read more."""
+    msg = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    return f"error: {msg}{where}"
 
 
 def main(argv: Optional[list[str]] = None) -> None:
-    """Run the app; turn user errors into one line on stderr and exit code 2."""
+    """Run the app: one `error:` line on stderr for usage mistakes and user errors, and the exit codes above."""
     command = typer.main.get_command(app)
+    no_args, usage = _click_exceptions("NoArgsIsHelpError"), _click_exceptions("UsageError")
+    exits, aborts = _click_exceptions("Exit"), _click_exceptions("Abort")
     try:
         rc = command.main(args=argv, prog_name="dpiqa", standalone_mode=False)
     except DpiqaError as exc:
@@ -340,12 +290,15 @@ def main(argv: Optional[list[str]] = None) -> None:
             logging.exception("details")
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
+    except no_args as exc:  # a bare `dpiqa` (or a group without its command): the help
+        print(exc.ctx.get_help())
+        sys.exit(0)
+    except usage as exc:
+        print(_usage_line(exc), file=sys.stderr)
         sys.exit(2)
-    except (click.Abort, KeyboardInterrupt):
+    except exits as exc:
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, *aborts):
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as exc:  # an internal error: one line unless --verbose

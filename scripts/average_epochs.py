@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from dpiqa_cli.checkpoint import average_checkpoints, save_checkpoint  # noqa: E402
+from dpiqa_cli.models.checkpoint import average_checkpoints, save_checkpoint  # noqa: E402
 
 
 def epoch_files(run: Path) -> list[Path]:

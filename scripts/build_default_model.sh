@@ -95,7 +95,7 @@ import torch
 
 sys.path.insert(0, "scripts")
 from default_model_photos import HELD_OUT, TRAINING, VALIDATION
-from dpiqa_cli.checkpoint import load_checkpoint, save_checkpoint
+from dpiqa_cli.models.checkpoint import load_checkpoint, save_checkpoint
 
 pick_json, out, synth_json, max_mb = json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2]), json.loads(Path(sys.argv[3]).read_text()), float(sys.argv[4])
 pick = next(r for r in pick_json["rows"] if r["checkpoint"] == pick_json["chosen"])  # pick_epoch.py's choice

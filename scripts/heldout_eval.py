@@ -65,7 +65,7 @@ def write_heldout_set(root: Path, photos=HELD_OUT) -> dict[tuple[str, str, int],
 
 def score_files(files: dict, weights: str | Path | None = None) -> dict:
     """{key: file} -> {key: score} with the `student` entry (bundled weights unless `weights`)."""
-    from dpiqa_cli.score import score_paths
+    from dpiqa_cli.scoring.pipeline import score_paths
 
     df = score_paths([str(p) for p in files.values()], model="student", weights=weights, device="cpu",
                      workers=0, progress=False)

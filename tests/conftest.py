@@ -6,7 +6,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import dpiqa_cli  # noqa: E402,F401  (runs the torchvision compatibility step first)
+from dpiqa_cli import _tv_compat  # noqa: E402,F401  (tests import torchvision themselves; see DEVELOPERS.md)
 
 
 @pytest.fixture

@@ -17,19 +17,19 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def koniq(tmp_path_factory):
     root = tmp_path_factory.mktemp("fix") / "koniq"
-    subprocess.run([sys.executable, str(REPO / "scripts/make_koniq_fixture.py"), str(root)], check=True,
+    subprocess.run([sys.executable, str(REPO / "tools/make_koniq_fixture.py"), str(root)], check=True,
                    capture_output=True)
     return root
 
 
 def check_report(d: Path):
-    r = subprocess.run([sys.executable, str(REPO / "scripts/check_report.py"), str(d)], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, str(REPO / "tools/check_report.py"), str(d)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
 
 
 def test_bench_official_matches_metrics(koniq, run_cli, tmp_path):
     from dpiqa_cli.data.datasets import read_dataset
-    from dpiqa_cli.score import score_paths
+    from dpiqa_cli.scoring.pipeline import score_paths
 
     out = tmp_path / "bench"
     code, _, err = run_cli("--quiet", "bench", "-m", "tiny-student", "--dataset", "koniq", "--root", koniq,

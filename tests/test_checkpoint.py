@@ -4,9 +4,9 @@ import json
 import pytest
 import torch
 
-from dpiqa_cli.checkpoint import load_checkpoint, load_model, save_checkpoint
+from dpiqa_cli.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.registry import get_spec
+from dpiqa_cli.models.registry import get_spec
 
 
 @pytest.mark.parametrize("name", ["tiny-student", "tiny-teacher"])
@@ -98,7 +98,7 @@ def test_version(run_cli):
 
 
 def test_average_checkpoints_is_the_mean_of_the_weights(tmp_path):
-    from dpiqa_cli.checkpoint import average_checkpoints
+    from dpiqa_cli.models.checkpoint import average_checkpoints
 
     paths, states = [], []
     for seed in (1, 2, 3):

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from scipy import io
 
-from dpiqa_cli.data.datasets import dataset_info, read_dataset
+from dpiqa_cli.data.catalog import dataset_info
+from dpiqa_cli.data.datasets import read_dataset
 from dpiqa_cli.errors import DpiqaError
 
 

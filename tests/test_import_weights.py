@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dpiqa_cli.checkpoint import load_checkpoint
-from dpiqa_cli.registry import get_spec
+from dpiqa_cli.models.checkpoint import load_checkpoint
+from dpiqa_cli.models.registry import get_spec
 
 
 def _randomise_bn(module, seed=0):
@@ -50,7 +50,7 @@ def test_authors_student_imports_with_identical_outputs(tmp_path, run_cli):
                            tmp_path / "s.safetensors", "--dataset", "koniq")
     assert code == 0, err
     model, config = load_checkpoint(tmp_path / "s.safetensors")
-    assert config["model"] == "student" and config["dataset"] == "koniq"
+    assert config["model"] == "student-b7" and config["dataset"] == "koniq"
     x = torch.rand(1, 3, 512, 512, generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
         (s0, f0), (s1, f1) = src(x), model(x)

@@ -1,4 +1,4 @@
-"""Score/student losses against a naive double-loop reference of design.md's formula."""
+"""Score/student losses against a naive double-loop reference of docs/design.md's formula."""
 from __future__ import annotations
 
 import torch

@@ -1,9 +1,9 @@
-"""Architecture facts of the teacher and student (design.md), on meta and tiny CPU builds."""
+"""Architecture facts of the teacher and student (docs/design.md), on meta and tiny CPU builds."""
 
 import pytest
 import torch
 
-from dpiqa_cli.registry import count_parameters, get_spec, list_specs
+from dpiqa_cli.models.registry import count_parameters, get_spec, list_specs
 
 
 def test_full_teacher_parameter_count_on_meta():
@@ -12,14 +12,23 @@ def test_full_teacher_parameter_count_on_meta():
 
 
 def test_full_student_parameter_count_is_exact():
-    assert count_parameters(get_spec("student")) == 81_012_185
+    assert count_parameters(get_spec("student-b7")) == 81_012_185
+
+
+@pytest.mark.parametrize("spec", list_specs(), ids=lambda s: s.name)
+def test_stored_parameter_counts_are_the_counts_on_meta(spec):
+    # `dpiqa models` prints the stored count without building anything: it must be the real one
+    assert spec.params == count_parameters(spec)
 
 
 def test_registry_entries_record_what_commands_need():
     names = {s.name for s in list_specs()}
-    assert {"teacher", "student", "student-lite0", "tiny-teacher", "tiny-student"} <= names
+    assert {"teacher", "student-b7", "student-lite0", "student-lite0.synth", "tiny-teacher", "tiny-student"} <= names
     for s in list_specs():
         assert s.input_size in (64, 512) and s.score_range == (0.0, 1.0) and s.lower_better is False
+    # `student` is the default scorer: the bundled Lite0 checkpoint, not the paper's B7 architecture
+    assert get_spec("student").name == "student-lite0.synth" and get_spec("student").weights
+    assert get_spec("student-lite0.synth").arch == get_spec("student-lite0").arch
 
 
 def test_real_size_shapes_on_meta():
@@ -32,7 +41,7 @@ def test_real_size_shapes_on_meta():
         assert adapter == [(320, 64, 64), (640, 32, 32), (1280, 16, 16), (1280, 8, 8)]
         score, feat = teacher(x)
         assert tuple(score.shape) == (2, 1) and tuple(feat.shape) == (2, 8, 64, 64)
-        student = get_spec("student").build()
+        student = get_spec("student-b7").build()
         assert tuple(student.backbone.forward_features(x).shape) == (2, 2560, 16, 16)
         score, feat = student(x)
         assert tuple(score.shape) == (2, 1) and tuple(feat.shape) == (2, 8, 64, 64)
@@ -40,11 +49,21 @@ def test_real_size_shapes_on_meta():
     assert teacher.prompt_embeds.shape == (495, 768)
 
 
-def test_student_batchnorm_eps_matches_torchvision():
+def test_student_batchnorm_matches_torchvision():
+    """torchvision's EfficientNet-B7 (the released student) uses BatchNorm eps 1e-3 and momentum 0.01; timm's
+    defaults are 1e-5 and 0.1, which would update the running statistics ten times faster while distilling."""
     with torch.device("meta"):
-        model = get_spec("student").build()
-    eps = {m.eps for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)}
-    assert eps == {1e-3}
+        model = get_spec("student-b7").build()
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and {m.eps for m in bns} == {1e-3} and {m.momentum for m in bns} == {0.01}
+    # a training step moves the running mean by momentum x (batch mean - running mean)
+    small = get_spec("tiny-student").build(bn_momentum=0.01).train()
+    bn = next(m for m in small.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    seen = {}
+    bn.register_forward_hook(lambda m, inp, out: seen.setdefault("x", inp[0].detach()))
+    before = bn.running_mean.clone()
+    small(torch.rand(4, 3, 64, 64))
+    torch.testing.assert_close(bn.running_mean, 0.99 * before + 0.01 * seen["x"].mean(dim=(0, 2, 3)))
 
 
 @pytest.mark.parametrize("name", ["tiny-teacher", "tiny-student"])

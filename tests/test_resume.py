@@ -13,7 +13,7 @@ from PIL import Image
 from scoring_fixtures import PY, cli_env
 from scoring_fixtures import run_cli as run_sub
 
-from dpiqa_cli import outputs as O
+from dpiqa_cli.scoring import writer as O
 
 
 @pytest.fixture(scope="module")

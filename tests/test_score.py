@@ -9,9 +9,10 @@ import pytest
 from PIL import Image
 from scoring_fixtures import write_photos
 
-from dpiqa_cli.data.images import decode_uint8, discover
+from dpiqa_cli.data.discover import discover
+from dpiqa_cli.data.images import decode_uint8
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.runners import resolve_device, resolve_precision
+from dpiqa_cli.device import resolve_device, resolve_precision
 
 
 
@@ -68,7 +69,7 @@ def test_jsonl_stdout_and_parquet(photos, run_cli, tmp_path):
 def test_exit_codes_and_bad_args(tmp_path, run_cli):
     (tmp_path / "junk.jpg").write_text("not an image")
     code, _, err = run_cli("score", tmp_path / "junk.jpg", "-m", "tiny-student", "-j", "0")
-    assert code == 2 and "not an image" in err
+    assert code == 4 and "not an image" in err  # nothing scored: apart from 2, a usage mistake
     code, _, err = run_cli("score", tmp_path, "-m", "tiny-student", "--precision", "fp8")
     assert code == 2 and err.startswith("error: --precision")
     code, _, err = run_cli("score", tmp_path / "empty_dir_*", "-m", "tiny-student")
@@ -146,7 +147,7 @@ def test_mos_report(photos, run_cli, tmp_path):
 
 
 def test_mos_column_from_checkpoint_scale(photos, run_cli, tmp_path):
-    from dpiqa_cli.checkpoint import load_model, save_checkpoint
+    from dpiqa_cli.models.checkpoint import load_model, save_checkpoint
 
     folder, files = photos
     ckpt = save_checkpoint(load_model("tiny-student").model, tmp_path / "t.safetensors", spec_name="tiny-student",
@@ -173,10 +174,10 @@ def test_patches_view_is_the_mean_of_two_crops(tmp_path, run_cli):
     """A checkpoint trained on synthetic data (two patches of a 2S x 1.5S resize) is scored the same way."""
     import torch
 
-    from dpiqa_cli.checkpoint import load_model, save_checkpoint
-    from dpiqa_cli.data.images import decode_views, view_layout
+    from dpiqa_cli.data.views import View, decode_views
+    from dpiqa_cli.models.checkpoint import load_model, save_checkpoint
 
-    assert view_layout(64, "patches") == ((128, 96), [(0, 16), (64, 16)])
+    assert View("patches", 64).layout(100, 70) == ((128, 96), [(0, 16), (64, 16)])
     net = load_model("tiny-student").model.eval()
     whole = save_checkpoint(net, tmp_path / "w.safetensors", spec_name="tiny-student", info={})
     patches = save_checkpoint(net, tmp_path / "p.safetensors", spec_name="tiny-student", info={"patches": True})
@@ -187,7 +188,7 @@ def test_patches_view_is_the_mean_of_two_crops(tmp_path, run_cli):
         code, out, err = run_cli("score", img, "-m", "tiny-student", "-w", ckpt, "-j", "0", "-q")
         assert code == 0, err
         got[name] = float(out.splitlines()[1].split(",")[2])
-    crops, _ = decode_views(img, 64, view="patches")
+    crops, _ = decode_views(img, View("patches", 64))
     x = torch.from_numpy(crops).permute(0, 3, 1, 2).float().div(255.0)
     with torch.inference_mode():
         ref = float(net(x)[0].mean())

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.models import configs as C
 from dpiqa_cli.models import teacher as T
-from dpiqa_cli.registry import get_spec
+from dpiqa_cli.models.registry import get_spec
 
 
 def write_clip_tokenizer(folder):
@@ -27,8 +28,8 @@ def test_sd_components_load_from_a_local_diffusers_folder(tmp_path):
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
     torch.manual_seed(5)
-    UNet2DConditionModel(**T.TINY_UNET).save_pretrained(tmp_path / "sd" / "unet")
-    AutoencoderKL(**T.TINY_VAE).save_pretrained(tmp_path / "sd" / "vae")
+    UNet2DConditionModel(**C.TINY_UNET).save_pretrained(tmp_path / "sd" / "unet")
+    AutoencoderKL(**C.TINY_VAE).save_pretrained(tmp_path / "sd" / "vae")
     ref_unet = UNet2DConditionModel.from_pretrained(tmp_path / "sd", subfolder="unet")
     model = get_spec("tiny-teacher").build()
     T.load_stable_diffusion(model, str(tmp_path / "sd"), local_files_only=True)
@@ -50,7 +51,7 @@ def test_prompt_embeddings_come_from_clip_get_text_features(tmp_path):
 
     write_clip_tokenizer(tmp_path / "clip")
     torch.manual_seed(0)
-    CLIPTextModelWithProjection(CLIPTextConfig(**T.TINY_CLIP_TEXT)).save_pretrained(tmp_path / "clip")
+    CLIPTextModelWithProjection(CLIPTextConfig(**C.TINY_CLIP_TEXT)).save_pretrained(tmp_path / "clip")
     tok = CLIPTokenizer.from_pretrained(tmp_path / "clip")
     assert tok("a photo of a cat")["input_ids"][1:-1] == [320, 1125, 539, 320, 2368]  # OpenAI CLIP token ids
     model = T.build_teacher({**get_spec("tiny-teacher").arch, "clip_model": str(tmp_path / "clip")}, pretrained=False)

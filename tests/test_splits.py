@@ -48,7 +48,7 @@ def test_koniq_official_from_reader(tmp_path):
 
     from dpiqa_cli.data.datasets import read_dataset
 
-    script = Path(__file__).resolve().parents[1] / "scripts/make_koniq_fixture.py"
+    script = Path(__file__).resolve().parents[1] / "tools/make_koniq_fixture.py"
     subprocess.run([sys.executable, str(script), str(tmp_path)], check=True, capture_output=True)
     raw = pd.read_csv(tmp_path / "koniq10k_distributions_sets.csv")
     s = official_split(read_dataset("koniq", tmp_path))

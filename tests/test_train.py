@@ -65,7 +65,7 @@ def _short_run(run_cli, root: Path, run: Path, *opts) -> dict:
 
 
 def test_no_teacher_student_learns_and_checkpoint_loads(blur_csv, tmp_path, run_cli):
-    from dpiqa_cli.checkpoint import load_model
+    from dpiqa_cli.models.checkpoint import load_model
 
     run = tmp_path / "run"
     code, out, err = run_cli("-q", "distill", "--no-teacher", *STUDENT, "--dataset", "csv", "--root", blur_csv,
@@ -179,13 +179,35 @@ def test_torchrun_two_processes_write_one_checkpoint(blur_csv, tmp_path):
     assert json.loads((run / "result.json").read_text())["step"] > 0
 
 
+def test_two_process_resume_equals_an_uninterrupted_run(blur_csv, tmp_path):
+    """Accelerate's save_state/load_state under torchrun (2 gloo processes): stop after 3 steps, resume to 7,
+    and the weights equal a run that never stopped; every rank's RNG state is in the saved state."""
+    from safetensors.torch import load_file
+    from scoring_fixtures import PY, ROOT, cli_env
+
+    def ddp(run: Path, *extra) -> None:
+        cmd = [PY, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone", "-m", "dpiqa_cli", "-q",
+               "distill", "--no-teacher", "-m", "tiny-student", "--dataset", "csv", "--root", str(blur_csv),
+               "--epochs", "2", "--batch-size", "8", "--lr", "1e-3", "--out", str(run), *extra]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=300, cwd=ROOT)
+        assert r.returncode == 0, r.stderr[-3000:]
+
+    ddp(tmp_path / "full", "--max-steps", "7")
+    ddp(tmp_path / "part", "--max-steps", "3")
+    assert sorted(p.name for p in (tmp_path / "part" / "state").glob("random_states_*.pkl")) == [
+        "random_states_0.pkl", "random_states_1.pkl"]
+    ddp(tmp_path / "part", "--max-steps", "7", "--resume")
+    a, b = (load_file(str(tmp_path / r / "state" / "model.safetensors")) for r in ("full", "part"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_small_data_options_freeze_head_lr_no_test_part(blur_csv, tmp_path, run_cli):
     """--freeze-blocks keeps the stem and first blocks (BatchNorm statistics too) exactly as initialised,
     --head-lr puts the head in its own Adam group, and --test-frac 0 trains without a test part."""
     from accelerate.utils import set_seed
     from safetensors.torch import load_file
 
-    from dpiqa_cli.registry import get_spec
+    from dpiqa_cli.models.registry import get_spec
 
     run = tmp_path / "run"
     code, _, err = run_cli("-q", "distill", "--no-teacher", "-m", "tiny-student", "--dataset", "csv", "--root",
@@ -207,7 +229,7 @@ def test_small_data_options_freeze_head_lr_no_test_part(blur_csv, tmp_path, run_
 
 
 def test_param_groups_and_start_at():
-    from dpiqa_cli.registry import get_spec
+    from dpiqa_cli.models.registry import get_spec
     from dpiqa_cli.train.loop import param_groups
 
     model = get_spec("tiny-student").build()
@@ -266,14 +288,15 @@ def test_ref_runs_trains_and_is_refused_without_references(blur_csv, tmp_path, r
 def test_crop_jitter_crops_before_the_resize_seeded_and_training_only(tmp_path, run_cli, blur_csv):
     """--crop-jitter: a training item is a random box of the image (each side j..1 of it) resized to S x S,
     the same box for the same (seed, epoch, item); off, or outside training, the whole image is resized."""
+    from dpiqa_cli.data.views import View
     from dpiqa_cli.train.data import TableDataset
 
     # a 200 x 100 image whose pixel value encodes its column: the crop's column range is readable
     cols = np.tile(np.linspace(0, 255, 200).round().astype(np.uint8), (100, 1))
     path = tmp_path / "ramp.png"
     Image.fromarray(np.stack([cols] * 3, -1)).save(path)
-    plain = TableDataset([str(path)], [0.5], 32, train=True, seed=1)
-    jit = TableDataset([str(path)], [0.5], 32, train=True, seed=1, crop_jitter=0.5)
+    plain = TableDataset([str(path)], [0.5], View("whole", 32), train=True, seed=1)
+    jit = TableDataset([str(path)], [0.5], View("whole", 32), train=True, seed=1, crop_jitter=0.5)
     spans = []
     for epoch in range(8):
         for ds in (plain, jit):
@@ -285,8 +308,8 @@ def test_crop_jitter_crops_before_the_resize_seeded_and_training_only(tmp_path, 
         full = plain[0]["x"][0, 16] * 255
         assert float(full.max() - full.min()) > 240  # no jitter: all 200 columns, flipped or not
     assert 0.5 * 255 - 20 <= min(spans) < 230 and len({round(s) for s in spans}) > 4  # j..1 of the columns
-    val = TableDataset([str(path)], [0.5], 32, train=False, crop_jitter=0.5)
-    assert torch.equal(val[0]["x"], TableDataset([str(path)], [0.5], 32)[0]["x"])  # not when not training
+    val = TableDataset([str(path)], [0.5], View("whole", 32), train=False, crop_jitter=0.5)
+    assert torch.equal(val[0]["x"], TableDataset([str(path)], [0.5], View("whole", 32))[0]["x"])  # not when not training
     code, _, err = run_cli("-q", "distill", "--no-teacher", "-m", "tiny-student", "--dataset", "csv", "--root",
                            blur_csv, "--crop-jitter", "1.5", "--out", tmp_path / "bad")
     assert code == 2 and err.count("\n") == 1 and "--crop-jitter" in err

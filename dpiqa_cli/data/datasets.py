@@ -3,7 +3,7 @@
 Columns: path (absolute), id (path relative to root: the stable id in split files), mos (float in [0, 1],
 higher = better), mos_raw, ref (reference image id or None), split (official split or None), plus type/level
 where the dataset encodes them. df.attrs['scale'] = {name, min, max, lower_better} maps mos back to raw.
-Columns are selected by name, never by position (see design.md, Datasets). The nominal range is widened
+Columns are selected by name, never by position: directions and scales differ between datasets. The nominal range is widened
 to the data when a file exceeds it (LIVE DMOS runs a little past 100), so mos always stays inside [0, 1].
 """
 from __future__ import annotations
@@ -14,42 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import io
 
+from dpiqa_cli.data.catalog import INFO, OFFICIAL, canonical
 from dpiqa_cli.errors import DpiqaError
-
-ALIASES = {"koniq": "koniq", "koniq10k": "koniq", "koniq-10k": "koniq", "clive": "clive", "livec": "clive",
-           "live-c": "clive", "spaq": "spaq", "livefb": "livefb", "flive": "livefb", "live": "live",
-           "csiq": "csiq", "tid2013": "tid2013", "tid": "tid2013", "kadid": "kadid", "kadid10k": "kadid",
-           "kadid-10k": "kadid", "csv": "csv"}
-# nominal (min, max, lower_better); milestones from the paper's Table 7 (MultiStepLR, gamma 0.2)
-INFO = {
-    "koniq": dict(synthetic=False, scale=(0.0, 100.0, False), mt=[5], ms=[5]),
-    "clive": dict(synthetic=False, scale=(0.0, 100.0, False), mt=[], ms=[10, 25]),
-    "spaq": dict(synthetic=False, scale=(0.0, 100.0, False), mt=[], ms=[6]),
-    "livefb": dict(synthetic=False, scale=(0.0, 100.0, False), mt=[2], ms=[4]),
-    "live": dict(synthetic=True, scale=(0.0, 100.0, True), mt=[2], ms=[10, 25]),
-    "csiq": dict(synthetic=True, scale=(0.0, 1.0, True), mt=[2, 4], ms=[10, 25]),
-    "tid2013": dict(synthetic=True, scale=(0.0, 9.0, False), mt=[], ms=[3, 10]),
-    "kadid": dict(synthetic=True, scale=(1.0, 5.0, False), mt=[5], ms=[5, 10]),
-    "csv": dict(synthetic=False, scale=(None, None, False), mt=[], ms=[]),
-}
-OFFICIAL = {"training": "train", "train": "train", "validation": "val", "val": "val", "valid": "val", "test": "test"}
-
-
-def canonical(name: str) -> str:
-    key = str(name).strip().lower()
-    if key not in ALIASES:
-        raise DpiqaError(f"unknown dataset {name!r}; choose from {', '.join(sorted(set(ALIASES.values())))}")
-    return ALIASES[key]
-
-
-def dataset_info(name: str) -> dict:
-    """{synthetic, scale: {name, min, max, lower_better}, milestones_teacher, milestones_student}."""
-    key = canonical(name)
-    i = INFO[key]
-    lo, hi, lb = i["scale"]
-    return {"synthetic": i["synthetic"], "scale": {"name": key, "min": lo, "max": hi, "lower_better": lb},
-            "milestones_teacher": list(i["mt"]), "milestones_student": list(i["ms"])}
 
 
 # ---- helpers ----
@@ -82,8 +50,6 @@ def _mat_strings(a) -> list[str]:
 
 
 def _loadmat(path: Path, key: str) -> np.ndarray:
-    from scipy import io
-
     try:
         m = io.loadmat(str(path))
     except Exception as exc:  # noqa: BLE001 - scipy raises several types for a bad file

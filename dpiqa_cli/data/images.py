@@ -1,10 +1,4 @@
-"""Finding images (files, folders, globs, lists) and decoding them to model input.
-
-Discovery returns absolute paths (symlinks kept as given, not resolved), deduplicated by their resolved
-target, in first-seen order. Folders are walked in sorted order, following symlinked folders; a
-(device, inode) set of visited folders makes symlink loops and repeated subtrees harmless.
-
-Decoding (`decode_image`) is shared by scoring and training:
+"""Decoding images to model input, shared by scoring, training and the gallery:
 - the pixel limit is checked from the header, before any pixel is decoded (decompression bombs);
 - JPEGs use `draft()` so that a large photo is DCT-scaled by a power of two to no less than the input
   size, then everything gets the same bilinear resize to size x size (aspect ratio ignored, as the
@@ -15,18 +9,13 @@ Decoding (`decode_image`) is shared by scoring and training:
 """
 from __future__ import annotations
 
-import glob
 import os
 import stat
-import sys
 import warnings
-from pathlib import Path
-from typing import Iterable
+from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
-
-from dpiqa_cli.errors import DpiqaError
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 try:  # HEIC/HEIF only when the optional plugin is installed
@@ -39,98 +28,10 @@ except ImportError:
 
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: above any camera photo, far below a decompression bomb
 MIN_SIDE = 8  # smaller images (1x1 tracking pixels, icons) carry no quality signal: refused, not scored
-_GLOB_CHARS = set("*?[")
 
 
 class ImageError(Exception):
     """An image that cannot be used; str(exc) is a one-line reason."""
-
-
-# ---- discovery -------------------------------------------------------------------------------
-
-
-def _is_image_name(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTS
-
-
-def _walk(root: str, recursive: bool, visited: set) -> Iterable[str]:
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        try:
-            st = os.stat(dirpath)
-        except OSError:
-            dirnames[:] = []
-            continue
-        key = (st.st_dev, st.st_ino)
-        if key in visited:  # a symlink loop or a folder reached twice: walk it once
-            dirnames[:] = []
-            continue
-        visited.add(key)
-        dirnames.sort()
-        if not recursive:
-            dirnames[:] = []
-        for name in sorted(filenames):
-            if _is_image_name(name):
-                yield os.path.join(dirpath, name)
-
-
-def read_list(source: str) -> list[str]:
-    """Paths from a text file (one per line, blank lines and #comments skipped), or stdin for '-'."""
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DpiqaError(f"cannot read list {source}: {exc}") from None
-    base = Path.cwd() if source == "-" else Path(source).resolve().parent
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            out.append(str(base / line) if not os.path.isabs(line) else line)
-    return out
-
-
-def discover(inputs: Iterable[str | os.PathLike], recursive: bool = True, from_list: str | None = None,
-             warn=None) -> list[str]:
-    """Expand files, folders and globs (plus a --from-list) into a deduplicated list of absolute paths.
-
-    Explicit files are kept whatever their extension (the decoder then says what is wrong with them);
-    files found in folders or by globs must have an image extension. A missing explicit path is kept
-    too, so that it is reported per file instead of aborting the run.
-    """
-    warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
-    items = [os.fspath(p) for p in inputs]
-    if from_list is not None:
-        items += read_list(from_list)
-    seen, visited, out = set(), set(), []
-
-    def add(path: str) -> None:
-        path = os.path.abspath(path)
-        key = os.path.realpath(path)
-        if key not in seen:
-            seen.add(key)
-            out.append(path)
-
-    for item in items:
-        if os.path.isdir(item):
-            for path in _walk(item, recursive, visited):
-                add(path)
-        elif os.path.lexists(item):
-            add(item)
-        elif _GLOB_CHARS & set(item):
-            matches = sorted(glob.glob(item, recursive=recursive))
-            if not matches:
-                warn(f"no file matches {item}")
-            for m in matches:
-                if os.path.isdir(m):
-                    for path in _walk(m, recursive, visited):
-                        add(path)
-                elif _is_image_name(m):
-                    add(m)
-        else:
-            add(item)  # reported as "no such file" by the decoder
-    return out
-
-
-# ---- decoding --------------------------------------------------------------------------------
 
 
 def _open_checked(path: str, max_pixels: int | None) -> Image.Image:
@@ -210,16 +111,17 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return Image.alpha_composite(white, rgba).convert("RGB")
 
 
-def load_rgb(path: str | os.PathLike, size: int | tuple[int, int] | None,
+def load_rgb(path: str | os.PathLike, size: int | tuple[int, int] | Callable[[int, int], tuple[int, int]] | None,
              max_pixels: int | None = DEFAULT_MAX_PIXELS, draft: bool = True) -> tuple[Image.Image, tuple[int, int]]:
-    """Decode to an RGB image resized to size x size (or to a (width, height) box; None keeps the size), and
-    the original oriented size."""
-    box = (size, size) if isinstance(size, int) else size
+    """Decode to an RGB image resized to size x size, to a (width, height) box, or to the box that a callable
+    returns for the oriented (width, height) (a view's layout); None keeps the size. Also returns the
+    original oriented size."""
     path = os.fspath(path)
     img = _open_checked(path, max_pixels)
     try:
         with img:
             orig = _oriented_size(img)
+            box = size(*orig) if callable(size) else (size, size) if isinstance(size, int) else size
             if draft and box and img.format == "JPEG":
                 img.draft("RGB", box)  # DCT scaling: 1/2, 1/4, 1/8, never below the box
             img.load()
@@ -243,30 +145,6 @@ def load_rgb(path: str | os.PathLike, size: int | tuple[int, int] | None,
         raise ImageError("out of memory while decoding") from None
 
 
-def view_layout(size: int, view: str = "whole") -> tuple[tuple[int, int], list[tuple[int, int]]]:
-    """How a model sees one image: the resize (width, height) and the top-left corners of its S x S crops.
-
-    whole: the image resized to S x S, aspect ratio ignored (the authors' scoring). patches: the protocol
-    for synthetic datasets (design.md), resized to 2S x 1.5S (1024 x 768 at 512) and cut into its left and
-    right S x S halves, vertically centred; the image's score is the mean over its crops. A checkpoint
-    records the view it was trained with, and `score`/`bench` use it.
-    """
-    if view == "whole":
-        return (size, size), [(0, 0)]
-    if view == "patches":
-        return (2 * size, 3 * size // 2), [(0, size // 4), (size, size // 4)]
-    raise DpiqaError(f"unknown view {view!r}: whole or patches")
-
-
-def decode_views(path: str | os.PathLike, size: int, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                 view: str = "whole", draft: bool = True) -> tuple[np.ndarray, tuple[int, int]]:
-    """(K x S x S x 3 uint8 crops of the view, original (width, height)); what the DataLoader ships."""
-    box, corners = view_layout(size, view)
-    img, orig = load_rgb(path, box, max_pixels, draft)
-    a = np.asarray(img, dtype=np.uint8)
-    return np.stack([a[y:y + size, x:x + size] for x, y in corners]), orig  # a writable copy
-
-
 def decode_uint8(path: str | os.PathLike, size: int, max_pixels: int | None = DEFAULT_MAX_PIXELS,
                  draft: bool = True) -> tuple[np.ndarray, tuple[int, int]]:
     """(H x W x 3 uint8 array at size x size, original (width, height))."""
@@ -277,7 +155,7 @@ def decode_uint8(path: str | os.PathLike, size: int, max_pixels: int | None = DE
 def decode_image(path: str | os.PathLike, size: int, max_pixels: int | None = DEFAULT_MAX_PIXELS,
                  draft: bool = True):
     """(3 x size x size float tensor in [0, 1], original (width, height)); raises ImageError."""
-    import torch
+    import torch  # the only torch use in this module: discovery and decoding stay torch-free
 
     arr, orig = decode_uint8(path, size, max_pixels, draft)
     return torch.from_numpy(arr).permute(2, 0, 1).float().div_(255.0), orig

@@ -41,7 +41,9 @@ from PIL import Image
 from dpiqa_cli.atomic import write_text, write_via
 from dpiqa_cli.data import distortions as D
 from dpiqa_cli.data.fr_quality import color_ms_ssim
+from dpiqa_cli.data.images import IMAGE_EXTS, ImageError, load_rgb
 from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.progress import Progress
 
 MIN_SIDE = 32  # below this MS-SSIM drops to very few scales and distortions lose meaning
 CSV_NAME = "synth.csv"
@@ -55,8 +57,6 @@ LABEL_DEFINITION = (
 
 def list_sources(src_dir: str | os.PathLike) -> list[Path]:
     """The image files directly inside src_dir, sorted; one-line errors for unusable folders."""
-    from dpiqa_cli.data.images import IMAGE_EXTS
-
     src = Path(src_dir)
     if not src.is_dir():
         raise DpiqaError(f"source folder not found: {src}")
@@ -86,8 +86,6 @@ def resolve_types(types) -> list[str]:
 
 def load_reference(path: Path, size: int | None) -> np.ndarray:
     """RGB uint8 array; with size, downscaled (Lanczos) so that the shorter side is `size` pixels."""
-    from dpiqa_cli.data.images import ImageError, load_rgb
-
     try:
         img, _ = load_rgb(path, None)
     except ImageError as exc:
@@ -170,25 +168,18 @@ def synthesize(src_dir, out_dir, seed: int = 0, levels: int = 5, types=None, siz
         _save_png(load_reference(f, size), out / "refs" / f"{f.stem}.png")
     tasks = [(str(f), str(out), t, seed, levels, size) for f in files for t in names]
     workers = min(os.cpu_count() or 1, 4) if workers is None else workers
-    bar = None
-    if progress:
-        from dpiqa_cli.progress import progress_bar
-
-        bar = progress_bar(total=len(tasks) * levels, unit="img", desc="synth", dynamic_ncols=True)
+    bar = Progress(len(tasks) * levels, "synth", enabled=progress, every_s=30.0)
     rows: list[tuple] = []
     if workers <= 1:
         for task in tasks:
             rows += _work(task)
-            if bar:
-                bar.update(levels)
+            bar.update(levels)
     else:  # spawn: safe even when the parent has started torch/OpenMP threads
         with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context("spawn")) as pool:
             for part in pool.map(_work, tasks, chunksize=1):
                 rows += part
-                if bar:
-                    bar.update(levels)
-    if bar:
-        bar.close()
+                bar.update(levels)
+    bar.close()
 
     df = pd.DataFrame(rows, columns=["path", "ref", "type", "level", "fr"])
     df = make_labels(df)

@@ -12,6 +12,8 @@ import warnings
 import numpy as np
 from scipy import optimize, stats
 
+from dpiqa_cli.errors import DpiqaError
+
 KEYS = ("plcc", "plcc_logistic", "srcc", "krcc", "rmse")
 LOGISTIC = "PLCC_logistic: Pearson r after the VQEG 4-parameter logistic f(x)=(b1-b2)/(1+exp(-(x-b3)/|b4|))+b2"
 
@@ -51,8 +53,6 @@ def compute_metrics(pred, mos) -> dict:
     pred = np.asarray(pred, dtype=float).ravel()
     mos = np.asarray(mos, dtype=float).ravel()
     if pred.shape != mos.shape:
-        from dpiqa_cli.errors import DpiqaError
-
         raise DpiqaError(f"metrics: {pred.size} predictions but {mos.size} MOS values")
     n = int(pred.size)
     if n < 3:

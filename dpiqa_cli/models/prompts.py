@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from itertools import product
 
+from dpiqa_cli.errors import DpiqaError
+
 SCENES = ["animal", "cityscape", "human", "indoor", "landscape", "night", "plant", "still_life", "others"]
 QUALITIES = ["bad", "poor", "fair", "good", "perfect"]
 DISTORTION_GROUPS = [
@@ -30,8 +32,6 @@ PROMPT_SETS = {"paper": DISTORTION_GROUPS, "release": FINE_DISTORTIONS}
 
 def build_prompts(name: str = "paper") -> list[str]:
     """All prompts of a named set, in the released order (quality, scene, distortion)."""
-    from dpiqa_cli.errors import DpiqaError
-
     if name not in PROMPT_SETS:
         raise DpiqaError(f"unknown prompt set {name!r}; choose one of {', '.join(PROMPT_SETS)}")
     return [

@@ -7,30 +7,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from dpiqa_cli import _tv_compat  # noqa: F401,I001  (must run before timm/diffusers import torchvision)
+import timm
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.models.configs import TORCHVISION_BN_EPS
 from dpiqa_cli.models.parts import Regressor
 
-TORCHVISION_BN_EPS = 1e-3  # torchvision's EfficientNet (the released student) uses eps 1e-3
 
 
 class Student(nn.Module):
     def __init__(self, backbone: str = "efficientnet_b7", feat_size: int = 64, hidden: int = 512,
-                 bn_eps: float | None = TORCHVISION_BN_EPS, **_: Any):
-        import timm
-
+                 bn_eps: float | None = TORCHVISION_BN_EPS, bn_momentum: float | None = None, **_: Any):
         super().__init__()
         try:
             self.backbone = timm.create_model(backbone, pretrained=False, num_classes=0, global_pool="")
         except RuntimeError as exc:  # timm: "Unknown model (...)"
             raise DpiqaError(f"unknown student backbone {backbone!r}: {exc}") from None
-        if bn_eps is not None:
-            for m in self.backbone.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    m.eps = bn_eps
+        for m in self.backbone.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eps = m.eps if bn_eps is None else bn_eps
+                m.momentum = m.momentum if bn_momentum is None else bn_momentum
         channels = self.backbone.num_features
         self.frozen: list[nn.Module] = []  # a training setting (freeze_blocks); never saved
         self.feat_size = feat_size
@@ -100,7 +100,7 @@ def load_lite0_imagenet(model: Student) -> None:
 def fold_input_normalisation(backbone: nn.Module, mean: float, std: float) -> None:
     """Make an ImageNet backbone that expects (x - mean) / std take the student's raw [0, 1] input.
 
-    The DP-IQA student is fed [0, 1] with no normalisation (design.md), which the Lite0 weights never saw
+    The DP-IQA student is fed [0, 1] with no normalisation (docs/design.md), which the Lite0 weights never saw
     ([-1, 1]). conv(x / std - mean / std) = conv_{w / std}(x) - (mean / std) * sum(w), and the constant is
     absorbed into the following BatchNorm's running mean: exact except on the zero-padded border pixels.
     """

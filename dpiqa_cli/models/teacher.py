@@ -10,61 +10,21 @@ import copy
 import os
 from typing import Any
 
+from dpiqa_cli import _tv_compat  # noqa: F401,I001  (must run before timm/diffusers import torchvision)
 import torch
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers.models.adapter import FullAdapter
 from torch import nn
+from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokenizer
 
 from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.models.configs import CLIP_HUB_ID, SD15_HUB_ID
 from dpiqa_cli.models.parts import QualityFeatureDecoder, Regressor, TextAdapter
-
-SD15_HUB_ID = "stable-diffusion-v1-5/stable-diffusion-v1-5"
-CLIP_HUB_ID = "openai/clip-vit-large-patch14"
-
-# Stable Diffusion v1.5 component configs (as in the model's unet/ and vae/ config.json files).
-SD15_UNET = dict(
-    sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
-    block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768, attention_head_dim=8,
-    down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-    up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-)
-SD15_VAE = dict(
-    in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2, sample_size=512,
-    block_out_channels=(128, 256, 512, 512),
-    down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-)
-SD15_ADAPTER = dict(in_channels=3, channels=[320, 640, 1280, 1280], num_res_blocks=2, downscale_factor=8)
-# CLIP ViT-L/14 text tower with its projection (what `get_text_features` runs).
-CLIP_L14_TEXT = dict(
-    vocab_size=49408, hidden_size=768, intermediate_size=3072, projection_dim=768, num_hidden_layers=12,
-    num_attention_heads=12, max_position_embeddings=77, hidden_act="quick_gelu",
-)
-
-# A miniature with the same topology, for tests: 64 px input, 8x8 latent, 8x8 feature map.
-TINY_UNET = dict(
-    sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 32, 64, 64),
-    cross_attention_dim=32, attention_head_dim=4, norm_num_groups=8,
-    down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-    up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-)
-# scaling_factor: SD's 0.18215 gives its trained VAE unit-variance latents; this random one needs 4 for the
-# same (measured latent std ~0.25), or the U-Net's main input is nearly constant and only the adapter learns.
-TINY_VAE = dict(
-    in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1, sample_size=64, norm_num_groups=4,
-    block_out_channels=(8, 8, 16, 16), scaling_factor=4.0,
-    down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-)
-TINY_ADAPTER = dict(in_channels=3, channels=[32, 32, 64, 64], num_res_blocks=1, downscale_factor=8)
-TINY_CLIP_TEXT = dict(
-    vocab_size=49408, hidden_size=32, intermediate_size=64, projection_dim=32, num_hidden_layers=2,
-    num_attention_heads=4, max_position_embeddings=77, hidden_act="quick_gelu",
-)
-
+from dpiqa_cli.models.prompts import build_prompts
 
 class Teacher(nn.Module):
     def __init__(self, unet: dict, vae: dict, adapter: dict, n_prompts: int, feat_size: int = 64,
                  qfd_width: int = 512, hidden: int = 512, gamma_init: float = 1e-4, **_: Any):
-        from diffusers import AutoencoderKL, UNet2DConditionModel
-        from diffusers.models.adapter import FullAdapter
-
         super().__init__()
         self.vae = AutoencoderKL(**vae)
         self.vae.requires_grad_(False)  # frozen, as in the paper
@@ -120,8 +80,6 @@ class Teacher(nn.Module):
 
 
 def text_config(arch: dict):
-    from transformers import CLIPTextConfig
-
     return CLIPTextConfig(**arch["clip_text"])
 
 
@@ -137,8 +95,6 @@ def _missing(what: str, source: str, exc: Exception) -> DpiqaError:
 
 def load_stable_diffusion(model: Teacher, sd_model: str = SD15_HUB_ID, local_files_only: bool | None = None) -> None:
     """Load SD v1.5 U-Net and VAE weights into `model` from a hub id or a local diffusers folder."""
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-
     local = _offline() if local_files_only is None else local_files_only
     try:
         unet = UNet2DConditionModel.from_pretrained(sd_model, subfolder="unet", local_files_only=local)
@@ -152,8 +108,6 @@ def load_stable_diffusion(model: Teacher, sd_model: str = SD15_HUB_ID, local_fil
 def compute_prompt_embeddings(prompts: list[str], clip_model: str = CLIP_HUB_ID,
                               local_files_only: bool | None = None, batch: int = 128) -> torch.Tensor:
     """E = CLIP ViT-L/14 `get_text_features` of each prompt (pooled + projected)."""
-    from transformers import CLIPTextModelWithProjection, CLIPTokenizer
-
     local = _offline() if local_files_only is None else local_files_only
     try:
         tokenizer = CLIPTokenizer.from_pretrained(clip_model, local_files_only=local)
@@ -176,8 +130,6 @@ def embed_prompts(prompts: list[str], text_model: nn.Module, tokenizer: Any, bat
 def build_teacher(arch: dict, pretrained: bool = False, sd_model: str | None = None,
                   clip_model: str | None = None) -> Teacher:
     """Build a teacher from an arch config; with `pretrained`, load SD v1.5 and embed the prompts."""
-    from dpiqa_cli.models.prompts import build_prompts
-
     arch = copy.deepcopy(arch)
     prompts = build_prompts(arch.get("prompts", "paper"))
     model = Teacher(n_prompts=len(prompts), **arch)

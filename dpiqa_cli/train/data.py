@@ -1,10 +1,10 @@
 """Training data: the common dataset table -> split -> tensors, with an exactly reproducible order.
 
-Views (design.md, Protocol):
-- authentic datasets: the image resized to S x S (S = the model's input size, 512 at real size);
+Views (`data.views`): each crop of an image's view is a training item with the image's MOS.
+- authentic datasets (`whole`): the image resized to S x S (S = the model's input size, 512 at real size);
 - synthetic datasets (`patches`): resized to 2S x 1.5S (1024 x 768 at real size) and cut into two S x S
-  patches, each a training item with the image's MOS. Training draws each patch's position at random;
-  validation/test use the two fixed halves (vertically centred) and score an image as its patches' mean.
+  patches. Training draws each patch's position at random; validation/test use the view's fixed crops
+  and score an image as its crops' combination, exactly as `score` does.
 Training also flips horizontally and, with `crop_jitter` j > 0, first cuts a random box of each side
 j..1 of the image at its own resolution, so the resize magnifies distortions by varying amounts and aspect
 ratios (blocking, grain and blur at scales the fixed view never shows). All randomness is a pure function
@@ -26,14 +26,16 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS, ImageError, load_rgb, view_layout
+from dpiqa_cli.data.catalog import dataset_info
+from dpiqa_cli.data.datasets import read_dataset
+from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS, ImageError, load_rgb
+from dpiqa_cli.data.splits import make_split, official_split
+from dpiqa_cli.data.views import View
 from dpiqa_cli.errors import DpiqaError
 
 
 def load_table(dataset: str, root: str | Path, **opts):
     """The common table (path, id, mos in [0,1], ref, split) via the shared dataset readers."""
-    from dpiqa_cli.data.datasets import read_dataset
-
     if not Path(root).exists():
         raise DpiqaError(f"dataset root not found: {root}")
     df = read_dataset(dataset, root, **opts)
@@ -44,8 +46,6 @@ def load_table(dataset: str, root: str | Path, **opts):
 
 def dataset_defaults(dataset: str) -> dict:
     """{synthetic, scale, milestones_teacher, milestones_student} from the dataset reader's table."""
-    from dpiqa_cli.data.datasets import dataset_info
-
     try:
         return dict(dataset_info(dataset) or {})
     except (DpiqaError, KeyError):
@@ -55,8 +55,6 @@ def dataset_defaults(dataset: str) -> dict:
 def resolve_split(df, split_seed: int | None, official: bool, by_ref: bool | None, run_dir: Path,
                   val_frac: float = 0.1, test_frac: float = 0.2) -> dict:
     """Reuse RUN/split.json on resume (the split must not change), else make one."""
-    from dpiqa_cli.data.splits import make_split, official_split
-
     path = Path(run_dir) / "split.json"
     if path.is_file():
         split = json.loads(path.read_text())
@@ -114,18 +112,18 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
 
 
 class TableDataset(Dataset):
-    """Items of a split. `paths`/`mos` are per image; items are images, or (image, patch) with `patches`."""
+    """Items of a split. `paths`/`mos` are per image; items are (image, crop of its view)."""
 
-    def __init__(self, paths: list[str], mos: list[float], size: int, train: bool = False, seed: int = 0,
+    def __init__(self, paths: list[str], mos: list[float], view: View, train: bool = False, seed: int = 0,
                  cache: torch.Tensor | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                 patches: bool = False, crop_jitter: float = 0.0):
+                 crop_jitter: float = 0.0):
         if crop_jitter and cache is not None:
             raise DpiqaError("--crop-jitter cannot be used with a teacher cache: cached maps are of the fixed view")
         self.crop_jitter = float(crop_jitter)
-        self.paths, self.mos, self.size = list(paths), [float(m) for m in mos], int(size)
+        self.paths, self.mos, self.view, self.size = list(paths), [float(m) for m in mos], view, view.size
         self.train, self.seed, self.epoch, self.cache = train, seed, 0, cache
-        self.max_pixels, self.patches = max_pixels, patches
-        self.box, self.corners = view_layout(self.size, "patches" if patches else "whole")
+        self.max_pixels, self.patches = max_pixels, view.name == "patches"
+        self.box, self.corners = view.layout(view.size, view.size)
         self.per = len(self.corners)
         self.item_image = np.repeat(np.arange(len(self.paths)), self.per)
         if cache is not None and len(cache) != len(self):
@@ -138,8 +136,9 @@ class TableDataset(Dataset):
         self.epoch = epoch  # read by worker copies made when the epoch's iterator starts
 
     def per_image(self, item_scores: np.ndarray) -> np.ndarray:
-        """Item scores -> image scores (the mean of an image's patches)."""
-        return np.asarray(item_scores, float).reshape(len(self.paths), self.per).mean(1)
+        """Item scores -> image scores, combined as the view combines an image's crops."""
+        crops = np.asarray(item_scores, float).reshape(len(self.paths), self.per)
+        return np.array([self.view.combine(c) for c in crops])
 
     def _decode(self, i: int, g: torch.Generator | None = None) -> torch.Tensor:
         """Item i's image resized to the view's box (S x S, or 2S x 1.5S for patches), float in [0, 1]; with

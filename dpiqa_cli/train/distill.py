@@ -11,45 +11,23 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from pathlib import Path
 
 import torch
+from accelerate.utils import set_seed
+from safetensors.torch import load_file, save_file
 
+from dpiqa_cli.atomic import write_json, write_via
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.train.losses import feature_loss, score_loss
-
-STUDENT_DEFAULTS = {"epochs": 30, "batch_size": 24, "lr": 1e-4}
-
-
-def score_only_loss(rank: bool):
-    def loss_fn(model, b):
-        pred, _ = model(b["x"])
-        loss = score_loss(pred, b["y"], rank)
-        return loss, {"loss_score": loss.detach()}
-    return loss_fn
-
-
-def distill_loss(teacher, rank: bool):
-    def loss_fn(model, b):
-        if "ft" in b:
-            ft = b["ft"]
-        else:
-            with torch.no_grad():
-                _, ft = teacher(b["x"])
-        pred, fs = model(b["x"])
-        lf, ls = feature_loss(fs, ft), score_loss(pred, b["y"], rank)
-        return lf + ls, {"loss_score": ls.detach(), "loss_feat": lf.detach()}
-    return loss_fn
-
+from dpiqa_cli.models.checkpoint import load_checkpoint
+from dpiqa_cli.models.registry import get_spec
+from dpiqa_cli.train.config import TrainConfig
+from dpiqa_cli.train.losses import distill_loss, score_only_loss
+from dpiqa_cli.train.loop import fit
+from dpiqa_cli.train.run import Run, to_device
 
 @torch.no_grad()
 def build_teacher_cache(run, teacher, teacher_id: str) -> torch.Tensor:
     """N x 2 x C x F x F fp16 maps ([plain, flipped]) for the train split; reused when RUN already has them."""
-    from safetensors.torch import load_file, save_file
-
-    from dpiqa_cli.atomic import write_json, write_via
-    from dpiqa_cli.train.loop import to_device
-
     ds = run.dataset("train")  # no augmentation: both orientations are computed explicitly
     key = hashlib.sha256(json.dumps([teacher_id, ds.paths, ds.size, ds.patches]).encode()).hexdigest()[:16]
     path = run.out / "teacher_cache" / f"feats-{key}.safetensors"
@@ -77,28 +55,20 @@ def build_teacher_cache(run, teacher, teacher_id: str) -> torch.Tensor:
     return load_file(str(path))["feat"]
 
 
-def distill(*, teacher: str | None = None, no_teacher: bool = False, cache_teacher: bool = False,
-            model: str = "student", backbone: str | None = None, init: str = "random", freeze_blocks: int = 0,
-            **train_opts) -> dict:
+def distill(cfg: TrainConfig) -> dict:
     """Build the student (and teacher), then run the shared loop. Returns the run's result dict."""
-    from accelerate.utils import set_seed
-
-    from dpiqa_cli.registry import get_spec
-    from dpiqa_cli.train.loop import Run, fit
-    from dpiqa_cli.train.teacher import make_config
-
-    if no_teacher == (teacher is not None):
+    teacher, init, backbone = cfg.teacher, cfg.init, cfg.backbone
+    if cfg.no_teacher == (teacher is not None):
         raise DpiqaError("give either --teacher CKPT or --no-teacher")
-    if cache_teacher and no_teacher:
+    if cfg.cache_teacher and cfg.no_teacher:
         raise DpiqaError("--cache-teacher needs --teacher")
-    if cache_teacher and train_opts.get("crop_jitter"):  # fail before the (long) cache is built
+    if cfg.cache_teacher and cfg.crop_jitter:  # fail before the (long) cache is built
         raise DpiqaError("--crop-jitter cannot be used with --cache-teacher: cached maps are of the fixed view")
     if init not in ("random", "imagenet") and not str(init).endswith(".safetensors"):
         raise DpiqaError(f"--init must be random, imagenet or a student checkpoint .safetensors (got {init!r})")
-    spec = get_spec(model)
+    spec = get_spec(cfg.model)
     if spec.kind != "student":
-        raise DpiqaError(f"--model {model} is a {spec.kind}; distill trains a student")
-    cfg = make_config("student", train_opts)
+        raise DpiqaError(f"--model {cfg.model} is a {spec.kind}; distill trains a student")
     run = Run(cfg, spec.input_size)
     set_seed(cfg.seed)  # same initial weights on every rank and every rerun
     overrides = {"backbone": backbone} if backbone else {}
@@ -107,25 +77,21 @@ def distill(*, teacher: str | None = None, no_teacher: bool = False, cache_teach
     except RuntimeError as exc:  # timm: unknown backbone name
         raise DpiqaError(f"cannot build --backbone {backbone}: {str(exc).splitlines()[0][:200]}") from None
     if init.endswith(".safetensors"):  # start from a trained student (fine-tuning, another dataset)
-        from dpiqa_cli.checkpoint import load_checkpoint
-
         src, _ = load_checkpoint(init)
         try:
             student.load_state_dict(src.state_dict(), strict=True)
         except RuntimeError as exc:
             raise DpiqaError(f"--init {init} does not fit {spec.name}"
                              f"{' with --backbone ' + backbone if backbone else ''}: {str(exc).splitlines()[0][:200]}") from None
-    student.freeze_blocks(freeze_blocks)
+    student.freeze_blocks(cfg.freeze_blocks)
     if init == "imagenet":  # a pretrained backbone under a new head: start from the mean training score
         student.regressor.start_at(float(run.parts["train"]["mos"].mean()))
-    info = {"trainer": "distill", "teacher": None if no_teacher else str(teacher), "init": init,
-            "rank_loss": cfg.rank_loss, "freeze_blocks": freeze_blocks}
+    info = {"trainer": "distill", "teacher": None if cfg.no_teacher else str(teacher), "init": init,
+            "rank_loss": cfg.rank_loss, "freeze_blocks": cfg.freeze_blocks}
     cache = None
-    if no_teacher:
+    if cfg.no_teacher:
         loss_fn = score_only_loss(cfg.rank_loss)
     else:
-        from dpiqa_cli.checkpoint import load_checkpoint
-
         t_model, t_cfg = load_checkpoint(teacher, device=run.acc.device)
         t_model.requires_grad_(False).eval().to(memory_format=torch.channels_last)
         x = torch.zeros(1, 3, run.input_size, run.input_size, device=run.acc.device)
@@ -134,13 +100,9 @@ def distill(*, teacher: str | None = None, no_teacher: bool = False, cache_teach
         if t_cfg.get("input_size") != run.input_size or ft != fs:
             raise DpiqaError(f"teacher {teacher} ({t_cfg.get('model')}, {t_cfg.get('input_size')} px, feature map "
                              f"{tuple(ft)[1:]}) does not match student {spec.name} ({run.input_size} px, {tuple(fs)[1:]})")
-        if cache_teacher:
+        if cfg.cache_teacher:
             cache = build_teacher_cache(run, t_model, t_cfg.get("sha256") or str(teacher))
             t_model = None  # not needed any more: free its memory
         loss_fn = distill_loss(t_model, cfg.rank_loss)
         info["teacher_sha256"] = t_cfg.get("sha256")
-    return fit(run, student, loss_fn, spec.name, info, cache=cache)
-
-
-def default_run_dir(kind: str) -> Path:
-    return Path("runs") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return fit(run, student, loss_fn, spec.arch_name, info, cache=cache)

@@ -6,144 +6,35 @@ Validation uses the VAL split only; the test split is touched once, after traini
 """
 from __future__ import annotations
 
-import csv
-import json
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 import torch
-from torch.utils.data import DataLoader
+from accelerate.utils import gather_object
 
 from dpiqa_cli.atomic import write_json
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.train.data import TableDataset, dataset_defaults, epoch_batches, load_table, resolve_split
+from dpiqa_cli.evaluate.metrics import compute_metrics
+from dpiqa_cli.evaluate.report import write_report
+from dpiqa_cli.models.checkpoint import load_checkpoint, save_checkpoint
+from dpiqa_cli.progress import Progress
+from dpiqa_cli.train.data import TableDataset
+from dpiqa_cli.train.logger import Logger
+from dpiqa_cli.train.run import Run, to_device
 from dpiqa_cli.train.state import load_state, save_state
-
-PRECISIONS = {"bf16": "bf16", "fp16": "fp16", "fp32": "no", "no": "no"}
-LOG_COLUMNS = ["kind", "step", "epoch", "loss", "loss_score", "loss_feat", "lr", "srcc", "plcc", "seconds", "message"]
-
-
-@dataclass
-class TrainConfig:
-    dataset: str
-    root: Path
-    out: Path
-    epochs: int
-    batch_size: int
-    lr: float
-    head_lr: float | None = None  # the regressor (+ student conv_transpose); None: same as lr
-    milestones: list[int] = field(default_factory=list)
-    gamma: float = 0.2
-    split_seed: int = 0
-    split_official: bool = False
-    by_ref: bool | None = None
-    val_frac: float = 0.1  # of the images/references, carved from the training part (random splits)
-    test_frac: float = 0.2  # 0: no test part (the model is tested elsewhere)
-    val_every: int = 0  # optimiser steps; 0 = at epoch ends only
-    resume: bool = False
-    precision: str = "fp32"
-    grad_accum: int = 1
-    rank_loss: bool = True
-    workers: int = 0
-    seed: int = 0
-    max_steps: int | None = None
-    image_size: int | None = None  # None: the registry entry's input size
-    patches: bool | None = None  # None: two patches per image on synthetic datasets (design.md)
-    ref_runs: int = 0  # > 1: batches built from runs of this many images of one reference (needs a ref column)
-    crop_jitter: float = 0.0  # > 0: training crops a random box (each side this..1 of the image) before the resize
-    keep_epochs: bool = False  # also keep each epoch's weights as RUN/epoch-N.safetensors (for selection elsewhere)
-    quiet: bool = False
-    dataset_opts: dict = field(default_factory=dict)
-
-
-class Run:
-    """Everything fixed before the model exists: accelerator, table, split, datasets."""
-
-    def __init__(self, cfg: TrainConfig, input_size: int):
-        from accelerate import Accelerator
-        from accelerate.utils import DistributedDataParallelKwargs
-
-        if cfg.ref_runs < 0 or cfg.ref_runs == 1:
-            raise DpiqaError(f"--ref-runs must be 0 (off) or at least 2 (got {cfg.ref_runs})")
-        if not 0 <= cfg.crop_jitter < 1:
-            raise DpiqaError(f"--crop-jitter must be 0 (off) or a side fraction in (0, 1) (got {cfg.crop_jitter})")
-        for name, value in (("--epochs", cfg.epochs), ("--batch-size", cfg.batch_size), ("--grad-accum", cfg.grad_accum)):
-            if value < 1:
-                raise DpiqaError(f"{name} must be at least 1 (got {value})")
-        for name, value in (("--lr", cfg.lr), ("--head-lr", cfg.lr if cfg.head_lr is None else cfg.head_lr)):
-            if not value > 0 or not math.isfinite(value):
-                raise DpiqaError(f"{name} must be a positive number (got {value})")
-        if cfg.precision not in PRECISIONS:
-            raise DpiqaError(f"--precision must be one of {', '.join(PRECISIONS)} (got {cfg.precision!r})")
-        cpu = not torch.cuda.is_available()
-        if cpu and cfg.precision == "fp16":
-            raise DpiqaError("--precision fp16 needs a GPU; use bf16 or fp32 on CPU")
-        self.cfg, self.out = cfg, Path(cfg.out)
-        if not cfg.resume and ((self.out / "state").exists() or (self.out / "best.safetensors").exists()):
-            raise DpiqaError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
-        # find_unused_parameters: a score-only student never uses its feature head
-        self.acc = Accelerator(mixed_precision=PRECISIONS[cfg.precision], gradient_accumulation_steps=cfg.grad_accum,
-                               cpu=cpu, kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
-        self.main = self.acc.is_main_process
-        df = load_table(cfg.dataset, cfg.root, **cfg.dataset_opts)
-        self.scale = df.attrs.get("scale")
-        self.split = resolve_split(df, cfg.split_seed, cfg.split_official, cfg.by_ref, self.out, cfg.val_frac,
-                                   cfg.test_frac)
-        if self.main:
-            write_json(self.out / "split.json", self.split)
-        by_id = df.set_index("id")
-        self.parts = {p: by_id.loc[list(self.split[p])].reset_index() for p in ("train", "val", "test")}
-        self.input_size = int(cfg.image_size or input_size)
-        if cfg.image_size is not None and cfg.image_size < 32:
-            raise DpiqaError(f"--image-size must be at least 32 (got {cfg.image_size})")
-        synthetic = bool(dataset_defaults(cfg.dataset).get("synthetic"))
-        self.patches = synthetic if cfg.patches is None else bool(cfg.patches)
-        if cfg.ref_runs > 1 and ("ref" not in df or df["ref"].isna().any()):
-            raise DpiqaError(f"--ref-runs needs a reference image for every image; {cfg.dataset!r} has none")
-
-    def train_batches(self, ds: TableDataset, epoch: int) -> list[list[int]]:
-        """This process's batches of `epoch` over the train part (grouped by reference with --ref-runs)."""
-        cfg, acc = self.cfg, self.acc
-        groups = None
-        if cfg.ref_runs > 1:
-            refs = self.parts["train"]["ref"].astype(str).tolist()
-            groups = [refs[i] for i in ds.item_image]
-        return epoch_batches(len(ds), cfg.batch_size, cfg.seed, epoch, acc.process_index, acc.num_processes,
-                             groups=groups, run=cfg.ref_runs)
-
-    def dataset(self, part: str, train: bool = False, cache: torch.Tensor | None = None) -> TableDataset:
-        t = self.parts[part]
-        return TableDataset(t["path"].tolist(), t["mos"].tolist(), self.input_size, train=train,
-                            seed=self.cfg.seed, cache=cache, patches=self.patches, crop_jitter=self.cfg.crop_jitter)
-
-    def loader(self, ds, batches) -> DataLoader:
-        # a private generator: creating an iterator must not draw from the global RNG (exact resume)
-        return DataLoader(ds, batch_sampler=batches, num_workers=self.cfg.workers, generator=torch.Generator())
-
-
-def to_device(acc, x: torch.Tensor) -> torch.Tensor:
-    """Image batches go channels_last, like the model: measured 1.3-1.5x faster training steps with oneDNN on
-    the CPU (Lite0, 512 px), and the layout cuDNN's fast convolution kernels want on CUDA."""
-    x = x.to(acc.device, non_blocking=True)
-    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
 
 def metrics_of(pred: np.ndarray, mos: np.ndarray) -> dict:
-    from dpiqa_cli.evaluate.metrics import compute_metrics
-
     return {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in compute_metrics(pred, mos).items()}
 
 
 @torch.no_grad()
 def predict(run: Run, model: torch.nn.Module, ds: TableDataset, batch_size: int) -> np.ndarray:
-    """Scores of every image of `ds` in order (patch mean); ranks score a slice each and share the results."""
-    from accelerate.utils import gather_object
-
+    """Scores of every image of `ds` in order (its crops combined); ranks score a slice each and share them."""
     acc, was_training = run.acc, model.training
     model.eval()
     mine = list(range(len(ds)))[acc.process_index::acc.num_processes]
@@ -160,53 +51,6 @@ def predict(run: Run, model: torch.nn.Module, ds: TableDataset, batch_size: int)
     for i, s in rows:
         out[i] = s
     return ds.per_image(out)
-
-
-class Logger:
-    """log.jsonl (every field) + log.csv (fixed columns), appended across resumes; TensorBoard if installed."""
-
-    def __init__(self, run_dir: Path, enabled: bool, keep_until: int | None = None):
-        """keep_until None: a fresh run (old logs dropped); a step: a resume (rows after that step dropped,
-        they belong to work the resumed run repeats)."""
-        self.dir, self.enabled, self.tb = Path(run_dir), enabled, None
-        if not enabled:
-            return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        rows = []
-        if keep_until is not None and (self.dir / "log.jsonl").exists():
-            rows = [r for r in map(json.loads, (self.dir / "log.jsonl").read_text().splitlines())
-                    if r.get("step", 0) <= keep_until and r.get("kind") not in ("test", "error")]
-        self.jsonl = open(self.dir / "log.jsonl", "w")
-        self.csv_file = open(self.dir / "log.csv", "w", newline="")
-        self.csv = csv.DictWriter(self.csv_file, LOG_COLUMNS, extrasaction="ignore")
-        self.csv.writeheader()
-        for r in rows:
-            self.jsonl.write(json.dumps(r) + "\n")
-            self.csv.writerow(r)
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.tb = SummaryWriter(str(self.dir / "tb"), purge_step=None if keep_until is None else keep_until + 1)
-        except ImportError:  # optional dependency
-            pass
-
-    def __call__(self, row: dict) -> None:
-        if self.enabled:
-            self.jsonl.write(json.dumps(row, default=float) + "\n")
-            self.jsonl.flush()
-            self.csv.writerow(row)
-            self.csv_file.flush()
-            if self.tb is not None:
-                for key, v in row.items():
-                    if key not in ("kind", "step", "epoch") and isinstance(v, (int, float)) and math.isfinite(v):
-                        self.tb.add_scalar(f"{row['kind']}/{key}", v, row.get("step", 0))
-
-    def close(self) -> None:
-        if self.enabled:
-            self.jsonl.close()
-            self.csv_file.close()
-            if self.tb is not None:
-                self.tb.close()
 
 
 HEAD_MODULES = ("regressor.", "conv_transpose.")
@@ -241,15 +85,15 @@ def fit(run: Run, model: torch.nn.Module, loss_fn: LossFn, spec_name: str, info:
     net = acc.unwrap_model(model)
     t = {"step": 0, "epoch": 0, "batch_pos": 0, "best_srcc": None, "best_step": None, "sched_epoch": 0}
     if cfg.resume:
-        t = load_state(out, net, opt)
+        t = load_state(acc, out)
         sched.last_epoch = t["sched_epoch"]  # lr itself comes back with the optimiser's param groups
     train_ds = run.dataset("train", train=True, cache=cache)
     n_batches = len(run.train_batches(train_ds, 0))
     if n_batches == 0:
         raise DpiqaError(f"the train split has fewer images ({len(train_ds)}) than processes ({acc.num_processes})")
-    meta = {**info, "dataset": cfg.dataset, "mos_scale": run.scale, "train_config": _jsonable(asdict(cfg)),
+    meta = {**info, "dataset": cfg.dataset, "mos_scale": run.scale, "train_config": cfg.to_json(),
             "split": {k: len(run.split[k]) for k in ("train", "val", "test")}, "input_size": run.input_size,
-            "patches": run.patches}
+            "view": run.view.to_config()}
     log = Logger(out, run.main, keep_until=t["step"] if cfg.resume else None)
     try:
         _train(run, model, net, opt, sched, loss_fn, train_ds, n_batches, t, log, spec_name, meta)
@@ -270,9 +114,6 @@ def fit(run: Run, model: torch.nn.Module, loss_fn: LossFn, spec_name: str, info:
 
 def _train(run: Run, model, net, opt, sched, loss_fn: LossFn, train_ds: TableDataset, n_batches: int, t: dict,
            log: Logger, spec_name: str, meta: dict) -> None:
-    from dpiqa_cli.checkpoint import save_checkpoint
-    from dpiqa_cli.progress import progress_bar
-
     cfg, acc, out = run.cfg, run.acc, run.out
     val_ds = run.dataset("val")
     steps_per_epoch = math.ceil(n_batches / cfg.grad_accum)
@@ -302,12 +143,10 @@ def _train(run: Run, model, net, opt, sched, loss_fn: LossFn, train_ds: TableDat
                                 info={**meta, "metrics": {"val": m}, "step": t["step"], "epoch": t["epoch"]})
 
     def checkpoint_state() -> None:
-        acc.wait_for_everyone()
-        if run.main:
-            save_state(out, net, opt, {k: v for k, v in t.items() if k != "t0"} | {"sched_epoch": sched.last_epoch})
+        save_state(acc, out, {k: v for k, v in t.items() if k != "t0"} | {"sched_epoch": sched.last_epoch})
 
     stop = False
-    bar = progress_bar(total=total, initial=t["step"], disable=cfg.quiet or not run.main, desc="train", unit="step")
+    bar = Progress(total, "train", unit="step", enabled=not cfg.quiet and run.main, initial=t["step"], every_s=30.0)
     sums: dict[str, float] = {}
     while t["epoch"] < cfg.epochs and not stop:
         if cfg.max_steps is not None and t["step"] >= cfg.max_steps:
@@ -337,8 +176,7 @@ def _train(run: Run, model, net, opt, sched, loss_fn: LossFn, train_ds: TableDat
             t["step"], t["batch_pos"] = t["step"] + 1, pos + 1
             log({"kind": "train", "step": t["step"], "epoch": t["epoch"], "lr": opt.param_groups[0]["lr"],
                  "seconds": round(time.time() - t0, 3), **{key: round(v, 6) for key, v in sums.items()}})
-            bar.set_postfix(loss=f"{sums['loss']:.4f}", best=t["best_srcc"])
-            bar.update(1)
+            bar.update(1, loss=f"{sums['loss']:.4f}", best_srcc=t["best_srcc"])
             sums = {}
             if cfg.val_every and t["step"] % cfg.val_every == 0 and pos != n_batches - 1:
                 validate("val")
@@ -366,8 +204,6 @@ def _train(run: Run, model, net, opt, sched, loss_fn: LossFn, train_ds: TableDat
 
 def evaluate_test(run: Run, spec_name: str, meta: dict) -> dict:
     """Score the test split with best.safetensors and write RUN/test/ with the shared report writer."""
-    from dpiqa_cli.checkpoint import load_checkpoint
-
     best = run.out / "best.safetensors"
     if not best.exists() or not run.split.get("test"):
         return {}
@@ -376,15 +212,7 @@ def evaluate_test(run: Run, spec_name: str, meta: dict) -> dict:
     pred = predict(run, model, ds, run.cfg.batch_size)
     m = metrics_of(pred, np.asarray(ds.mos))
     if run.main:
-        from dpiqa_cli.evaluate.report import write_report
-
-        import pandas as pd
-
         table = pd.DataFrame({"path": ds.paths, "id": run.parts["test"]["id"], "score": pred, "mos": ds.mos})
         write_report(run.out / "test", {"model": spec_name, "checkpoint": str(best), "metrics": m, "table": table},
                      {**meta, "split_part": "test"})
     return m
-
-
-def _jsonable(d: dict) -> dict:
-    return json.loads(json.dumps(d, default=str))

@@ -1,4 +1,4 @@
-"""DP-IQA losses (design.md, Losses): score loss = MSE + margin ranking; student loss adds feature MSE.
+"""DP-IQA losses: score loss = MSE + margin ranking; student loss adds feature MSE.
 
 Margin convention: the margin is 0.25 * std(y) over the batch with Bessel's correction (`torch.std`'s
 default, as the authors' PyTorch code computes it). Pairs with equal labels have sign 0 and contribute the
@@ -39,3 +39,26 @@ def student_loss(pred: torch.Tensor, y: torch.Tensor, f_student: torch.Tensor, f
                  rank: bool = True) -> torch.Tensor:
     """MSE(F_quality, F_student) + L_total(y, y_hat_student)."""
     return feature_loss(f_student, f_teacher) + score_loss(pred, y, rank)
+
+
+def score_only_loss(rank: bool):
+    """The loss of a model trained on scores alone (the teacher, or a student --no-teacher)."""
+    def loss_fn(model, b):
+        pred, _ = model(b["x"])
+        loss = score_loss(pred, b["y"], rank)
+        return loss, {"loss_score": loss.detach()}
+    return loss_fn
+
+
+def distill_loss(teacher, rank: bool):
+    """The student's loss against the teacher's F_quality (live, or cached in the batch as `ft`)."""
+    def loss_fn(model, b):
+        if "ft" in b:
+            ft = b["ft"]
+        else:
+            with torch.no_grad():
+                _, ft = teacher(b["x"])
+        pred, fs = model(b["x"])
+        lf, ls = feature_loss(fs, ft), score_loss(pred, b["y"], rank)
+        return lf + ls, {"loss_score": ls.detach(), "loss_feat": lf.detach()}
+    return loss_fn

@@ -1,68 +1,48 @@
-"""Resume state in RUN/state/: model (safetensors), optimiser, RNG (torch.save, read back weights_only), and
-trainer.json (step, epoch, batches consumed, scheduler position, best so far). No foreign pickles are read.
+"""Resume state in RUN/state/, written by Accelerate's own `save_state` and read by its `load_state`.
+
+Accelerate saves the model (safetensors), the optimiser, and the RNG state of EVERY process (so a resumed
+multi-process run draws the same random numbers on each rank), and reads them back with
+`weights_only=True`. What Accelerate does not know is ours: the step, epoch, batches consumed in the epoch
+(the data order is a pure function of seed, epoch and position, see `train.data`), the scheduler's epoch
+and the best validation score so far. They go to `trainer.json` beside Accelerate's files: plain JSON
+rather than a registered custom object, because Accelerate unpickles those with `weights_only=False`.
 
 The folder is replaced as a whole (state.tmp -> state), so a crash mid-save leaves the previous state intact.
 """
 from __future__ import annotations
 
 import json
-import random
 import shutil
 from pathlib import Path
-
-import numpy as np
-import torch
 
 from dpiqa_cli.errors import DpiqaError
 
 
-def _rng_state() -> dict:
-    np_state = np.random.get_state()
-    out = {"torch": torch.get_rng_state(), "python": random.getstate(),
-           "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]]}
-    if torch.cuda.is_available():
-        out["cuda"] = torch.cuda.get_rng_state_all()
-    return out
-
-
-def _set_rng_state(s: dict) -> None:
-    torch.set_rng_state(s["torch"])
-    v, gauss_next = s["python"][0], s["python"][2]
-    random.setstate((v, tuple(s["python"][1]), gauss_next))
-    name, keys, *rest = s["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
-    if "cuda" in s and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(s["cuda"])
-
-
-def save_state(run_dir: Path, model: torch.nn.Module, optimizer, trainer: dict) -> None:
-    from safetensors.torch import save_model
-
+def save_state(acc, run_dir: Path, trainer: dict) -> None:
+    """Every process calls this (each writes its own RNG file); the main process swaps the folder in."""
     final, tmp, old = Path(run_dir) / "state", Path(run_dir) / "state.tmp", Path(run_dir) / "state.old"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_model(model, str(tmp / "model.safetensors"))
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    torch.save(_rng_state(), tmp / "rng.pt")
-    (tmp / "trainer.json").write_text(json.dumps(trainer, indent=2, default=str))
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    if acc.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    acc.wait_for_everyone()
+    acc.save_state(str(tmp), safe_serialization=True)
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        (tmp / "trainer.json").write_text(json.dumps(trainer, indent=2, default=str))
+        shutil.rmtree(old, ignore_errors=True)
+        if final.exists():
+            final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    acc.wait_for_everyone()
 
 
-def load_state(run_dir: Path, model: torch.nn.Module, optimizer) -> dict:
-    """Restore model, optimiser and RNG in place; return trainer.json."""
-    from safetensors.torch import load_model
-
+def load_state(acc, run_dir: Path) -> dict:
+    """Restore model, optimiser and this process's RNG in place; return trainer.json."""
     d = Path(run_dir) / "state"
     if not (d / "trainer.json").is_file():
         raise DpiqaError(f"--resume: no training state in {d} (was the run started with this --out?)")
     try:
-        load_model(model, str(d / "model.safetensors"), strict=True)
-        optimizer.load_state_dict(torch.load(d / "optimizer.pt", weights_only=True))
-        _set_rng_state(torch.load(d / "rng.pt", weights_only=True))
+        acc.load_state(str(d))
         return json.loads((d / "trainer.json").read_text())
     except (OSError, RuntimeError, ValueError, KeyError) as exc:
         raise DpiqaError(f"--resume: training state in {d} is unreadable or does not match the model: "

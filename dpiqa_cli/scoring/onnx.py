@@ -8,15 +8,18 @@ that size (one image at a time for the usual fixed batch of 1).
 """
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from dpiqa_cli.atomic import write_json, write_via
+from dpiqa_cli.data.views import view_from_config
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.runners import Runner
+from dpiqa_cli.models.checkpoint import load_model
+from dpiqa_cli.models.config import read_json_config, sha256_file
+from dpiqa_cli.scoring.runner import Runner
 
 ONNX_FORMAT = "dpiqa-onnx/1"
 DEFAULT_SIZE = 512  # the authors' demo graph: 512 x 512
@@ -25,14 +28,11 @@ DEFAULT_SIZE = 512  # the authors' demo graph: 512 x 512
 def export_onnx(model: str = "student", weights=None, out: str | Path = "model.onnx", opset: int = 17,
                 check: bool = True) -> dict:
     """Write `out` (+ `out.json`); returns the config, with the torch-vs-onnxruntime max difference."""
-    from dpiqa_cli.atomic import write_json, write_via
-    from dpiqa_cli.checkpoint import load_model, sha256_file
-
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise DpiqaError(f"--out must end in .onnx, not {out.name!r}")
     loaded = load_model(model, weights, device="cpu")
-    size = int(loaded.config.get("input_size") or loaded.spec.input_size)
+    size = loaded.input_size
     net = loaded.model.eval()
     x = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
 
@@ -53,7 +53,7 @@ def export_onnx(model: str = "student", weights=None, out: str | Path = "model.o
               "source_sha256": loaded.config.get("sha256"), "input_size": size,
               "feat_size": int(loaded.config.get("feat_size") or loaded.spec.feat_size),
               "mos_scale": loaded.config.get("mos_scale"), "dataset": loaded.config.get("dataset"),
-              "view": "patches" if loaded.config.get("patches") else "whole",
+              "view": loaded.view.to_config(),
               "opset": opset, "input": "input", "outputs": ["score", "feat"], "range": [0.0, 1.0],
               "sha256": sha256_file(out)}
     if check:
@@ -88,24 +88,12 @@ class OnnxRunner(Runner):
             self.sess = ort.InferenceSession(str(path), opts, providers=_providers(device))
         except Exception as exc:
             raise DpiqaError(f"{path} is not a loadable ONNX model: {str(exc).splitlines()[0][:300]}") from None
-        config = self._config(path)
+        config = read_json_config(path.with_suffix(".json"), ONNX_FORMAT, required=False)  # foreign graphs: none
         size, self.fixed_batch = self._check_signature(path, config)
-        view = config.get("view", "whole")
-        super().__init__(path.name, size, config.get("mos_scale"), 8,
+        view = view_from_config(config, size)
+        super().__init__(path.name, view, config.get("mos_scale"), 8,
                          {"model": str(path.resolve()), "sha256": config.get("sha256"), "input_size": size,
-                          "view": view}, view)
-        self.precision = "fp32"
-
-    @staticmethod
-    def _config(path: Path) -> dict:
-        cfg = path.with_suffix(".json")
-        if not cfg.is_file():
-            return {}
-        try:
-            config = json.loads(cfg.read_text())
-        except (OSError, json.JSONDecodeError):
-            return {}
-        return config if isinstance(config, dict) and config.get("format") == ONNX_FORMAT else {}
+                          "view": view.describe()})
 
     def _check_signature(self, path: Path, config: dict) -> tuple[int, int | None]:
         inputs = self.sess.get_inputs()

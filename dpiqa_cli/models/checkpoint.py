@@ -8,48 +8,53 @@ or a text model, at the price of a ~2.4 GB (fp16) file.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from dpiqa_cli import __version__
 from dpiqa_cli.atomic import write_json, write_via
+from dpiqa_cli.data.views import View, view_from_config
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.registry import ModelSpec, get_spec
+from dpiqa_cli.models.config import FORMAT, config_path, read_config, sha256_file
+from dpiqa_cli.models.registry import ALIASES, ModelSpec, get_spec
 
-FORMAT = "dpiqa-checkpoint/1"
+# Checkpoints written before the registry's arch.tag names called the paper's B7 student `student`.
+LEGACY_NAMES = {"student": "student-b7"}
 
 
 @dataclass
 class LoadedModel:
     model: nn.Module
-    spec: ModelSpec
+    spec: ModelSpec  # the architecture's entry
     config: dict
 
+    @property
+    def input_size(self) -> int:
+        return int(self.config.get("input_size") or self.spec.input_size)
 
-def config_path(path: Path) -> Path:
-    return Path(path).with_suffix(".json")
+    @property
+    def view(self) -> View:
+        return view_from_config(self.config, self.input_size)
 
+    @property
+    def lower_better(self) -> bool:
+        return self.spec.lower_better
 
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+    @property
+    def score_range(self) -> tuple[float, float]:
+        return self.spec.score_range
 
 
 def save_checkpoint(model: nn.Module, path: str | Path, *, spec_name: str | None = None, info: dict | None = None,
                     dtype: torch.dtype | None = None) -> Path:
     """Write `path` (.safetensors) and its .json config atomically; `dtype` (e.g. fp16) shrinks floats."""
-    from safetensors.torch import save_file
-
     path = Path(path)
     if path.suffix != ".safetensors":
         raise DpiqaError(f"checkpoint path must end in .safetensors: {path}")
@@ -66,7 +71,7 @@ def save_checkpoint(model: nn.Module, path: str | Path, *, spec_name: str | None
     write_via(path, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
     arch = getattr(model, "dpiqa_arch", spec.arch)
     config: dict[str, Any] = {
-        "format": FORMAT, "model": spec.name, "kind": spec.kind, "arch": arch,
+        "format": FORMAT, "model": spec.arch_name, "kind": spec.kind, "arch": arch,
         "input_size": spec.input_size, "feat_size": arch.get("feat_size", spec.feat_size),
         "prompts": arch.get("prompts") if spec.kind == "teacher" else None,
         "dataset": None, "mos_scale": None, "metrics": {},
@@ -79,31 +84,8 @@ def save_checkpoint(model: nn.Module, path: str | Path, *, spec_name: str | None
     return path
 
 
-def read_config(path: str | Path) -> tuple[Path, dict]:
-    path = Path(path)
-    if path.suffix == ".json":
-        path = path.with_suffix(".safetensors")
-    if path.suffix in {".pth", ".pt", ".bin", ".ckpt"}:
-        raise DpiqaError(f"{path} is a PyTorch pickle; convert it first with `dpiqa import-weights {path} --kind ...`")
-    if not path.is_file():
-        raise DpiqaError(f"checkpoint not found: {path}")
-    cfg = config_path(path)
-    if not cfg.is_file():
-        raise DpiqaError(f"checkpoint config missing: {cfg} (a dpiqa checkpoint is a .safetensors plus its .json)")
-    try:
-        config = json.loads(cfg.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DpiqaError(f"checkpoint config {cfg} is unreadable: {exc}") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise DpiqaError(f"{cfg} is not a dpiqa checkpoint config (expected format {FORMAT})")
-    return path, config
-
-
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> tuple[nn.Module, dict]:
     """Rebuild the model from its config and load the weights (no pickle, sha256 checked)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     path, config = read_config(path)
     if verify and config.get("sha256") and sha256_file(path) != config["sha256"]:
         raise DpiqaError(f"checkpoint {path} is corrupt or was modified (sha256 differs from its .json)")
@@ -111,7 +93,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", verify
         state = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise DpiqaError(f"checkpoint {path} is not a readable safetensors file: {exc}") from None
-    spec = get_spec(config.get("model", ""))
+    spec = checkpoint_spec(config)
     # Fresh allocations: tensors viewed out of the file's buffer sit at unaligned offsets, and oneDNN/MKL
     # pick a different GEMM path for those, so outputs would differ from the saved model in the last bit.
     state = {k: v.to(torch.float32, copy=True) if v.is_floating_point() else v.clone() for k, v in state.items()}
@@ -150,24 +132,39 @@ def average_checkpoints(paths: list[str | Path]) -> tuple[nn.Module, dict]:
     return model, {**config, "averaged_from": [str(p) for p in paths]}
 
 
-def load_model(model: str = "student", weights: str | Path | None = None, device: str | torch.device = "cpu") -> LoadedModel:
-    """Resolve a registry name or checkpoint path (+ optional --weights) to a ready, eval-mode model."""
-    as_path = Path(model)
-    if weights is None and as_path.suffix in {".safetensors", ".json"}:
-        net, config = load_checkpoint(as_path, device)
-        return LoadedModel(net, get_spec(config["model"]), config)
-    spec = get_spec(model)
+def checkpoint_spec(config: dict) -> ModelSpec:
+    """The registry entry of the architecture a checkpoint config names."""
+    return get_spec(LEGACY_NAMES.get(config.get("model", ""), config.get("model", "")))
+
+
+def _check_compatible(model: str, weights, config: dict) -> None:
+    """A --model given beside --weights must agree with what the checkpoint says it is."""
+    spec, found = get_spec(model), checkpoint_spec(config)
+    generic = model in ALIASES  # `student`: any student checkpoint will do
+    same_arch = spec.arch == found.arch or spec.name == found.name
+    if spec.kind != found.kind or not (generic or same_arch):
+        raise DpiqaError(f"{weights} holds a {found.kind} ({found.name}: {found.architecture}) but --model {model} "
+                         f"is a {spec.kind} ({spec.architecture}); drop --model: the checkpoint says what it is")
+
+
+def load_model(model: str | None = None, weights: str | Path | None = None,
+               device: str | torch.device = "cpu") -> LoadedModel:
+    """A registry name, a checkpoint path, or --weights (whose own config names the architecture; a --model
+    beside it must agree) -> a ready, eval-mode model. No name and no weights: the default scorer."""
+    if weights is None and model is not None and Path(model).suffix in {".safetensors", ".json"}:
+        model, weights = None, model
     if weights is not None:
         net, config = load_checkpoint(weights, device)
-        if config.get("kind") != spec.kind:
-            raise DpiqaError(f"{weights} holds a {config.get('kind')} but --model {model} is a {spec.kind}")
-        return LoadedModel(net, get_spec(config["model"]), config)
+        if model is not None:
+            _check_compatible(model, weights, config)
+        return LoadedModel(net, checkpoint_spec(config), config)
+    spec = get_spec(model or "student")
     if spec.default_weights is not None:
-        if not Path(spec.default_weights).is_file():
-            raise DpiqaError(f"bundled checkpoint missing: {spec.default_weights} (run scripts/build_default_model.sh "
-                             "or pass --weights)")
+        if not spec.default_weights.is_file():
+            raise DpiqaError(f"bundled checkpoint missing: {spec.default_weights} (reinstall dpiqa, set "
+                             "$DPIQA_WEIGHTS_DIR, or pass --weights)")
         net, config = load_checkpoint(spec.default_weights, device)
-        return LoadedModel(net, get_spec(config["model"]), config)
+        return LoadedModel(net, checkpoint_spec(config), config)
     if spec.name.startswith("tiny-"):
         with torch.random.fork_rng(devices=[]):  # the same random weights in every process
             torch.manual_seed(0)

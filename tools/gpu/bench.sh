@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole GPU measurement of issue #7 (BENCHMARKS.md), from the repo root of a CUDA machine:
-#   bash scripts/gpu_bench.sh OUT_DIR [quick]
+# The whole GPU measurement (BENCHMARKS.md), from the repo root of a CUDA machine:
+#   bash tools/gpu/bench.sh OUT_DIR [quick]
 # Random weights at real sizes, so no downloads. If diffusers is missing (the lent GPU image has
 # none), the wheels in .whl/ are installed to /tmp/site first (DEVELOPERS.md says how to fetch them).
 # `quick` skips torch.compile and the largest batches so the run fits a 10-minute device call.
@@ -17,10 +17,10 @@ BATCHES=1,8,16,32,64
 if [ "${2:-}" = quick ]; then EXTRA=(--no-compile); BATCHES=1,8,32; fi
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
 # 1. CUDA vs CPU agreement, then real-size training steps (teacher b12 bf16 +/- checkpointing, B7 distil b24)
-python3 scripts/gpu_measure.py --only agreement,train --out "$OUT/train_agreement.json" 2>&1 | tee "$OUT/train.log"
+python3 -m tools.gpu.measure --only agreement,train --out "$OUT/train_agreement.json" 2>&1 | tee "$OUT/train.log"
 # 2. model-only grid: batch x fp32/bf16 x eager/compile x channels_last
-python3 scripts/gpu_measure.py --only inference --batch-sizes "$BATCHES" "${EXTRA[@]}" \
+python3 -m tools.gpu.measure --only inference --batch-sizes "$BATCHES" "${EXTRA[@]}" \
   --out "$OUT/inference.json" 2>&1 | tee "$OUT/inference.log"
 # 3. end-to-end from 1024x768 JPEGs (decode in workers) vs model-only vs naive, the scorer's own path
-python3 scripts/speed_bench.py --device cuda --model student-lite0,student --batch-sizes 8,32,64 \
-  --precisions fp32,bf16 --images 1024 --naive-images 32 --workers 14 --out-json "$OUT/e2e.json" 2>&1 | tee "$OUT/e2e.log"
+python3 -m dpiqa_cli bench --speed --device cuda --speed-models student,student-b7 --speed-batch-sizes 8,32,64 \
+  --precisions fp32,bf16 --images 1024 --naive-images 32 --workers 14 --out "$OUT/e2e" 2>&1 | tee "$OUT/e2e.log"

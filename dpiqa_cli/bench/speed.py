@@ -19,9 +19,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
+from rich.console import Console
+from rich.table import Table
 
 from dpiqa_cli.atomic import write_json
+from dpiqa_cli.data.images import IMAGE_EXTS, decode_uint8
+from dpiqa_cli.device import resolve_device, resolve_precision
 from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.models.checkpoint import LoadedModel, load_model
+from dpiqa_cli.models.registry import get_spec
+from dpiqa_cli.scoring.pipeline import score_paths
+from dpiqa_cli.scoring.runner import TorchRunner
 
 
 def _rss_mb() -> dict:
@@ -38,11 +47,9 @@ def _sync(device: torch.device) -> None:
 def make_jpeg_folder(folder: Path, n: int = 64, size=(1024, 768), quality: int = 90) -> list[Path]:
     """n photo-like 1024x768 JPEGs: scikit-image's photos when installed (varied crops), else textures."""
     folder.mkdir(parents=True, exist_ok=True)
-    from PIL import Image
-
     photos = []
     try:
-        from skimage import data
+        from skimage import data  # optional: a test extra
 
         for name in ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "motorcycle_left"):
             try:
@@ -74,8 +81,6 @@ def draft_difference(paths, size: int = 512) -> dict:
     """Mean and max |draft decode - full decode + resize| over all pixels, in 8-bit levels."""
     if not paths:
         return {}
-    from dpiqa_cli.data.images import decode_uint8
-
     means, maxes = [], []
     for p in paths:
         a = decode_uint8(p, size, draft=True)[0].astype(np.int16)
@@ -90,9 +95,6 @@ def draft_difference(paths, size: int = 512) -> dict:
 
 def _model_for_bench(name: str):
     """A LoadedModel: local weights when present, else random weights of the registry architecture."""
-    from dpiqa_cli.checkpoint import LoadedModel, load_model
-    from dpiqa_cli.registry import get_spec
-
     try:
         loaded = load_model(name, device="cpu")
         return loaded, "random" if loaded.config.get("random_weights") else "checkpoint"
@@ -100,12 +102,10 @@ def _model_for_bench(name: str):
         spec = get_spec(name)
         torch.manual_seed(0)
         net = spec.build().eval()
-        return LoadedModel(net, spec, {"input_size": spec.input_size, "mos_scale": None}), "random"
+        return LoadedModel(net, spec, {"input_size": spec.input_size, "mos_scale": None, "view": {"name": "whole"}}), "random"
 
 
 def _naive(model: torch.nn.Module, paths, size: int, device: torch.device) -> float:
-    from PIL import Image
-
     t = time.perf_counter()
     for p in paths:
         img = Image.open(p).convert("RGB").resize((size, size), Image.BILINEAR)
@@ -125,9 +125,6 @@ def run_speed_bench(models=("student-lite0",), batch_sizes=(8,), precisions=("au
     Model-only, end-to-end and naive are measured back to back in each of `rounds` rounds and the best
     round of each is reported (the median too): on a shared machine, other jobs only ever slow a run down.
     """
-    from dpiqa_cli.data.images import IMAGE_EXTS
-    from dpiqa_cli.runners import TorchRunner, resolve_device, resolve_precision
-
     dev = resolve_device(device)
     tmp = None
     if jpeg_dir is None:
@@ -180,8 +177,6 @@ def _model_only(runner, x, dev, min_time_s) -> tuple[float, float]:
 
 
 def _one(runner, loaded, plain, paths, bs, dev, workers, min_time_s, naive_images, rounds) -> dict:
-    from dpiqa_cli.score import score_paths
-
     size = runner.input_size
     x = torch.randint(0, 256, (bs, size, size, 3), dtype=torch.uint8).permute(0, 3, 1, 2)
     if dev.type == "cuda":
@@ -228,9 +223,6 @@ def _machine(dev: torch.device) -> dict:
 
 
 def _print_table(rows, machine, console=None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     t = Table(title=f"scoring speed ({machine.get('cpu_model') or machine['processor']}, {machine['cpus']} cpus"
                     + (f", {machine['gpu']}" if "gpu" in machine else "") + ")")
     for c in ("model", "batch", "prec", "model-only img/s", "ms/batch", "e2e img/s", "naive img/s",
@@ -247,3 +239,23 @@ def _print_table(rows, machine, console=None) -> None:
     if d:
         (console or Console()).print(f"draft vs full JPEG decode at {d['size']} px over {d['images']} images: mean "
                                      f"|diff| {d['mean_abs_levels']:.2f} / max {d['max_abs_levels']} (8-bit levels)")
+
+
+def _csv_list(text: str, what: str, cast=str) -> list:
+    try:
+        items = [cast(t.strip()) for t in str(text).split(",") if t.strip()]
+    except ValueError:
+        raise DpiqaError(f"bad {what} {text!r}: use a comma-separated list, e.g. 1,8") from None
+    if not items:
+        raise DpiqaError(f"{what} is empty")
+    return items
+
+
+def speed_command(models: str, batch_sizes: str, precisions: str, out_dir: Path, **kw) -> dict:
+    """`dpiqa bench --speed`: parse the lists, run, write OUT/speed.json."""
+    sizes = _csv_list(batch_sizes, "--speed-batch-sizes", int)
+    if min(sizes) < 1:
+        raise DpiqaError("--speed-batch-sizes must be at least 1")
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return run_speed_bench(_csv_list(models, "--speed-models"), sizes, _csv_list(precisions, "--precisions"),
+                           out_json=Path(out_dir) / "speed.json", **kw)

@@ -1,6 +1,6 @@
 """Fail (exit 1, one message) unless BENCH_DIR holds a well-formed bench report: CI's guard.
 
-    python scripts/check_report.py BENCH_DIR
+    python tools/check_report.py BENCH_DIR
 
 Checks report.md (has the per-split table and the logistic convention), report.json (parses; every split
 has finite metrics in range: correlations in [-1, 1], RMSE >= 0, n >= 3) and scatter.png (PNG signature).

@@ -1,5 +1,6 @@
 """Where scores go: an append-only sidecar while running, then one ranked file written atomically.
 
+`ResultWriter` is the whole protocol (open -> add rows -> finish); the functions below are its parts.
 Sidecar `<stem>.partial.csv` (`path,score,width,height,error`): one row per image, appended as batches
 finish and fsynced every few batches, so a SIGKILL loses at most those batches. A torn last line (a
 kill in the middle of a write) is dropped on reading. `--resume` reads it (and any per-rank sidecars
@@ -177,3 +178,89 @@ def cleanup(out: Path, sidecars: list[Path]) -> None:
     for p in sidecars + [meta_path(out)]:
         if p.exists():
             p.unlink()
+
+
+def to_mos(score, scale: dict | None):
+    """Map normalised scores (higher = better, [0, 1]) back onto the training dataset's MOS scale."""
+    lo, hi = float(scale["min"]), float(scale["max"])
+    return hi - score * (hi - lo) if scale.get("lower_better") else lo + score * (hi - lo)
+
+
+def rank_table(scored: dict, mos_scale: dict | None) -> pd.DataFrame:
+    """{path: (score, w, h)} -> best first; ties broken by path so the order is reproducible."""
+    df = pd.DataFrame([(p, s, w, h) for p, (s, w, h) in scored.items()], columns=["path", "score", "width", "height"])
+    df = df.sort_values(["score", "path"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
+    df.insert(0, "rank", range(1, len(df) + 1))
+    if mos_scale and len(df):
+        df["mos"] = to_mos(df["score"], mos_scale)
+    return df.astype({"width": "int64", "height": "int64"})
+
+
+class ResultWriter:
+    """One scoring run's results: resumable while running, one ranked file at the end.
+
+    open(meta) checks the run's identity against an interrupted run's and returns what it already scored;
+    add(rows) appends a batch's rows (path, score or None, width, height, error or None) to this process's
+    sidecar; finish(paths) writes the ranked file and `<stem>.errors.csv` and removes the sidecars. Without
+    `out` everything stays in memory. Under torchrun every rank writes its own sidecar, `barrier` keeps the
+    ranks in step, and rank 0 merges.
+    """
+
+    def __init__(self, out: Path | None, resume: bool = False, flush_every: int = 4, rank: int = 0,
+                 world: int = 1, barrier=lambda: None):
+        check_out(out)
+        self.out, self.resume, self.flush_every = out, resume, flush_every
+        self.rank, self.world, self.barrier = rank, world, barrier
+        self.scored: dict = {}  # path -> (score, width, height)
+        self.failed: dict = {}  # path -> reason
+        self.sidecar: Sidecar | None = None
+        self.resumed = 0
+
+    def open(self, meta: dict, paths: list[str]) -> list[str]:
+        """Start (or resume) the run over `paths`; returns those still to score (an interrupted run's
+        scored files are kept, its failed ones retried)."""
+        done: dict = {}
+        if self.out is not None:
+            check_meta(self.out, meta, self.resume)
+            if self.resume:
+                done, _ = read_sidecars(all_sidecars(self.out))
+            self.barrier()  # every rank has read the old sidecars before any is written
+            if self.rank == 0:
+                write_meta(self.out, meta)
+            path = sidecar_path(self.out, self.rank if self.world > 1 else None)
+            self.sidecar = Sidecar(path, self.flush_every, append=self.resume)
+        self.scored = {p: done[p] for p in paths if p in done}
+        self.resumed = len(self.scored)
+        return [p for p in paths if p not in done]
+
+    def add(self, rows: list[tuple]) -> None:
+        for p, score, w, h, err in rows:
+            if err is None:
+                self.scored[p] = (score, w, h)
+            else:
+                self.failed[p] = err
+        if self.sidecar is not None:
+            self.sidecar.add(rows)
+
+    def close(self) -> None:
+        """Make every row so far durable (also on an interrupted run)."""
+        if self.sidecar is not None:
+            self.sidecar.close()
+
+    def finish(self, paths: list[str], mos_scale: dict | None) -> tuple[pd.DataFrame, dict]:
+        """(ranked table, {path: reason}) of `paths`; written to `out` by rank 0 (others return their shard)."""
+        self.close()
+        scored, failed = self.scored, self.failed
+        if self.out is not None:
+            self.barrier()  # every shard is on disk
+            if self.rank == 0:
+                all_scored, all_failed = read_sidecars(all_sidecars(self.out))
+                scored = {p: all_scored[p] for p in paths if p in all_scored}
+                failed = {p: all_failed.get(p, "no result") for p in paths if p not in all_scored}
+        df = rank_table(scored, mos_scale)
+        failed = dict(sorted(failed.items()))
+        if self.out is not None and self.rank == 0:
+            write_results(df, self.out)
+            write_errors(pd.DataFrame(list(failed.items()), columns=["path", "reason"]), self.out)
+            cleanup(self.out, all_sidecars(self.out))
+        return df, failed

@@ -1,6 +1,6 @@
 """Write a KonIQ-10k-layout fixture: koniq10k_distributions_sets.csv + 1024x768/*.jpg (CI's bench job).
 
-    python scripts/make_koniq_fixture.py OUT_DIR
+    python tools/make_koniq_fixture.py OUT_DIR
 
 Six scikit-image photos, each pristine and at two strengths of blur, noise and JPEG (42 images). MOS
 (0-100, higher better) falls with strength, with a small seeded jitter; `set` puts 3 photos in training,

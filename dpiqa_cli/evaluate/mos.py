@@ -3,7 +3,7 @@
 The MOS file is a CSV with a path-like column (path, image, image_name, name, file, filename) and a
 MOS column (mos, MOS, dmos, score, ...). Rows are matched by absolute path first, then by path
 relative to the MOS file's folder, then by file name (only when names are unique among the scored
-files). Metrics and the report come from dpiqa_cli.evaluate (shared with `dpiqa bench`).
+files). Metrics and the report are the ones `dpiqa bench` writes.
 """
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.evaluate.metrics import compute_metrics
+from dpiqa_cli.evaluate.report import write_report
 
 PATH_COLS = ("path", "image", "image_name", "img", "name", "file", "filename", "dist_img")
 MOS_COLS = ("mos", "dmos", "mos_raw", "score", "quality", "label")
@@ -55,9 +57,6 @@ def match(scores: pd.DataFrame, mos: pd.DataFrame, base: Path) -> pd.DataFrame:
 
 
 def mos_report(scores: pd.DataFrame, mos_file: Path, report_dir: Path | None, out: Path | None) -> Path:
-    from dpiqa_cli.evaluate.metrics import compute_metrics
-    from dpiqa_cli.evaluate.report import write_report
-
     joined = match(scores, read_mos(mos_file), mos_file.resolve().parent)
     if len(joined) < 3:
         raise DpiqaError(f"--mos: only {len(joined)} scored file(s) have a MOS; correlations need at least 3")

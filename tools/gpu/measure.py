@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Real-size speed, memory and agreement measurements for a GPU, in one call (issue #7).
+"""Real-size speed, memory and agreement measurements for a GPU, in one call.
 
 Random weights at the real sizes (SD v1.5 teacher, B7 student, lite0 default): no downloads needed.
 Writes one JSON (and prints tables) with:
@@ -9,7 +9,9 @@ Writes one JSON (and prints tables) with:
     distillation step of the B7 student at batch 24;
   - agreement: CUDA vs CPU scores on the same inputs (fp32 and bf16).
 `--smoke` runs the same code paths with the tiny registry models on the CPU (CI keeps it from rotting).
-End-to-end (JPEG decode included) numbers come from `dpiqa bench --speed`; see scripts/gpu_bench.sh.
+End-to-end (JPEG decode included) numbers come from `dpiqa bench --speed`; see tools/gpu/bench.sh.
+
+    python -m tools.gpu.measure [--smoke] [--only agreement,train,inference] [--out OUT.json]
 """
 from __future__ import annotations
 
@@ -19,11 +21,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import dpiqa_cli  # noqa: E402,F401  (torchvision compatibility step)
-import torch  # noqa: E402
+import torch
 
-from dpiqa_cli.registry import get_spec  # noqa: E402
+from dpiqa_cli.models.registry import get_spec
 
 
 def sync(device: torch.device) -> None:

@@ -1,6 +1,6 @@
 """`dpiqa bench`: score a dataset's test splits through the `score` pipeline and write a correlation report.
 
-Every image any split needs is scored once (dpiqa_cli.score.score_paths, the same decode/resize/model path as
+Every image any split needs is scored once (`scoring.pipeline.score_paths`, the same decode/resize/model path as
 `dpiqa score`), then each split's test part is evaluated on the normalised [0, 1] MOS scale:
 - seeds: random 80/20 by image (authentic) or by reference image (synthetic), one split per seed; the test
   part equals the one training draws with the same seed (same make_split call);
@@ -10,7 +10,6 @@ Every image any split needs is scored once (dpiqa_cli.score.score_paths, the sam
 """
 from __future__ import annotations
 
-import json
 import re
 import sys
 import warnings
@@ -19,9 +18,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dpiqa_cli.data.catalog import canonical, dataset_info
+from dpiqa_cli.data.datasets import read_dataset
+from dpiqa_cli.data.splits import make_split, official_split, save_split
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.evaluate.metrics import aggregate, compute_metrics
+from dpiqa_cli.evaluate.mos import match, read_mos
 from dpiqa_cli.evaluate.report import write_report
+from dpiqa_cli.models.config import read_config
+from dpiqa_cli.models.registry import get_spec
+from dpiqa_cli.scoring.pipeline import score_paths
 
 SPLITS = ("seeds", "official", "all")
 
@@ -39,30 +45,19 @@ def parse_seeds(text) -> list[int]:
     return sorted(set(seeds))
 
 
-def model_info(model: str, weights) -> dict:
-    """The checkpoint's config (training dataset, scale) without loading the network: its .json sidecar."""
+def model_info(model: str | None, weights) -> dict:
+    """The checkpoint's training dataset, from its config (the network is not loaded)."""
     path = Path(weights) if weights else None
-    if path is None:
-        try:
-            from dpiqa_cli.registry import get_spec
-
-            path = get_spec(model).default_weights
-        except (DpiqaError, KeyError):
-            path = None
-    if path is None:
+    if path is None and model is not None and Path(model).suffix in {".safetensors", ".json"}:
+        path = Path(model)
+    if path is None and (model is None or Path(model).suffix.lower() != ".onnx"):
+        path = get_spec(model or "student").default_weights
+    if path is None or not Path(path).is_file():
         return {"checkpoint": None, "trained_on": "random weights (no checkpoint)"}
-    cfg_file = Path(path).with_suffix(".json")
-    try:
-        cfg = json.loads(cfg_file.read_text())
-    except (OSError, ValueError):
-        cfg = {}
-    return {"checkpoint": str(path), "trained_on": cfg.get("dataset")}
+    return {"checkpoint": str(path), "trained_on": read_config(path)[1].get("dataset")}
 
 
 def make_splits(df: pd.DataFrame, dataset: str, split: str, seeds) -> list[dict]:
-    from dpiqa_cli.data.datasets import dataset_info
-    from dpiqa_cli.data.splits import make_split, official_split
-
     if split == "official":
         sp = official_split(df)
         if not sp["test"]:
@@ -96,8 +91,6 @@ def read_scores(path) -> dict:
 
 
 def _score(paths: list[str], model, weights, device, batch_size, workers, progress) -> dict:
-    from dpiqa_cli.score import score_paths
-
     out = score_paths(paths, model=model, weights=weights, device=device, batch_size=batch_size, workers=workers,
                       progress=progress)
     for p, reason in list(out.attrs.get("errors", {}).items())[:5]:
@@ -109,8 +102,6 @@ def _evaluate(df: pd.DataFrame, splits: list[dict], pred: dict, out: Path) -> tu
     by_id = df.set_index("id")
     results, notes = [], []
     (out / "splits").mkdir(parents=True, exist_ok=True)
-    from dpiqa_cli.data.splits import save_split
-
     for s in splits:
         fname = "split-" + s["name"].replace(" ", "") + ".json"
         save_split(s["split"], out / "splits" / fname)
@@ -129,7 +120,7 @@ def _evaluate(df: pd.DataFrame, splits: list[dict], pred: dict, out: Path) -> tu
     return results, notes
 
 
-def run_bench(model="student", weights=None, dataset=None, root=None, split="seeds", seeds="0-4", out_dir="bench",
+def run_bench(model=None, weights=None, dataset=None, root=None, split="seeds", seeds="0-4", out_dir="bench",
               device="auto", batch_size=None, workers=None, allow_missing=False, scores=None, mos=None,
               progress=True, dataset_opts: dict | None = None) -> dict:
     """Evaluate; write out_dir/report.{md,json}, scatter.png, splits/*.json. Returns the report's numbers."""
@@ -142,8 +133,6 @@ def run_bench(model="student", weights=None, dataset=None, root=None, split="see
         return _bench_mos_file(scores, mos, out, model, weights)
     if dataset is None or root is None:
         raise DpiqaError("bench needs --dataset and --root (or --scores FILE --mos FILE)")
-    from dpiqa_cli.data.datasets import canonical, read_dataset
-
     dataset = canonical(dataset)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -177,8 +166,6 @@ def run_bench(model="student", weights=None, dataset=None, root=None, split="see
 
 def _bench_mos_file(scores, mos, out: Path, model, weights) -> dict:
     """--scores FILE --mos FILE: one split of every scored file that has a MOS (MOS on the file's own scale)."""
-    from dpiqa_cli.mos_report import match, read_mos
-
     if scores is None:
         raise DpiqaError("--mos needs --scores FILE (bench does not score loose folders; use `dpiqa score --mos`)")
     mos = Path(mos)
@@ -197,3 +184,14 @@ def _bench_mos_file(scores, mos, out: Path, model, weights) -> dict:
             "notes": ["MOS taken as given in the MOS file (not normalised): RMSE is on that file's scale"]}
     write_report(out, {"splits": res, "aggregate": agg}, meta)
     return {"splits": [{"name": "all", **m}], "aggregate": agg, "out": str(out)}
+
+
+def bench_command(**kw) -> dict:
+    """`dpiqa bench`: run_bench, then one summary line on stderr."""
+    kw["dataset_opts"] = {k: v for k, v in (kw.get("dataset_opts") or {}).items() if v is not None}
+    res = run_bench(**kw)
+    med = res["aggregate"]
+    print(f"SRCC {med['srcc']['median']:.4f}  PLCC {med['plcc']['median']:.4f}  "
+          f"PLCC(logistic) {med['plcc_logistic']['median']:.4f}  (median of {len(res['splits'])} split(s)); "
+          f"report: {Path(res['out']) / 'report.md'}", file=sys.stderr)
+    return res

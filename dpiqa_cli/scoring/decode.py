@@ -1,10 +1,11 @@
-"""A DataLoader over image paths: workers decode, failures travel with the batch as error records.
+"""The decode stage of scoring: a DataLoader over image paths whose workers cut each image into its view's
+crops; failures travel with the batch as error records, so one bad file never stops a run.
 
-Each image becomes the K crops of the model's view (1 for `whole`, 2 for `patches`; see
-`images.view_layout`), so a batch of B images holds B*K crops, image-major. Workers ship uint8 H x W x 3
-crops (4x less inter-process and host-to-device traffic than floats);
-the batch is turned into float [0, 1] on the target device. Stacking HWC images and permuting gives an
-NCHW tensor that is already channels_last in memory, which is what CUDA convolutions prefer.
+Each image becomes its view's K crops (`data.views`), so a batch of B images holds sum(K) crops,
+image-major, with `counts` saying how many belong to each image. Workers ship uint8 H x W x 3 crops (4x
+less inter-process and host-to-device traffic than floats); the runner turns them into float [0, 1] on
+the target device. Stacking HWC crops and permuting gives an NCHW tensor that is already channels_last
+in memory, which is what the convolutions prefer.
 """
 from __future__ import annotations
 
@@ -14,19 +15,20 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS, ImageError, decode_views
+from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS, ImageError
+from dpiqa_cli.data.views import View, decode_views
 
 
 class ImageFolderDataset(Dataset):
-    def __init__(self, paths: list[str], size: int, max_pixels: int | None = DEFAULT_MAX_PIXELS, view: str = "whole"):
-        self.paths, self.size, self.max_pixels, self.view = list(paths), int(size), max_pixels, view
+    def __init__(self, paths: list[str], view: View, max_pixels: int | None = DEFAULT_MAX_PIXELS):
+        self.paths, self.view, self.max_pixels = list(paths), view, max_pixels
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int):
         try:
-            arr, (w, h) = decode_views(self.paths[i], self.size, self.max_pixels, self.view)
+            arr, (w, h) = decode_views(self.paths[i], self.view, self.max_pixels)
             return i, torch.from_numpy(arr), w, h, None
         except ImageError as exc:
             return i, None, 0, 0, str(exc)
@@ -37,8 +39,9 @@ class ImageFolderDataset(Dataset):
 @dataclass
 class Batch:
     index: list[int]  # dataset indices of the decoded images, in batch order
-    x: torch.Tensor | None  # B*K x 3 x S x S uint8 (channels_last memory), image-major; None if all failed
+    x: torch.Tensor | None  # sum(counts) x 3 x S x S uint8 (channels_last memory), image-major; None if all failed
     sizes: list[tuple[int, int]]
+    counts: list[int] = field(default_factory=list)  # crops per decoded image
     errors: list[tuple[int, str]] = field(default_factory=list)
 
     def pin_memory(self):  # called by DataLoader(pin_memory=True) for custom batch types
@@ -50,7 +53,7 @@ class Batch:
 def collate(items) -> Batch:
     good = [it for it in items if it[1] is not None]
     x = torch.cat([it[1] for it in good]).permute(0, 3, 1, 2) if good else None
-    return Batch([it[0] for it in good], x, [(it[2], it[3]) for it in good],
+    return Batch([it[0] for it in good], x, [(it[2], it[3]) for it in good], [len(it[1]) for it in good],
                  [(it[0], it[4]) for it in items if it[1] is None])
 
 
@@ -61,9 +64,9 @@ def default_workers(device: torch.device) -> int:
     return max(1, min(8, cpus - 1))
 
 
-def make_loader(paths: list[str], size: int, batch_size: int, workers: int, device: torch.device,
-                max_pixels: int | None = DEFAULT_MAX_PIXELS, view: str = "whole") -> DataLoader:
-    ds = ImageFolderDataset(paths, size, max_pixels, view)
+def make_loader(paths: list[str], view: View, batch_size: int, workers: int, device: torch.device,
+                max_pixels: int | None = DEFAULT_MAX_PIXELS) -> DataLoader:
+    ds = ImageFolderDataset(paths, view, max_pixels)
     kw = dict(prefetch_factor=4, persistent_workers=False) if workers > 0 else {}
     return DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate,
                       pin_memory=device.type == "cuda", drop_last=False, **kw)

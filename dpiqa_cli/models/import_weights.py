@@ -11,15 +11,20 @@ from pathlib import Path
 
 import torch
 
-from dpiqa_cli.checkpoint import save_checkpoint
+from dpiqa_cli.data.catalog import dataset_info
 from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.models.checkpoint import save_checkpoint
+from dpiqa_cli.models.prompts import build_prompts
+from dpiqa_cli.models.registry import get_spec
 from dpiqa_cli.models.student import map_state_dict_by_order
-from dpiqa_cli.registry import get_spec
+from dpiqa_cli.models.teacher import compute_prompt_embeddings
 
 log = logging.getLogger(__name__)
 
 # Released decoder modules that its forward never uses (a BatchNorm and a 24-way distortion classifier).
 TEACHER_UNUSED = ("QFD.bnc1.", "QFD.classifier_dist.")
+# What the authors released: the paper's architectures.
+DEFAULT_ENTRY = {"student": "student-b7", "teacher": "teacher"}
 # Old diffusers named the VAE attention projections differently; current diffusers expects these.
 _OLD_ATTN = {".query.": ".to_q.", ".key.": ".to_k.", ".value.": ".to_v.", ".proj_attn.": ".to_out.0."}
 
@@ -90,9 +95,6 @@ def map_student(src: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -
 
 
 def load_embeddings(path: Path | None, prompts: str, dim: int) -> torch.Tensor:
-    from dpiqa_cli.models.prompts import build_prompts
-    from dpiqa_cli.models.teacher import compute_prompt_embeddings
-
     n = len(build_prompts(prompts))
     if path is None:
         emb = compute_prompt_embeddings(build_prompts(prompts))
@@ -112,7 +114,7 @@ def import_authors_checkpoint(src: Path, kind: str, out: Path, model_name: str |
                               prompts: str = "release", quiet: bool = False) -> Path:
     if kind not in {"student", "teacher"}:
         raise DpiqaError(f"--kind must be student or teacher, not {kind!r}")
-    spec = get_spec(model_name or kind)
+    spec = get_spec(model_name or DEFAULT_ENTRY[kind])
     if spec.kind != kind:
         raise DpiqaError(f"--model {spec.name} is a {spec.kind}, not a {kind}")
     src_state = read_torch_state_dict(src)
@@ -140,8 +142,6 @@ def import_authors_checkpoint(src: Path, kind: str, out: Path, model_name: str |
 def _dataset_facts(dataset: str | None) -> dict:
     """The MOS scale to map scores back, and the view: synthetic datasets were trained on two patches."""
     if not dataset:
-        return {"mos_scale": None}
-    from dpiqa_cli.data.datasets import dataset_info
-
+        return {"mos_scale": None, "view": {"name": "whole"}}
     info = dataset_info(dataset)  # an unknown name is a one-line error
-    return {"mos_scale": info["scale"], "patches": info["synthetic"]}
+    return {"mos_scale": info["scale"], "view": {"name": "patches" if info["synthetic"] else "whole"}}

@@ -1,0 +1,1 @@
+"""Benchmarks that run models: correlations on dataset splits (`dataset`) and speed (`speed`)."""

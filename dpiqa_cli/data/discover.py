@@ -1,0 +1,104 @@
+"""Finding images: files, folders, globs and lists -> a deduplicated list of absolute paths.
+
+Paths keep symlinks as given (not resolved) and are deduplicated by their resolved target, in first-seen
+order. Folders are walked in sorted order, following symlinked folders; a (device, inode) set of visited
+folders makes symlink loops and repeated subtrees harmless.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from pathlib import Path
+from typing import Iterable
+
+from dpiqa_cli.data.images import IMAGE_EXTS
+from dpiqa_cli.errors import DpiqaError
+
+_GLOB_CHARS = set("*?[")
+
+
+def _is_image_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTS
+
+
+def _walk(root: str, recursive: bool, visited: set) -> Iterable[str]:
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+        except OSError:
+            dirnames[:] = []
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in visited:  # a symlink loop or a folder reached twice: walk it once
+            dirnames[:] = []
+            continue
+        visited.add(key)
+        dirnames.sort()
+        if not recursive:
+            dirnames[:] = []
+        for name in sorted(filenames):
+            if _is_image_name(name):
+                yield os.path.join(dirpath, name)
+
+
+def read_list(source: str) -> list[str]:
+    """Paths from a text file (one per line, blank lines and #comments skipped), or stdin for '-'."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DpiqaError(f"cannot read list {source}: {exc}") from None
+    base = Path.cwd() if source == "-" else Path(source).resolve().parent
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            out.append(str(base / line) if not os.path.isabs(line) else line)
+    return out
+
+
+def discover(inputs: Iterable[str | os.PathLike], recursive: bool = True, from_list: str | None = None,
+             warn=None) -> list[str]:
+    """Expand files, folders and globs (plus a --from-list) into a deduplicated list of absolute paths.
+
+    Explicit files are kept whatever their extension (the decoder then says what is wrong with them);
+    files found in folders or by globs must have an image extension. A missing explicit path is kept
+    too, so that it is reported per file instead of aborting the run.
+    """
+    warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
+    items = [os.fspath(p) for p in inputs]
+    if from_list is not None:
+        items += read_list(from_list)
+    visited, out = set(), []
+    add = out.append
+    for item in items:
+        if os.path.isdir(item):
+            for path in _walk(item, recursive, visited):
+                add(path)
+        elif os.path.lexists(item):
+            add(item)
+        elif _GLOB_CHARS & set(item):
+            matches = sorted(glob.glob(item, recursive=recursive))
+            if not matches:
+                warn(f"no file matches {item}")
+            for m in matches:
+                if os.path.isdir(m):
+                    for path in _walk(m, recursive, visited):
+                        add(path)
+                elif _is_image_name(m):
+                    add(m)
+        else:
+            add(item)  # reported as "no such file" by the decoder
+    return unique_paths(out)
+
+
+def unique_paths(paths: Iterable[str | os.PathLike]) -> list[str]:
+    """Absolute paths, each file once (by its resolved target), in first-seen order."""
+    seen, out = set(), []
+    for p in paths:
+        p = os.path.abspath(os.fspath(p))
+        key = os.path.realpath(p)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out

@@ -1,0 +1,178 @@
+"""The one model registry every command uses: name -> architecture, input size, score scale, weights.
+
+Names follow timm's `arch.tag`: an architecture (`student-b7`, `student-lite0`, `teacher`), and after a dot
+the weights it comes with (`student-lite0.synth`: the bundled default). `student` is an alias of the default
+scorer, so `dpiqa score --model student` runs what `dpiqa models` says it runs. Parameter counts are stored
+here (a test counts them again on `meta`), so listing the registry builds nothing.
+
+Where the bundled checkpoint is found, in order: `$DPIQA_WEIGHTS_DIR`; the `dpiqa_cli.weights` package data
+that every install carries (the repository's top-level `weights/` folder, mapped into the package by the
+build); the `weights/` folder of a source checkout run without installing.
+"""
+from __future__ import annotations
+
+import copy
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from dpiqa_cli.data.views import view_from_config
+from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.models import configs as C
+from dpiqa_cli.models.config import read_config
+
+BUNDLED_FILE = "dpiqa-student-lite0-synth.safetensors"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    kind: str  # "teacher" | "student"
+    architecture: str  # what runs, in words
+    arch: dict  # the builder's configuration
+    params: int  # parameters (the teacher's include its CLIP text tower); checked by a test on `meta`
+    input_size: int
+    feat_size: int
+    description: str
+    weights: str | None = None  # file name of a bundled checkpoint, None: random or --weights
+    weights_hint: str = ""  # where real weights come from
+    lower_better: bool = False  # scores are normalised MOS: higher is better for every entry
+    score_range: tuple[float, float] = (0.0, 1.0)
+
+    @property
+    def arch_name(self) -> str:
+        """The architecture entry: the name without its weights tag (`student-lite0.synth` -> `student-lite0`)."""
+        return self.name.split(".")[0]
+
+    @property
+    def default_weights(self) -> Path | None:
+        return weights_dir()[0] / self.weights if self.weights else None
+
+    def build(self, pretrained: bool = False, **overrides: Any):
+        """A model with this spec's architecture (random weights unless `pretrained`)."""
+        arch = {**copy.deepcopy(self.arch), **overrides}
+        # the architectures import torch, timm or diffusers: only when a model is really built
+        if self.kind == "teacher":
+            from dpiqa_cli.models.teacher import build_teacher
+
+            model = build_teacher(arch, pretrained=pretrained)
+        else:
+            from dpiqa_cli.models.student import build_student
+
+            model = build_student(arch, pretrained=pretrained)
+        model.dpiqa_spec, model.dpiqa_arch = self.arch_name, arch  # what save_checkpoint records
+        return model
+
+
+def weights_dir() -> tuple[Path, str]:
+    """(folder holding the bundled checkpoint, where that folder came from)."""
+    env = os.environ.get("DPIQA_WEIGHTS_DIR")
+    if env:
+        return Path(env), "$DPIQA_WEIGHTS_DIR"
+    spec = importlib.util.find_spec("dpiqa_cli.weights")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0]), "installed package data"
+    return Path(__file__).resolve().parents[2] / "weights", "source checkout"
+
+
+def _teacher_arch(unet: dict, vae: dict, adapter: dict, clip: dict, feat: int, width: int, hidden: int) -> dict:
+    return dict(unet=unet, vae=vae, adapter=adapter, clip_text=clip, feat_size=feat, qfd_width=width,
+                hidden=hidden, prompts="paper")
+
+
+_SD = "SD v1.5 U-Net + VAE, T2I adapter, CLIP ViT-L/14 prompts, QFD"
+_HINT_TEACHER = (f"train it with `dpiqa train-teacher` (needs {C.SD15_HUB_ID}) or convert the authors' "
+                 "release with `dpiqa import-weights --kind teacher`")
+_HINT_B7 = "train with `dpiqa distill` or convert the authors' release with `dpiqa import-weights --kind student`"
+_LITE0 = dict(backbone="tf_efficientnet_lite0", feat_size=64, hidden=512, bn_eps=C.TORCHVISION_BN_EPS)
+
+_SPECS = [
+    ModelSpec("teacher", "teacher", _SD,
+              _teacher_arch(C.SD15_UNET, C.SD15_VAE, C.SD15_ADAPTER, C.CLIP_L14_TEXT, 64, 512, 512),
+              1_188_311_060, 512, 64, "the DP-IQA teacher (paper)", weights_hint=_HINT_TEACHER),
+    ModelSpec("student-b7", "student", "EfficientNet-B7 + DP-IQA head",
+              dict(backbone="efficientnet_b7", feat_size=64, hidden=512, bn_eps=C.TORCHVISION_BN_EPS,
+                   bn_momentum=C.TORCHVISION_BN_MOMENTUM),
+              81_012_185, 512, 64, "the paper's DP-IQA student", weights_hint=_HINT_B7),
+    ModelSpec("student-lite0", "student", "EfficientNet-Lite0 + DP-IQA head", _LITE0, 20_504_073, 512, 64,
+              "small student (ImageNet Lite0 init offline)",
+              weights_hint="train with `dpiqa distill --model student-lite0 --init imagenet`"),
+    ModelSpec("student-lite0.synth", "student", "EfficientNet-Lite0 + DP-IQA head", _LITE0, 20_504_073, 512, 64,
+              "the bundled default scorer, trained by dpiqa on synthetic distortions (weights/README.md)",
+              weights=BUNDLED_FILE, weights_hint="rebuild with tools/default_model/build.sh"),
+    ModelSpec("tiny-teacher", "teacher", "miniature teacher (same topology)",
+              _teacher_arch(C.TINY_UNET, C.TINY_VAE, C.TINY_ADAPTER, C.TINY_CLIP_TEXT, 8, 128, 64),
+              4_340_276, 64, 8, "for tests (random weights, 64 px, 8x8 feature map)"),
+    ModelSpec("tiny-student", "student", "miniature student (same topology)",
+              dict(backbone="test_efficientnet", feat_size=8, hidden=32, bn_eps=1e-3), 135_141, 64, 8,
+              "for tests (random weights, 64 px, 8x8 feature map)"),
+]
+REGISTRY: dict[str, ModelSpec] = {s.name: s for s in _SPECS}
+ALIASES = {"student": "student-lite0.synth"}  # the default scorer
+
+
+def list_specs() -> list[ModelSpec]:
+    return list(REGISTRY.values())
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return REGISTRY[ALIASES.get(name, name)]
+    except KeyError:
+        known = ", ".join([*ALIASES, *REGISTRY])
+        raise DpiqaError(f"unknown model {name!r}; known: {known} (or a checkpoint/.onnx path)") from None
+
+
+def count_parameters(spec: ModelSpec) -> int:
+    """Parameters counted on the meta device (nothing is allocated); the teacher includes its CLIP text tower."""
+    import torch  # counting builds the model
+
+    with torch.device("meta"):
+        model = spec.build()
+        n = sum(p.numel() for p in model.parameters())
+        if spec.kind == "teacher":
+            from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+            n += sum(p.numel() for p in CLIPTextModelWithProjection(CLIPTextConfig(**spec.arch["clip_text"])).parameters())
+    return n
+
+
+def weights_status(spec: ModelSpec) -> tuple[str, str]:
+    """(a word for the table, the sentence `dpiqa models` prints below it) on where the weights come from."""
+    if spec.weights:
+        path, where = spec.default_weights, weights_dir()[1]
+        if path.is_file():
+            return "bundled", f"{path} ({where})"
+        return "MISSING", f"{path} ({where}) is missing; {spec.weights_hint}"
+    if spec.name.startswith("tiny-"):
+        return "random", "random weights, for tests"
+    return "none", f"{spec.weights_hint}; then pass --weights CKPT"
+
+
+def view_name(spec: ModelSpec) -> str:
+    """The view a bundled checkpoint records, else `whole` (the authors' resize)."""
+    if spec.weights and spec.default_weights.is_file():
+        return view_from_config(read_config(spec.default_weights)[1], spec.input_size).describe()
+    return "whole"
+
+
+def print_models() -> None:
+    """`dpiqa models`: the registry as a table (nothing is built or loaded), then where weights come from."""
+    table = Table(title="dpiqa model registry")
+    for col in ("name", "architecture", "params", "input", "view", "weights"):
+        table.add_column(col, overflow="fold", no_wrap=col != "architecture", justify="right" if col == "params" else "left")
+    notes = [f"  {alias} = {target} (the default scorer)" for alias, target in ALIASES.items()]
+    for spec in list_specs():
+        status, note = weights_status(spec)
+        table.add_row(spec.name, spec.architecture, f"{spec.params / 1e6:,.2f} M", f"{spec.input_size} px",
+                      view_name(spec), status)
+        notes.append(f"  {spec.name}: {note}")
+    console = Console()
+    console.print(table)
+    console.print("Scores are normalised MOS in [0, 1], higher is better.\n" + "\n".join(notes),
+                  highlight=False, soft_wrap=True)

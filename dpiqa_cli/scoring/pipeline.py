@@ -1,0 +1,178 @@
+"""`dpiqa score`: paths -> decode (DataLoader workers) -> batches of crops -> runner -> ranked file.
+
+`score_paths` is the Python API; `score_command` adds discovery, the summary line, the --mos report and the
+exit code for the CLI. Work is never lost: rows go to a sidecar as batches finish (`scoring.writer`), and
+the final file replaces nothing until it is complete.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+import torch.distributed as dist
+
+from dpiqa_cli.data.discover import discover, unique_paths
+from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS
+from dpiqa_cli.device import resolve_device, resolve_precision
+from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.evaluate.mos import mos_report
+from dpiqa_cli.models.checkpoint import LoadedModel, load_model
+from dpiqa_cli.progress import Progress
+from dpiqa_cli.scoring.decode import default_workers, make_loader
+from dpiqa_cli.scoring.onnx import OnnxRunner
+from dpiqa_cli.scoring.runner import Runner, TorchRunner
+from dpiqa_cli.scoring.writer import ResultWriter, errors_path
+
+RESULT_COLS = ["rank", "path", "score", "width", "height"]
+NOTHING_SCORED = 4  # apart from 2 (a usage mistake): the arguments were fine, every input failed
+
+
+def make_runner(model, weights=None, device: torch.device | None = None, precision: str = "fp32",
+                compile: bool = False) -> Runner:
+    """A registry name, checkpoint, .onnx file or an already loaded `LoadedModel` -> Runner."""
+    device = device or torch.device("cpu")
+    if isinstance(model, (str, os.PathLike)) and Path(model).suffix.lower() == ".onnx":
+        if weights is not None:
+            raise DpiqaError("--weights cannot be used with an .onnx model (the weights are inside it)")
+        return OnnxRunner(Path(model), device)
+    if isinstance(model, LoadedModel):  # benchmarks reuse one
+        return TorchRunner(model, device, precision, compile)
+    loaded = load_model(None if model is None else str(model), weights, device="cpu")
+    name = str(model or "student") if weights is None else (f"{model}:{weights}" if model else str(weights))
+    return TorchRunner(loaded, device, precision, compile, name=name)
+
+
+def _dist() -> tuple[int, int, int]:
+    """(rank, world_size, local_rank) from torchrun's environment."""
+    return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+            int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def _init_dist(world: int, device: torch.device) -> bool:
+    """Join torchrun's process group; True if this call created it (and so must destroy it)."""
+    if world <= 1 or dist.is_initialized():
+        return False
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # NCCL barriers run on the current device: one GPU per rank
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return True
+
+
+def score_paths(paths, model=None, weights=None, device: str = "auto", precision: str = "auto",
+                batch_size: int | None = None, workers: int | None = None,
+                max_pixels: int | None = DEFAULT_MAX_PIXELS, compile: bool = False, out: str | Path | None = None,
+                resume: bool = False, progress: bool = True, flush_every: int = 4) -> pd.DataFrame:
+    """Score image paths; returns the ranked DataFrame (rank, path, score, width, height[, mos]).
+
+    `model` is a registry name (default: the bundled default scorer), a checkpoint, an .onnx file or a
+    LoadedModel; `weights` a checkpoint whose own config names its architecture.
+    `df.attrs['errors']` is a dict {path: reason} of the files that failed and `df.attrs['summary']`
+    a dict (scored, failed, resumed, images_per_s, wall_s, ...). With `out`, results also go to that
+    file (.csv/.jsonl/.parquet), failures to `<stem>.errors.csv`, and a sidecar makes the run resumable.
+    Under torchrun (WORLD_SIZE > 1) every rank scores paths[rank::world] of the sorted list and rank 0
+    writes the merged file; other ranks return their own shard.
+    """
+    t0 = time.perf_counter()
+    rank, world, local_rank = _dist()
+    out = Path(out) if out is not None else None
+    if world > 1 and out is None:
+        raise DpiqaError("under torchrun, pass --out: the ranks merge their shards through files")
+    writer = ResultWriter(out, resume, flush_every, rank, world, barrier=dist.barrier if world > 1 else lambda: None)
+    if batch_size is not None and batch_size < 1:
+        raise DpiqaError("--batch-size must be at least 1")
+    if workers is not None and workers < 0:
+        raise DpiqaError("--workers must be 0 or more")
+    dev = resolve_device(device, local_rank if world > 1 else None)
+    runner = make_runner(model, weights, dev, resolve_precision(precision, dev), compile)
+    batch_size = batch_size or runner.default_batch
+    runner.chunk = batch_size * (runner.view.crops_per_image() or 1)
+    workers = default_workers(dev) if workers is None else workers
+    paths = unique_paths(paths)
+    own_group = _init_dist(world, dev)
+    shard = sorted(paths)[rank::world] if world > 1 else paths
+    todo = writer.open(dict(runner.meta, max_pixels=max_pixels), shard)
+
+    bar = Progress(len(todo), "processed", enabled=progress)
+    delay = float(os.environ.get("DPIQA_TEST_BATCH_DELAY", "0"))  # tests: makes a mid-run kill deterministic
+    t_loop = time.perf_counter()
+    try:
+        for batch in make_loader(todo, runner.view, batch_size, workers, dev, max_pixels):
+            rows = [(todo[i], None, 0, 0, reason) for i, reason in batch.errors]
+            if batch.x is not None:
+                scores = runner.score_images(batch.x, batch.counts)
+                rows += [(todo[i], float(s), w, h, None) for i, s, (w, h) in zip(batch.index, scores, batch.sizes)]
+            writer.add(rows)
+            bar.update(len(rows), failed=len(writer.failed))
+            if delay:
+                time.sleep(delay)
+    except BaseException as exc:  # Ctrl-C, out of memory, a model error: keep what was scored
+        bar.close()
+        writer.close()
+        if out is not None:
+            what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped by an error"
+            print(f"\n{what}: {len(writer.scored)} results are safe in {writer.sidecar.path}; run the same "
+                  "command with --resume to continue", file=sys.stderr)
+        if isinstance(exc, torch.OutOfMemoryError):
+            raise DpiqaError(f"out of {dev.type.upper()} memory at --batch-size {batch_size}; "
+                             "try a smaller one") from None
+        raise
+    bar.close()
+    loop_s = time.perf_counter() - t_loop
+    n_new = len(writer.scored) - writer.resumed
+    df, failed = writer.finish(paths, runner.mos_scale)
+    if world > 1:
+        dist.barrier()  # no rank exits before rank 0 has written the merged file
+        if own_group:
+            dist.destroy_process_group()
+    df.attrs["errors"] = failed  # a dict: pandas compares attrs on merge/concat
+    df.attrs["summary"] = dict(scored=len(df), failed=len(failed), resumed=len(df) - n_new if rank == 0 else 0,
+                               new=n_new, images_per_s=n_new / loop_s if loop_s > 0 else 0.0, loop_s=loop_s,
+                               wall_s=time.perf_counter() - t0, device=str(dev), precision=runner.precision,
+                               batch_size=batch_size, workers=workers, rank=rank, world_size=world)
+    return df
+
+
+def summary_line(s: dict, out: Path | None) -> str:
+    line = f"scored {s['scored']}"
+    if s.get("resumed"):
+        line += f" ({s['resumed']} from the earlier run)"
+    line += f", failed {s['failed']}"
+    if s["failed"] and out is not None:
+        line += f" (see {errors_path(out)})"
+    if s.get("world_size", 1) > 1:
+        line += f", {s['world_size']} ranks"
+    return line + f", {s['images_per_s']:.1f} img/s, wall {s['wall_s']:.1f} s"
+
+
+def score_command(inputs, *, from_list=None, recursive=True, out=None, mos=None, report_dir=None,
+                  quiet=False, **kw) -> int:
+    """The CLI's one call: discover, score, write, report; returns the exit code (0 all scored, 1 some failed,
+    4 none scored)."""
+    out = Path(out) if out is not None else None
+    if mos is not None and not Path(mos).is_file():
+        raise DpiqaError(f"--mos file not found: {mos}")
+    if not inputs and from_list is None:
+        raise DpiqaError("nothing to score: give files, folders, globs or --from-list FILE")
+    paths = discover(inputs, recursive=recursive, from_list=from_list)
+    if not paths:
+        raise DpiqaError("no images found (extensions: jpg jpeg png webp bmp tif tiff)")
+    df = score_paths(paths, out=out, progress=not quiet, **kw)
+    s = df.attrs["summary"]
+    if s["rank"] != 0:
+        return 0
+    if out is None:
+        cols = [c for c in df.columns if c in RESULT_COLS + ["mos"]]
+        df[cols].to_csv(sys.stdout, index=False)
+        for p, reason in df.attrs["errors"].items():
+            print(f"failed: {p}: {reason}", file=sys.stderr)
+    print(summary_line(s, out), file=sys.stderr)
+    if mos is not None and len(df):
+        where = mos_report(df, Path(mos), Path(report_dir) if report_dir else None, out)
+        print(f"correlation report: {where}", file=sys.stderr)
+    if s["scored"] == 0:
+        return NOTHING_SCORED
+    return 1 if s["failed"] else 0

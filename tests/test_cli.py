@@ -1,0 +1,71 @@
+"""Usage mistakes: one `error:` line on stderr, click's suggestion kept, exit 2, never a traceback.
+
+Run under the newest Typer the bounds allow (CI's normal install) and under the oldest (CI runs this file
+again with typer 0.20.0 and click 8.1 first on the path): where the two word a message differently,
+both exact lines are listed.
+"""
+from __future__ import annotations
+
+import pytest
+
+
+def _one_line(err: str) -> str:
+    assert err.endswith("\n") and err.count("\n") == 1, repr(err)
+    return err.rstrip("\n")
+
+
+USAGE_ERRORS = [
+    (["scor", "x"], ["error: No such command 'scor'. Did you mean 'score'? (see `dpiqa --help`)"]),
+    (["score", "--modle", "x"],
+     ["error: No such option: --modle (Possible options: --compile, --model, --mos) (see `dpiqa score --help`)",
+      "error: No such option: --modle Did you mean --model? (see `dpiqa score --help`)"]),
+    (["score", "--batch-size", "abc", "x"],
+     ["error: Invalid value for '--batch-size' / '-b': Input should be a valid integer, unable to parse string "
+      "as an integer (see `dpiqa score --help`)",
+      "error: Invalid value for '--batch-size' / '-b': 'abc' is not a valid integer. (see `dpiqa score --help`)"]),
+    (["distill"], ["error: Missing option '--dataset' / '-d'. (see `dpiqa distill --help`)"]),
+    (["distill", "--dataset", "csv"], ["error: Missing option '--root'. (see `dpiqa distill --help`)"]),
+    (["train-teacher", "--dataset", "csv", "--root", ".", "--no-teacher"],
+     ["error: No such option: --no-teacher (Possible options: --no-patches) (see `dpiqa train-teacher --help`)",
+      "error: No such option: --no-teacher Did you mean --no-patches? (see `dpiqa train-teacher --help`)"]),
+    (["--devise", "cpu", "models"],
+     ["error: No such option: --devise (Possible options: --device) (see `dpiqa --help`)",
+      "error: No such option: --devise Did you mean --device? (see `dpiqa --help`)"]),
+    (["import-weights"], ["error: Missing argument 'src'. (see `dpiqa import-weights --help`)",
+                          "error: Missing argument 'SRC'. (see `dpiqa import-weights --help`)"]),
+]
+
+
+@pytest.mark.parametrize("args,lines", USAGE_ERRORS, ids=[" ".join(a) for a, _ in USAGE_ERRORS])
+def test_usage_mistakes_are_one_line_and_exit_2(run_cli, args, lines):
+    code, out, err = run_cli(*args)
+    assert code == 2 and out == ""
+    assert _one_line(err) in lines
+
+
+def test_user_errors_are_one_line_and_exit_2(run_cli, tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(tmp_path / "a.png")
+    for args, words in ((["score", "--precision", "fp8", str(tmp_path)], "--precision"),
+                        (["score"], "nothing to score"),
+                        (["bench", "--split", "nope"], "--split"),
+                        (["distill", "--dataset", "nope", "--root", str(tmp_path), "--no-teacher"], "unknown dataset"),
+                        (["distill", "--dataset", "csv", "--root", str(tmp_path), "--split", "x", "--no-teacher"], "--split")):
+        code, _, err = run_cli(*args)
+        assert code == 2 and _one_line(err).startswith("error: ") and words in err, (args, err)
+
+
+def test_bare_dpiqa_prints_the_help(run_cli):
+    code, out, err = run_cli()
+    assert code == 0 and "Usage: dpiqa" in out and "score" in out and err == ""
+
+
+def test_help_and_version_exit_0(run_cli):
+    from dpiqa_cli import __version__
+
+    assert run_cli("--version")[:2] == (0, f"dpiqa {__version__}\n")
+    code, out, _ = run_cli("distill", "--help")
+    assert code == 0 and "--no-teacher" in out and "--grad-checkpointing" not in out  # teacher-only option
+    code, out, _ = run_cli("train-teacher", "--help")
+    assert code == 0 and "--grad-checkpointing" in out and "--freeze-blocks" not in out
