@@ -29,6 +29,7 @@ DEFAULT_SPLITS = ("train", "val", "test")
 # the versions the manifest's Python-package hashes were taken from (a later wheel may ship other bytes)
 MADE_WITH = {"scikit-image": "0.26.0", "scikit-learn": "1.9.1", "matplotlib": "3.11.2"}
 _MODULE = {"scikit-image": "skimage", "scikit-learn": "sklearn", "matplotlib": "matplotlib"}
+_NOT_FOUND = ("Unable to locate package", "was not found", "Can't select", "has no installation candidate")
 
 
 def default_cache() -> Path:
@@ -78,7 +79,7 @@ def _download(package: str, version: str, debs: Path) -> Path:
     r = _run(["apt-get", "download", f"{package}={version}"], cwd=debs)
     if r.returncode != 0:
         err = r.stderr.strip().splitlines()
-        if any(s in r.stderr for s in ("Unable to locate package", "was not found", "Can't select", "has no installation candidate")):
+        if any(s in r.stderr for s in _NOT_FOUND):
             raise DpiqaError(f"apt-get cannot find {package}={version}: run `apt-get update` (as root) and try again "
                              f"(it is in Debian 12 bookworm's main archive)")
         raise DpiqaError(f"apt-get download {package}={version} failed: {err[-1] if err else r.returncode}")
@@ -152,7 +153,8 @@ def fetch_photos(cache_dir: str | Path | None = None, splits=DEFAULT_SPLITS,
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("cache", nargs="?", help="cache folder (default: $DPIQA_PHOTO_CACHE or ~/.cache/dpiqa/default-model-photos)")
+    ap.add_argument("cache", nargs="?",
+                    help="cache folder (default: $DPIQA_PHOTO_CACHE or ~/.cache/dpiqa/default-model-photos)")
     ap.add_argument("--splits", default=",".join(DEFAULT_SPLITS), help="comma-separated (default: %(default)s)")
     args = ap.parse_args(argv)
     try:

@@ -163,8 +163,10 @@ def main(argv=None) -> int:
     ap.add_argument("out_dir", help="folder for train/ and val/")
     ap.add_argument("--cache", help="photo cache (default: fetch's default)")
     ap.add_argument("--stride", type=int, default=STRIDE, help="crop spacing in px (default: %(default)s)")
-    ap.add_argument("--train-max", type=int, default=TRAIN_MAX_PER_PHOTO, help="crops per train photo at most (default: %(default)s)")
-    ap.add_argument("--val-max", type=int, default=VAL_MAX_PER_PHOTO, help="crops per val photo at most (default: %(default)s)")
+    ap.add_argument("--train-max", type=int, default=TRAIN_MAX_PER_PHOTO,
+                    help="crops per train photo at most (default: %(default)s)")
+    ap.add_argument("--val-max", type=int, default=VAL_MAX_PER_PHOTO,
+                    help="crops per val photo at most (default: %(default)s)")
     args = ap.parse_args(argv)
     try:
         for split, cap in (("train", args.train_max), ("val", args.val_max)):
