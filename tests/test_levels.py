@@ -94,7 +94,6 @@ def test_pristine_counts_each_case():
 
 
 def test_piqe_ranks_strong_noise_below_clean(photos, tmp_path):
-    pytest.importorskip("pypiqe")
     files = L.write_level_set({"alpha": photos["alpha"]}, tmp_path / "set")
     clean, noisy = L.piqe_scorer([files[("alpha", "pristine", 0)], files[("alpha", "noise", 5)]])
     assert -100.0 <= noisy < clean <= 0.0

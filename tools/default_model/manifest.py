@@ -23,9 +23,10 @@ Columns:
     split         train, val, test or excluded
     note          why a row is excluded, which variants were merged, what a doubtful image is
 
-The split, fixed before any training and never changed after (first drawn with 14 test and 8 val photos,
-then, before any model was trained on it, 12 and 6, the issue's minimum of test photos, so that four more train) (`assign_splits` reproduces it from the
-other columns; tests/test_default_model_tools.py checks that it still does):
+The split, fixed before any training and never changed after (`assign_splits` reproduces it from the
+other columns; tests/test_default_model_tools.py checks that it still does). It was first drawn with 14
+test and 8 val photos, then, before any model had been trained on it, with 12 and 6, so that four more
+photos train:
 
 1. Excluded by hand, with a note: non-photos; photos without a stated licence; photos that are not
    pristine (motion blur, out of focus); photos too compressed for the artefact rule (downscale empty);
