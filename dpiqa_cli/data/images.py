@@ -4,7 +4,7 @@ Discovery returns absolute paths (symlinks kept as given, not resolved), dedupli
 target, in first-seen order. Folders are walked in sorted order, following symlinked folders; a
 (device, inode) set of visited folders makes symlink loops and repeated subtrees harmless.
 
-Decoding (`decode_image`) is shared by scoring and training:
+Decoding (`decode_image`) is shared by scoring and training, and by gallery thumbnails (`load_thumbnail`):
 - the pixel limit is checked from the header, before any pixel is decoded (decompression bombs);
 - JPEGs use `draft()` so that a large photo is DCT-scaled by a power of two to no less than the input
   size, then everything gets the same bilinear resize to size x size (aspect ratio ignored, as the
@@ -215,19 +215,43 @@ def load_rgb(path: str | os.PathLike, size: int | tuple[int, int] | None,
     """Decode to an RGB image resized to size x size (or to a (width, height) box; None keeps the size), and
     the original oriented size."""
     box = (size, size) if isinstance(size, int) else size
+
+    def finish(img: Image.Image, orig: tuple[int, int]) -> Image.Image:
+        return img.resize(tuple(box), Image.BILINEAR) if box and img.size != tuple(box) else img
+
+    return _decode(path, max_pixels, box if draft else None, finish)
+
+
+def load_thumbnail(path: str | os.PathLike, max_side: int,
+                   max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[Image.Image, tuple[int, int]]:
+    """An RGB image fitted inside max_side x max_side (aspect ratio kept, never enlarged), decoded exactly as
+    for scoring (EXIF orientation, colour modes, pixel limit), and the original oriented size."""
+    def finish(img: Image.Image, orig: tuple[int, int]) -> Image.Image:
+        w, h = orig
+        scale = min(1.0, max_side / max(w, h))
+        fit = (max(1, round(w * scale)), max(1, round(h * scale)))
+        # reducing_gap: a PNG or TIFF (no draft) is first box-reduced in integer steps, then LANCZOS-filtered
+        return img.resize(fit, Image.LANCZOS, reducing_gap=3.0) if img.size != fit else img
+
+    # A square draft box: the raw (unrotated) JPEG stays at least max_side on both sides whatever its EXIF
+    # orientation, so the DCT shortcut never leaves too few pixels for the fitted size.
+    return _decode(path, max_pixels, (max_side, max_side), finish)
+
+
+def _decode(path: str | os.PathLike, max_pixels: int | None, draft_box: tuple[int, int] | None,
+            finish) -> tuple[Image.Image, tuple[int, int]]:
+    """Open, check, draft, load, orient, convert to RGB, then finish(img, orig); one-line reasons on failure."""
     path = os.fspath(path)
     img = _open_checked(path, max_pixels)
     try:
         with img:
             orig = _oriented_size(img)
-            if draft and box and img.format == "JPEG":
-                img.draft("RGB", box)  # DCT scaling: 1/2, 1/4, 1/8, never below the box
+            if draft_box and img.format == "JPEG":
+                img.draft("RGB", tuple(draft_box))  # DCT scaling: 1/2, 1/4, 1/8, never below the box
             img.load()
             img = ImageOps.exif_transpose(img)
             img = _to_rgb(img)
-            if box and img.size != tuple(box):
-                img = img.resize(tuple(box), Image.BILINEAR)
-            return img, orig
+            return finish(img, orig), orig
     except ImageError:
         raise
     except PermissionError:
