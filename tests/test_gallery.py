@@ -36,15 +36,16 @@ def shot(tmp_path_factory):
 
 
 def test_load_thumbnail_fits_orients_and_converts(tmp_path):
-    a = np.random.default_rng(0).integers(0, 255, (300, 600, 3), dtype=np.uint8)
+    y, x = np.mgrid[0:300, 0:600]
+    a = np.stack([x * 255 // 599, y * 255 // 299, np.full_like(x, 90)], -1).astype(np.uint8)  # smooth, not symmetric
     exif = Image.Exif()
     exif[0x0112] = 6  # stored 600x300, shown 300x600
-    Image.fromarray(a).save(tmp_path / "rot.jpg", quality=90, exif=exif)
-    img, orig = load_thumbnail(tmp_path / "rot.jpg", 128)
+    Image.fromarray(a).save(tmp_path / "rot.jpg", quality=95, exif=exif)
+    img, orig = load_thumbnail(tmp_path / "rot.jpg", 128)  # the JPEG draft (1/4) is taken in stored orientation
     assert orig == (300, 600) and img.size == (64, 128) and img.mode == "RGB"
-    # the same pixels as the scorer's decoder, only smaller (orientation agrees)
-    full, _ = load_rgb(tmp_path / "rot.jpg", (64, 128))
-    assert np.abs(np.asarray(img, np.float32) - np.asarray(full, np.float32)).mean() < 40
+    # what the scorer's decoder sees (no draft), resized to the same box: same orientation, same pixels
+    full, _ = load_rgb(tmp_path / "rot.jpg", (64, 128), draft=False)
+    assert np.abs(np.asarray(img, np.float32) - np.asarray(full, np.float32)).mean() < 3
     Image.fromarray(a[:40, :50]).convert("CMYK").save(tmp_path / "small.jpg")
     img, orig = load_thumbnail(tmp_path / "small.jpg", 128)
     assert img.size == orig == (50, 40) and img.mode == "RGB", "never enlarged; CMYK becomes RGB"

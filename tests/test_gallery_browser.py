@@ -55,6 +55,10 @@ def js(driver, script, *args):
     return driver.execute_script(script, *args)
 
 
+def fmt_kb(path) -> str:
+    return f"{os.path.getsize(path) / 1024:.0f} KB"
+
+
 def load_every_thumbnail(driver) -> None:
     """Scroll each lazy thumbnail into view, then wait until all have decoded."""
     driver.execute_async_script("""
@@ -90,6 +94,9 @@ def test_gallery_of_sixty(browser, sixty, artifacts, tmp_path, mode):
         ["#1", "#2", "#3", "#4", "#5"]
     badge = d.find_element(By.CSS_SELECTOR, "#grid .card .badge").text
     assert badge == f"{df['score'].iloc[0]:.3f}"
+    w, h = df["width"].iloc[0], df["height"].iloc[0]
+    assert d.find_element(By.CSS_SELECTOR, "#grid .card .mos").text == f"MOS {df['mos'].iloc[0]:.3f}"
+    assert d.find_element(By.CSS_SELECTOR, "#grid .card .size").text == f"{w} × {h} · {fmt_kb(df['path'].iloc[0])}"
 
     load_every_thumbnail(d)
     widths = js(d, "return [...document.querySelectorAll('#grid img')].map(i => i.naturalWidth)")

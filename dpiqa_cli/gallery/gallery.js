@@ -78,12 +78,11 @@
     b.title = "score";
     m.appendChild(b);
     m.appendChild(el("span", "rank", "#" + it.rank));
-    if (D.has_mos && it.mos !== null) m.appendChild(el("span", "mos", "MOS " + fmtMos(it.mos)));
     var n = el("div", "name", it.name);
     n.title = it.path;
     m.appendChild(n);
-    var dims = it.w ? it.w + " \u00d7 " + it.h + " \u00b7 " : "";
-    m.appendChild(el("div", "size", dims + fmtBytes(it.bytes)));
+    if (D.has_mos && it.mos !== null) m.appendChild(el("div", "mos", "MOS " + fmtMos(it.mos)));
+    m.appendChild(el("div", "size", (it.w ? it.w + " \u00d7 " + it.h + " \u00b7 " : "") + fmtBytes(it.bytes)));
     li.appendChild(m);
     li.classList.toggle("below", it.score < state.thr);
     cards.push([li, it]);
