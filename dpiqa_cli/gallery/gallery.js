@@ -140,12 +140,17 @@
     while (a < b) { var m = (a + b) >> 1; if (sortedScores[m] < t) a = m + 1; else b = m; }
     return a;
   }
-  var PAD = { l: 34, r: 8, t: 6, b: 20 };
-  function drawHist() {
+  var PAD = { l: 34, r: 8, t: 6, b: 20 }, W = 0, H = 0;
+  function measureHist() {  // only on load and resize: reading a size forces a layout of the whole page
     var c = $("hist"), dpr = window.devicePixelRatio || 1;
-    var W = c.clientWidth, H = c.clientHeight;
+    W = c.clientWidth;
+    H = c.clientHeight;
     c.width = Math.round(W * dpr);
     c.height = Math.round(H * dpr);
+    drawHist();
+  }
+  function drawHist() {
+    var c = $("hist"), dpr = window.devicePixelRatio || 1;
     var g = c.getContext("2d");
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.clearRect(0, 0, W, H);
@@ -243,7 +248,8 @@
   hist.addEventListener("pointerdown", function (e) { dragging = true; hist.setPointerCapture(e.pointerId); thrFromPointer(e); });
   hist.addEventListener("pointermove", function (e) { if (dragging) thrFromPointer(e); });
   hist.addEventListener("pointerup", function () { dragging = false; });
-  window.addEventListener("resize", drawHist);
+  if (window.ResizeObserver) new ResizeObserver(measureHist).observe($("hist"));  // a scrollbar appearing too
+  else window.addEventListener("resize", measureHist);
   $("sort").addEventListener("change", function (e) { state.sort = e.target.value; state.page = 0; update(); });
   var timer = null;
   $("filter").addEventListener("input", function (e) {
@@ -275,6 +281,7 @@
   header();
   renderExtremes();
   update();
+  measureHist();
   setThreshold(state.thr);
   window.dpiqaGallery = { renderedMs: performance.now(), state: state, countBelow: countBelow };
   document.body.dataset.ready = "1";
