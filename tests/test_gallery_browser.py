@@ -185,6 +185,18 @@ def test_sort_filter_pages_and_keyboard(browser, sixty, tmp_path):
     d.switch_to.active_element.send_keys(Keys.ARROW_DOWN)
     assert js(d, "return document.activeElement === document.querySelectorAll('#grid a.thumb')[arguments[0]]", 1 + cols)
     assert d.switch_to.active_element.get_attribute("href").startswith("file:///")
+
+    # dragging on the histogram: to its left end nothing is below the threshold, to its right end all are
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    hist = d.find_element(By.ID, "hist")
+    half = hist.size["width"] // 2 - 2
+    js(d, "arguments[0].scrollIntoView({block: 'center'})", hist)
+    ActionChains(d).move_to_element_with_offset(hist, 0, 0).click_and_hold().move_by_offset(-half, 0).perform()
+    assert d.find_element(By.ID, "thr-count").get_attribute("data-count") == "0"
+    ActionChains(d).move_by_offset(2 * half, 0).release().perform()
+    assert d.find_element(By.ID, "thr-count").get_attribute("data-count") == str(N)
+    assert len(d.find_elements(By.CSS_SELECTOR, "#grid .card.below")) == 25
     assert browser.console_errors() == []
 
 
