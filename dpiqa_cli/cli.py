@@ -129,15 +129,20 @@ def score(
     mos: Annotated[Optional[Path], typer.Option("--mos", help="CSV with a path/name column and a MOS column: also write a correlation report.")] = None,
     report_dir: Annotated[Optional[Path], typer.Option("--report-dir", help="Where the --mos report goes (default: <out stem>.report/).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output; only errors and the summary.")] = False,
+    gallery: Annotated[Optional[Path], typer.Option("--gallery", help="Then write an HTML contact sheet of the results (needs --out); see `dpiqa gallery`.")] = None,
 ) -> None:
     """Score images and write them ranked best first (exit 0: all scored, 1: some failed, 4: none)."""
     from dpiqa_cli.scoring.pipeline import score_command
 
-    raise typer.Exit(score_command(
+    _gallery_check(gallery, out)
+    rc = score_command(
         inputs or [], from_list=from_list, recursive=recursive, out=out, mos=mos, report_dir=report_dir,
         quiet=quiet or state.quiet, model=model, weights=weights, device=_device(device), precision=precision,
         batch_size=batch_size, workers=workers, max_pixels=max_pixels or None, compile=compile, resume=resume,
-        flush_every=flush_every))
+        flush_every=flush_every)
+    if gallery is not None and out.exists():
+        _gallery_run(out, gallery, quiet=quiet or state.quiet, max_pixels=max_pixels or None)
+    raise typer.Exit(rc)
 
 
 @app.command()
@@ -153,6 +158,45 @@ def export(
     config = export_onnx(model, weights, out, opset)
     typer.echo(f"wrote {out} and {out.with_suffix('.json')} (onnxruntime vs torch max |diff| "
                f"{config.get('check_max_abs_diff', float('nan')):.2e})")
+
+
+# ---- gallery -------------------------------------------------------------------------------------------
+
+
+def _gallery_check(gallery: Optional[Path], out: Optional[Path]) -> None:
+    """score --gallery: refuse a missing --out or a bad page path before anything is scored."""
+    if gallery is None:
+        return
+    if out is None:
+        raise DpiqaError("--gallery needs --out: the gallery is made from the results file")
+    from dpiqa_cli.gallery import check_gallery_out
+
+    check_gallery_out(gallery)
+
+
+def _gallery_run(scores: Path, out: Path, quiet: bool, **kw) -> None:
+    from dpiqa_cli.gallery import build_gallery, summary_line
+
+    typer.echo(summary_line(build_gallery(scores, out, progress=not quiet, **kw)), err=True)
+
+
+@app.command("gallery")
+def gallery_cmd(
+    scores: Annotated[Path, typer.Argument(help="A `dpiqa score` output: .csv, .jsonl or .parquet.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="HTML page to write (default: the scores file with .html).")] = None,
+    errors: Annotated[Optional[Path], typer.Option("--errors", help="Failed files (path,reason CSV); default: <stem>.errors.csv beside the scores, if there.")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="auto (one file up to 16 MiB of thumbnails, else a folder beside it) | inline | folder.")] = "auto",
+    thumb_size: Annotated[int, typer.Option("--thumb-size", help="Longest side of the thumbnails, px.")] = 256,
+    workers: Annotated[Optional[int], typer.Option("--workers", "-j", help="Thumbnail processes (default: one per core, up to 8; 0 = in-process).")] = None,
+    title: Annotated[Optional[str], typer.Option("--title", help="Page title (default: from the scores file name).")] = None,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Where the threshold starts (default: the 10th percentile of the scores).")] = None,
+    page_size: Annotated[int, typer.Option("--page-size", help="Photos per page.")] = 200,
+    max_pixels: Annotated[int, typer.Option("--max-pixels", help="As for score: refuse larger images (their card shows why); 0 = no limit.")] = 100_000_000,
+) -> None:
+    """A ranked contact sheet of scored photos: thumbnails, score histogram and threshold, failed files."""
+    _gallery_run(scores, out if out is not None else scores.with_suffix(".html"), quiet=state.quiet,
+                 errors=errors, mode=mode, thumb_size=thumb_size, workers=workers, title=title, threshold=threshold,
+                 page_size=page_size, max_pixels=max_pixels or None)
 
 
 # ---- synth -------------------------------------------------------------------------------------------

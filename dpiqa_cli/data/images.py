@@ -1,4 +1,5 @@
-"""Decoding images to model input, shared by scoring, training and the gallery:
+"""Decoding images, shared by scoring and training (`load_rgb`, `decode_image`) and by gallery thumbnails
+(`load_thumbnail`):
 - the pixel limit is checked from the header, before any pixel is decoded (decompression bombs);
 - JPEGs use `draft()` so that a large photo is DCT-scaled by a power of two to no less than the input
   size, then everything gets the same bilinear resize to size x size (aspect ratio ignored, as the
@@ -116,20 +117,59 @@ def load_rgb(path: str | os.PathLike, size: int | tuple[int, int] | Callable[[in
     """Decode to an RGB image resized to size x size, to a (width, height) box, or to the box that a callable
     returns for the oriented (width, height) (a view's layout); None keeps the size. Also returns the
     original oriented size."""
+    def box_of(orig: tuple[int, int]):
+        return size(*orig) if callable(size) else (size, size) if isinstance(size, int) else size
+
+    def draft_box(orig: tuple[int, int], raw: tuple[int, int]):
+        box = box_of(orig)
+        if not (draft and box):
+            return None
+        return tuple(box) if raw == orig else tuple(box)[::-1]  # the file's stored orientation
+
+    def finish(img: Image.Image, orig: tuple[int, int]) -> Image.Image:
+        box = box_of(orig)
+        return img.resize(tuple(box), Image.BILINEAR) if box and img.size != tuple(box) else img
+
+    return _decode(path, max_pixels, draft_box, finish)
+
+
+def load_thumbnail(path: str | os.PathLike, max_side: int,
+                   max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[Image.Image, tuple[int, int]]:
+    """An RGB image fitted inside max_side x max_side (aspect ratio kept, never enlarged), decoded exactly as
+    for scoring (EXIF orientation, colour modes, pixel limit), and the original oriented size."""
+    def fit(size: tuple[int, int]) -> tuple[int, int]:
+        scale = min(1.0, max_side / max(size))
+        return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+    def draft_box(orig: tuple[int, int], raw: tuple[int, int]) -> tuple[int, int]:
+        box = fit(orig)  # in the stored (unrotated) orientation, so the DCT shortcut never leaves too few pixels
+        return box if raw == orig else box[::-1]
+
+    def finish(img: Image.Image, orig: tuple[int, int]) -> Image.Image:
+        box = fit(orig)
+        # reducing_gap: a large PNG or TIFF (no draft) is first box-reduced in integer steps: fast, same look
+        return img.resize(box, Image.BICUBIC, reducing_gap=2.0) if img.size != box else img
+
+    return _decode(path, max_pixels, draft_box, finish)
+
+
+def _decode(path: str | os.PathLike, max_pixels: int | None, draft_box, finish) -> tuple[Image.Image, tuple[int, int]]:
+    """Open, check, draft, load, orient, convert to RGB, then finish(img, orig); one-line reasons on failure.
+
+    draft_box: None, a (width, height) box, or draft_box(oriented size, stored size) -> box."""
     path = os.fspath(path)
     img = _open_checked(path, max_pixels)
     try:
         with img:
             orig = _oriented_size(img)
-            box = size(*orig) if callable(size) else (size, size) if isinstance(size, int) else size
-            if draft and box and img.format == "JPEG":
-                img.draft("RGB", box)  # DCT scaling: 1/2, 1/4, 1/8, never below the box
+            if callable(draft_box):
+                draft_box = draft_box(orig, img.size)
+            if draft_box and img.format == "JPEG":
+                img.draft("RGB", tuple(draft_box))  # DCT scaling: 1/2, 1/4, 1/8, never below the box
             img.load()
             img = ImageOps.exif_transpose(img)
             img = _to_rgb(img)
-            if box and img.size != tuple(box):
-                img = img.resize(tuple(box), Image.BILINEAR)
-            return img, orig
+            return finish(img, orig), orig
     except ImageError:
         raise
     except PermissionError:

@@ -20,7 +20,7 @@ from dpiqa_cli.evaluate.levels import piqe_scorer, run_level_bench
 def student_scorer(weights: str | Path | None = None, device: str = "cpu"):
     """scorer(paths) -> scores with the `student` entry (the bundled weights unless `weights`)."""
     def score(paths):
-        from dpiqa_cli.score import score_paths  # imported late: only this scorer needs torch
+        from dpiqa_cli.scoring.pipeline import score_paths  # imported late: only this scorer needs torch
 
         df = score_paths([str(p) for p in paths], model="student", weights=weights, device=device,
                          workers=0, progress=False)
