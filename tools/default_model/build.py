@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import subprocess
 import sys
 import time
 from importlib.metadata import version
@@ -152,6 +153,7 @@ def main(argv=None) -> int:
         "view-check": views["table"],
         "timing": card.timing(step.times, time.time() - step.t0),
     })
+    subprocess.run([sys.executable, "-m", "tools.readme_example"], cwd=ROOT, check=True)  # README's example
     print(markdown_table(summaries), end="")
     print(views["table"], end="")
     json.dump({"choice": choice, "test": summaries, "view_check": views, "times": step.times},
