@@ -3,10 +3,8 @@
 Each command imports its job's module when it runs: torch, timm and diffusers take seconds to import,
 and `dpiqa --help`, `--version` or a usage mistake should not wait for them.
 
-Exit codes (the table in docs/scoring.md):
-0 done; 1 some files failed (the rest were written); 2 a usage mistake or a problem the user can fix
-(bad option, missing file, bad checkpoint); 3 an internal error; 4 nothing was scored (every input failed);
-130 interrupted.
+Exit codes: the table in docs/scoring.md (0 done, 1 some files failed, 2 a usage mistake or a problem the
+user can fix, 3 an internal error, 4 nothing scored, 130 interrupted).
 """
 from __future__ import annotations
 
