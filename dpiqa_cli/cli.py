@@ -122,6 +122,7 @@ def score(
     workers: Annotated[Optional[int], typer.Option("--workers", "-j", help="Decoding processes (default: half the cores on CPU, up to 8 on GPU; 0 = in-process).")] = None,
     max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels than this (header check, before decoding); 0 = no limit.")] = 100_000_000,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (falls back to eager if it fails).")] = False,
+    runtime: Annotated[str, typer.Option("--runtime", help="auto|torch|onnx. auto: ONNX Runtime for a student checkpoint on the CPU at fp32 (exported once, cached), torch otherwise; `--runtime torch --precision fp32` is the reference path.")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its <out>.partial.csv.")] = False,
     flush_every: Annotated[int, typer.Option("--flush-every", help="fsync the sidecar every N batches.")] = 4,
     mos: Annotated[Optional[Path], typer.Option("--mos", help="CSV with a path/name column and a MOS column: also write a correlation report.")] = None,
@@ -137,7 +138,7 @@ def score(
         inputs or [], from_list=from_list, recursive=recursive, out=out, mos=mos, report_dir=report_dir,
         quiet=quiet or state.quiet, model=model, weights=weights, device=_device(device), precision=precision,
         batch_size=batch_size, workers=workers, max_pixels=max_pixels or None, compile=compile, resume=resume,
-        flush_every=flush_every)
+        flush_every=flush_every, runtime=runtime)
     if gallery is not None and out.exists():
         _gallery_run(out, gallery, quiet=quiet or state.quiet, max_pixels=max_pixels or None)
     raise typer.Exit(rc)

@@ -9,6 +9,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from dpiqa_cli import _tv_compat  # noqa: E402,F401  (tests import torchvision themselves; see DEVELOPERS.md)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _graph_cache(tmp_path_factory):
+    """The CPU runtime's exported graphs go to one folder per test session, never the user's cache."""
+    os.environ["DPIQA_CACHE_DIR"] = str(tmp_path_factory.mktemp("dpiqa-cache"))
+
+
 @pytest.fixture
 def run_cli(capsys):
     """Run `dpiqa ARGS` in-process; return (exit code, stdout, stderr)."""

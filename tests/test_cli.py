@@ -47,6 +47,8 @@ def test_user_errors_are_one_line_and_exit_2(run_cli, tmp_path):
 
     Image.new("RGB", (32, 32)).save(tmp_path / "a.png")
     for args, words in ((["score", "--precision", "fp8", str(tmp_path)], "--precision"),
+                        (["score", "--runtime", "tensorrt", str(tmp_path)], "--runtime"),
+                        (["score", "--runtime", "onnx", "-m", "tiny-student", str(tmp_path)], "--runtime onnx"),
                         (["score"], "nothing to score"),
                         (["bench", "--split", "nope"], "--split"),
                         (["distill", "--dataset", "nope", "--root", str(tmp_path), "--no-teacher"], "unknown dataset"),

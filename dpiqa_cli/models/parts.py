@@ -87,6 +87,7 @@ class Regressor(nn.Module):
         self.fc2 = nn.Linear(hidden, hidden)
         self.fc3 = nn.Linear(hidden, 1)  # default init: small initial scores
         he_init(self.fc1, self.fc2)
+        self.rowwise = True  # eval: one-row products; an ONNX export turns it off (see `_rowwise_linear`)
 
     @torch.no_grad()
     def start_at(self, score: float) -> None:
@@ -101,7 +102,7 @@ class Regressor(nn.Module):
         nn.init.constant_(self.fc3.bias, float(score))
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
-        layer = F.linear if self.training else _rowwise_linear
+        layer = _rowwise_linear if self.rowwise and not self.training else F.linear
         x = torch.relu(layer(feat.flatten(1), self.fc1.weight, self.fc1.bias))
         x = torch.relu(layer(x, self.fc2.weight, self.fc2.bias))
         return layer(x, self.fc3.weight, self.fc3.bias)

@@ -22,6 +22,7 @@ from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.checkpoint import LoadedModel, load_model
 from dpiqa_cli.progress import Progress
 from dpiqa_cli.scoring.decode import default_workers, make_loader
+from dpiqa_cli.scoring.graph_cache import cached_graph, checkpoint_file, pick_runtime
 from dpiqa_cli.scoring.onnx import OnnxRunner
 from dpiqa_cli.scoring.runner import Runner, TorchRunner
 from dpiqa_cli.scoring.writer import ResultWriter, errors_path
@@ -31,8 +32,11 @@ NOTHING_SCORED = 4  # apart from 2 (a usage mistake): the arguments were fine, e
 
 
 def make_runner(model, weights=None, device: torch.device | None = None, precision: str = "fp32",
-                compile: bool = False) -> Runner:
-    """A registry name, checkpoint, .onnx file or an already loaded `LoadedModel` -> Runner."""
+                compile: bool = False, runtime: str = "auto", workers: int = 0, quiet: bool = False) -> Runner:
+    """A registry name, checkpoint, .onnx file or an already loaded `LoadedModel` -> Runner.
+
+    `runtime` (auto|torch|onnx, see `scoring.graph_cache`) picks what runs a checkpoint; `workers` (the
+    decode processes) decides how many cores ONNX Runtime takes."""
     device = device or torch.device("cpu")
     if isinstance(model, (str, os.PathLike)) and Path(model).suffix.lower() == ".onnx":
         if weights is not None:
@@ -40,8 +44,12 @@ def make_runner(model, weights=None, device: torch.device | None = None, precisi
         return OnnxRunner(Path(model), device)
     if isinstance(model, LoadedModel):  # benchmarks reuse one
         return TorchRunner(model, device, precision, compile)
-    loaded = load_model(None if model is None else str(model), weights, device="cpu")
     name = str(model or "student") if weights is None else (f"{model}:{weights}" if model else str(weights))
+    ckpt = checkpoint_file(model, weights)
+    if pick_runtime(runtime, device, precision, compile, ckpt) == "onnx":
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return OnnxRunner(cached_graph(ckpt, quiet), device, threads=max(1, cpus - workers), name=name)
+    loaded = load_model(None if model is None else str(model), weights, device="cpu")
     return TorchRunner(loaded, device, precision, compile, name=name)
 
 
@@ -64,11 +72,14 @@ def _init_dist(world: int, device: torch.device) -> bool:
 def score_paths(paths, model=None, weights=None, device: str = "auto", precision: str = "auto",
                 batch_size: int | None = None, workers: int | None = None,
                 max_pixels: int | None = DEFAULT_MAX_PIXELS, compile: bool = False, out: str | Path | None = None,
-                resume: bool = False, progress: bool = True, flush_every: int = 4) -> pd.DataFrame:
+                resume: bool = False, progress: bool = True, flush_every: int = 4,
+                runtime: str = "auto") -> pd.DataFrame:
     """Score image paths; returns the ranked DataFrame (rank, path, score, width, height[, mos]).
 
     `model` is a registry name (default: the bundled default scorer), a checkpoint, an .onnx file or a
-    LoadedModel; `weights` a checkpoint whose own config names its architecture.
+    LoadedModel; `weights` a checkpoint whose own config names its architecture. `runtime` auto|torch|onnx:
+    auto runs a student checkpoint with ONNX Runtime on the CPU at fp32 (`scoring.graph_cache`); torch at
+    fp32 is the reference path.
     `df.attrs['errors']` is a dict {path: reason} of the files that failed and `df.attrs['summary']`
     a dict (scored, failed, resumed, images_per_s, wall_s, ...). With `out`, results also go to that
     file (.csv/.jsonl/.parquet), failures to `<stem>.errors.csv`, and a sidecar makes the run resumable.
@@ -86,10 +97,11 @@ def score_paths(paths, model=None, weights=None, device: str = "auto", precision
     if workers is not None and workers < 0:
         raise DpiqaError("--workers must be 0 or more")
     dev = resolve_device(device, local_rank if world > 1 else None)
-    runner = make_runner(model, weights, dev, resolve_precision(precision, dev), compile)
+    workers = default_workers(dev) if workers is None else workers
+    runner = make_runner(model, weights, dev, resolve_precision(precision, dev), compile, runtime, workers,
+                         quiet=not progress)
     batch_size = batch_size or runner.default_batch
     runner.chunk = batch_size * (runner.view.crops_per_image() or 1)
-    workers = default_workers(dev) if workers is None else workers
     paths = unique_paths(paths)
     own_group = _init_dist(world, dev)
     shard = sorted(paths)[rank::world] if world > 1 else paths
@@ -131,6 +143,7 @@ def score_paths(paths, model=None, weights=None, device: str = "auto", precision
     df.attrs["summary"] = dict(scored=len(df), failed=len(failed), resumed=len(df) - n_new if rank == 0 else 0,
                                new=n_new, images_per_s=n_new / loop_s if loop_s > 0 else 0.0, loop_s=loop_s,
                                wall_s=time.perf_counter() - t0, device=str(dev), precision=runner.precision,
+                               runtime="onnxruntime" if isinstance(runner, OnnxRunner) else "torch",
                                batch_size=batch_size, workers=workers, rank=rank, world_size=world)
     return df
 

@@ -1,0 +1,142 @@
+"""The CPU scoring runtime: a student checkpoint exported once to ONNX and run by ONNX Runtime.
+
+`--runtime auto` (the default) picks ONNX Runtime for a student checkpoint on the CPU at fp32 (measured
+fastest with the same ranking: BENCHMARKS.md, "CPU runtime"); everything else, and `--runtime torch`, runs
+the torch model. The exported graph lives in the user's cache folder, named by a key over everything that
+decides its contents: the checkpoint's sha256, its view, and the dpiqa, torch and onnxruntime versions.
+A cached graph is trusted only when its record matches that key and its own sha256; anything else (a
+torn file, an edited one, another version's) is rebuilt, with a one-line notice.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from dpiqa_cli import __version__
+from dpiqa_cli.data.views import view_from_config
+from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.models.config import read_config, sha256_file
+
+RUNTIMES = ("auto", "torch", "onnx")
+CACHE_FORMAT = "dpiqa-graph-cache/1"
+
+
+def cache_dir() -> Path:
+    """$DPIQA_CACHE_DIR, else $XDG_CACHE_HOME/dpiqa, else ~/.cache/dpiqa; graphs go in its `onnx/`."""
+    base = os.environ.get("DPIQA_CACHE_DIR")
+    if base:
+        return Path(base) / "onnx"
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "dpiqa" / "onnx"
+
+
+def _ort_version() -> str | None:
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    return onnxruntime.__version__
+
+
+def checkpoint_file(model, weights) -> Path | None:
+    """The .safetensors file a registry name or checkpoint path scores with; None for weightless entries
+    (random `tiny-*` models) and foreign inputs, which stay on torch."""
+    from dpiqa_cli.models.registry import get_spec  # the registry table; builds nothing
+
+    if weights is not None:
+        path, config = read_config(weights)
+        if model is not None:
+            from dpiqa_cli.models.checkpoint import _check_compatible
+
+            _check_compatible(str(model), weights, config)
+        return path
+    if model is not None and Path(str(model)).suffix in {".safetensors", ".json"}:
+        return read_config(model)[0]
+    spec = get_spec(str(model) if model else "student")
+    return spec.default_weights if spec.kind == "student" else None
+
+
+def pick_runtime(runtime: str, device: torch.device, precision: str, compile: bool, ckpt: Path | None) -> str:
+    """`torch` or `onnx` for this run; `auto` takes ONNX Runtime where it is measured faster and equal."""
+    runtime = (runtime or "auto").lower()
+    if runtime not in RUNTIMES:
+        raise DpiqaError(f"--runtime must be {', '.join(RUNTIMES)}, not {runtime!r}")
+    if runtime == "onnx":
+        if ckpt is None:
+            raise DpiqaError("--runtime onnx needs a student checkpoint (a registry entry with weights, or --weights)")
+        if precision != "fp32" or compile:
+            raise DpiqaError("--runtime onnx runs fp32 without --compile; use --runtime torch for those")
+        if _ort_version() is None:
+            raise DpiqaError("--runtime onnx needs onnxruntime (`pip install onnxruntime`)")
+        return "onnx"
+    if runtime == "auto" and ckpt is not None and device.type == "cpu" and precision == "fp32" and not compile \
+            and _ort_version() is not None:
+        return "onnx"
+    return "torch"
+
+
+def _expected(ckpt: Path) -> dict:
+    """What a graph for this checkpoint must have been built from."""
+    _, config = read_config(ckpt)
+    size = int(config.get("input_size") or 0)
+    return {"checkpoint_sha256": sha256_file(ckpt), "model": config.get("model"), "input_size": size,
+            "view": view_from_config(config, size).to_config(), "dpiqa": __version__, "torch": torch.__version__,
+            "onnxruntime": _ort_version()}
+
+
+def _key(expected: dict) -> str:
+    return hashlib.sha256(json.dumps(expected, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _problem(graph: Path, record: Path, expected: dict) -> str | None:
+    """Why a cached graph cannot be used, or None when it can."""
+    if not graph.is_file() and not record.is_file():
+        return ""  # never built: no notice
+    try:
+        rec = json.loads(record.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return "its record is missing or unreadable"
+    if not isinstance(rec, dict) or rec.get("format") != CACHE_FORMAT or rec.get("built_from") != expected:
+        return "it was built from another checkpoint or version"
+    if not graph.is_file():
+        return "the graph file is missing"
+    if sha256_file(graph) != rec.get("sha256"):
+        return "the graph file is corrupt (sha256 differs from its record)"
+    config = graph.with_suffix(".json")  # input size, view and MOS scale: as much a part of it as the graph
+    if not config.is_file() or sha256_file(config) != rec.get("config_sha256"):
+        return "its config is missing or was modified"
+    return None
+
+
+def cached_graph(ckpt: Path, quiet: bool = False) -> Path:
+    """The ONNX graph of `ckpt`, exported now unless a trusted copy is cached."""
+    from dpiqa_cli.atomic import write_json
+    from dpiqa_cli.scoring.onnx import export_onnx
+
+    expected = _expected(ckpt)
+    folder = cache_dir()
+    graph = folder / f"{_key(expected)}.onnx"
+    record = graph.with_suffix(".record.json")
+    problem = _problem(graph, record, expected)
+    if problem is None:
+        return graph
+    if problem:
+        print(f"note: rebuilding the cached ONNX graph {graph}: {problem}", file=sys.stderr)
+    elif not quiet:
+        print(f"note: exporting {ckpt.name} to ONNX for the CPU runtime (once; cached in {folder})", file=sys.stderr)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        record.unlink(missing_ok=True)  # a graph without a valid record is never trusted, even if we die here
+        config = export_onnx(weights=ckpt, model=None, out=graph)
+    except OSError as exc:
+        raise DpiqaError(f"cannot write the ONNX cache in {folder}: {exc.strerror or exc}; set $DPIQA_CACHE_DIR "
+                         "or pass --runtime torch") from None
+    write_json(record, {"format": CACHE_FORMAT, "built_from": expected, "sha256": config["sha256"],
+                        "config_sha256": sha256_file(graph.with_suffix(".json")),
+                        "check_max_abs_diff": config.get("check_max_abs_diff")})
+    return graph

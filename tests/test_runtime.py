@@ -1,0 +1,108 @@
+"""The CPU runtime (`--runtime auto`): ONNX Runtime on a cached export of the checkpoint, checked against the
+fp32 torch reference, and a cache that is rebuilt, never trusted, when it is broken or stale."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dpiqa_cli.scoring import graph_cache
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def _score(run_cli, out, *extra):
+    code, _, err = run_cli("score", EXAMPLES, "--device", "cpu", "-q", "-o", out, *extra)
+    assert code == 0, err
+    return pd.read_csv(out), err
+
+
+def test_default_cpu_path_is_onnxruntime_and_ranks_as_fp32_torch(run_cli, tmp_path):
+    from dpiqa_cli.scoring.pipeline import score_paths
+
+    new, _ = _score(run_cli, tmp_path / "new.csv")
+    ref, _ = _score(run_cli, tmp_path / "ref.csv", "--runtime", "torch", "--precision", "fp32")
+    assert len(new) == len(ref) == len(list(EXAMPLES.glob("*.jpg")))
+    assert list(new["path"]) == list(ref["path"])  # the same ranking, every place
+    merged = new.merge(ref, on="path", suffixes=("_new", "_ref"))
+    assert np.abs(merged["score_new"] - merged["score_ref"]).max() <= 5e-3
+    summary = score_paths(sorted(map(str, EXAMPLES.glob("*.jpg")))[:1], device="cpu", progress=False).attrs["summary"]
+    assert summary["runtime"] == "onnxruntime"
+    summary = score_paths(sorted(map(str, EXAMPLES.glob("*.jpg")))[:1], device="cpu", progress=False,
+                          runtime="torch").attrs["summary"]
+    assert summary["runtime"] == "torch"
+
+
+def _entry(tmp_path) -> tuple[Path, Path, Path]:
+    graphs = sorted(graph_cache.cache_dir().glob("*.onnx"))
+    assert len(graphs) == 1, graphs
+    return graphs[0], graphs[0].with_suffix(".record.json"), graphs[0].with_suffix(".json")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "record", "stale", "config"])
+def test_broken_or_stale_cache_is_rebuilt_with_one_notice(run_cli, tmp_path, monkeypatch, damage):
+    monkeypatch.setenv("DPIQA_CACHE_DIR", str(tmp_path / "cache"))
+    first, err = _score(run_cli, tmp_path / "a.csv")
+    assert "note:" not in err  # -q: the first export is silent
+    graph, record, config = _entry(tmp_path)
+    again, err = _score(run_cli, tmp_path / "b.csv")
+    assert "note:" not in err  # a sound cache is used as it is
+    if damage == "truncate":
+        graph.write_bytes(graph.read_bytes()[:1000])
+    elif damage == "flip":
+        data = bytearray(graph.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        graph.write_bytes(bytes(data))
+    elif damage == "record":
+        record.write_text("{not json")
+    elif damage == "stale":  # built by another onnxruntime: same file name only if the key were ignored
+        rec = json.loads(record.read_text())
+        rec["built_from"]["onnxruntime"] = "0.0.1"
+        record.write_text(json.dumps(rec))
+    else:
+        cfg = json.loads(config.read_text())
+        cfg["view"] = {"name": "whole"}
+        config.write_text(json.dumps(cfg))
+    rebuilt, err = _score(run_cli, tmp_path / "c.csv")
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "rebuilding the cached ONNX graph" in notes[0], err
+    pd.testing.assert_frame_equal(rebuilt, first)
+    _, err = _score(run_cli, tmp_path / "d.csv")
+    assert "note:" not in err  # and the rebuilt entry is trusted again
+
+
+def test_key_follows_the_checkpoint_and_versions(tmp_path, monkeypatch):
+    ckpt = graph_cache.checkpoint_file(None, None)
+    base = graph_cache._expected(ckpt)
+    assert base["checkpoint_sha256"] and base["view"] and base["onnxruntime"]
+    for field in ("checkpoint_sha256", "view", "onnxruntime", "torch", "dpiqa"):
+        assert graph_cache._key({**base, field: "other"}) != graph_cache._key(base)
+
+
+def test_auto_keeps_torch_where_onnxruntime_is_not_the_measured_winner():
+    import torch
+
+    ckpt = graph_cache.checkpoint_file(None, None)
+    cpu = torch.device("cpu")
+    assert graph_cache.pick_runtime("auto", cpu, "fp32", False, ckpt) == "onnx"
+    assert graph_cache.pick_runtime("auto", cpu, "bf16", False, ckpt) == "torch"
+    assert graph_cache.pick_runtime("auto", cpu, "fp32", True, ckpt) == "torch"
+    assert graph_cache.pick_runtime("auto", torch.device("cuda"), "bf16", False, ckpt) == "torch"
+    assert graph_cache.pick_runtime("auto", cpu, "fp32", False, None) == "torch"  # random tiny models
+    assert graph_cache.pick_runtime("torch", cpu, "fp32", False, ckpt) == "torch"
+
+
+def test_unwritable_cache_is_one_line_error(run_cli, tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("DPIQA_CACHE_DIR", str(blocker))  # a file where the folder should be
+    code, _, err = run_cli("score", EXAMPLES, "--device", "cpu", "-q")
+    assert code == 2 and err.strip().count("\n") == 0 and "ONNX cache" in err and "--runtime torch" in err, err
+    if os.name == "posix":
+        code, _, err = run_cli("score", EXAMPLES, "--device", "cpu", "-q", "--runtime", "torch")
+        assert code == 0, err
