@@ -126,7 +126,7 @@ def summary_line(s: dict, out: Path | None) -> str:
     if s["failed"] and out is not None:
         line += f" (see {errors_path(out)})"
     if s.get("actors"):
-        line += f", {s['actors']} Ray actors"
+        line += f", {s['actors']} Ray actors (first result after {s['first_result_s']:.1f} s)"
     return line + f", {s['images_per_s']:.1f} img/s, wall {s['wall_s']:.1f} s"
 
 

@@ -33,9 +33,9 @@ from dpiqa_cli.data.views import View
 from dpiqa_cli.device import resolve_device, resolve_precision
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.progress import Progress
+from dpiqa_cli.scoring import pipeline
 from dpiqa_cli.scoring.decode import Batch, ImageFolderDataset, collate
 from dpiqa_cli.scoring.parts import PartsStore
-from dpiqa_cli.scoring import pipeline
 from dpiqa_cli.scoring.pipeline import make_runner, prepare_runner
 from dpiqa_cli.scoring.writer import SIDE_COLS, ResultWriter
 
@@ -168,12 +168,12 @@ def plan_job(model=None, weights=None, device: str = "auto", precision: str = "a
     actor_dev = "cuda" if use_gpu else ("cpu" if dev == "auto" else dev)  # each actor sees its own GPU as cuda:0
     prec = resolve_precision(precision, torch.device(actor_dev))
     decode_in_tasks = use_gpu if decode_in_tasks is None else decode_in_tasks
-    if use_gpu:
-        n, num_cpus, num_gpus, threads = actors or gpus, 1, 1, None
+    if use_gpu:  # a CPU each for the actors' Python, unless the decoding tasks would have none left
+        n, num_cpus, num_gpus, threads = actors or gpus, 1 if cpus > gpus else 0, 1, None
     else:
         free = cpus - spare_cpus - (1 if decode_in_tasks else 0)
         n, num_cpus, num_gpus, threads = actors or max(1, free // cpus_per_actor), cpus_per_actor, 0, cpus_per_actor
-    rows = max(rows_per_batch or (256 if use_gpu else 16), batch_size or 1)
+    rows = max(rows_per_batch or (128 if use_gpu else 16), batch_size or 1)
     if view is None:
         view = make_runner(model, weights).view
     args = dict(model=model, weights=weights, device=actor_dev, precision=prec, compile=compile,
@@ -201,6 +201,9 @@ def score_dataset(ds: ray.data.Dataset, model=None, weights=None, device: str = 
     CPU left free for its read tasks."""
     if not ray.is_initialized():
         ray.init()
+    cols = ds.columns(fetch_if_missing=False)
+    if cols is not None and "path" not in cols:
+        raise DpiqaError(f"score_dataset needs a `path` column (and optionally `bytes`), not {cols}")
     spare = 0 if isinstance(ds, MaterializedDataset) else 1
     plan = plan_job(model, weights, device, precision, batch_size, max_pixels, compile, actors, cpus_per_actor,
                     rows_per_batch, decode_in_tasks, spare_cpus=spare)
@@ -218,10 +221,14 @@ def connect(address: str | None) -> bool:
     except ConnectionError as exc:
         raise DpiqaError(f"--ray {address}: no Ray cluster there ({str(exc).splitlines()[0]}); start one with "
                          "`ray start --head`, or use --ray local for a Ray on this machine only") from None
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False  # dpiqa's own progress line counts the images
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
     return True
+
+
+def _own_progress() -> None:
+    """dpiqa's progress line counts the images: no Ray Data bars or execution logs beside it."""
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
 
 
 def score_ray(paths, address: str | None = None, model=None, weights=None, device: str = "auto",
@@ -244,16 +251,18 @@ def score_ray(paths, address: str | None = None, model=None, weights=None, devic
     del local
     own = connect(address) if todo else False
     bar = Progress(len(todo), "processed", enabled=progress)
-    plan, t_loop = None, time.perf_counter()
+    plan, t_loop, t_first = None, time.perf_counter(), None
     try:
         if todo:
             plan = plan_job(model, weights, device, precision, batch_size, max_pixels, compile, view=view, **plan_opts)
+            _own_progress()
             blocks = [pa.table({"path": pa.array(todo[i:i + plan.rows], pa.string())})
                       for i in range(0, len(todo), plan.rows)]
             t_loop = time.perf_counter()
             for t in apply_plan(ray.data.from_arrow(blocks), plan).iter_batches(batch_size=None,
                                                                                batch_format="pyarrow"):
                 rows = list(zip(*(t.column(c).to_pylist() for c in SIDE_COLS)))
+                t_first = t_first or time.perf_counter()  # the actors are up: start-up ends here
                 writer.add(rows)
                 bar.update(len(rows), failed=len(writer.failed))
     except BaseException as exc:  # Ctrl-C, a lost cluster, retries used up: keep what was scored
@@ -276,7 +285,8 @@ def score_ray(paths, address: str | None = None, model=None, weights=None, devic
                                images_per_s=n_new / loop_s if loop_s > 0 and todo else 0.0, loop_s=loop_s,
                                wall_s=time.perf_counter() - t0, device=plan.device if plan else device,
                                precision=plan.precision if plan else precision, batch_size=batch_size,
-                               actors=plan.actors if plan else 0, ray=plan.describe() if plan else "")
+                               actors=plan.actors if plan else 0, ray=plan.describe() if plan else "",
+                               first_result_s=(t_first - t_loop) if t_first else 0.0)
     return df
 
 
