@@ -3,10 +3,8 @@
 Each command imports its job's module when it runs: torch, timm and diffusers take seconds to import,
 and `dpiqa --help`, `--version` or a usage mistake should not wait for them.
 
-Exit codes (the table in docs/scoring.md):
-0 done; 1 some files failed (the rest were written); 2 a usage mistake or a problem the user can fix
-(bad option, missing file, bad checkpoint); 3 an internal error; 4 nothing was scored (every input failed);
-130 interrupted.
+Exit codes: the table in docs/scoring.md (0 done, 1 some files failed, 2 a usage mistake or a problem the
+user can fix, 3 an internal error, 4 nothing scored, 130 interrupted).
 """
 from __future__ import annotations
 
@@ -216,12 +214,15 @@ def synth(
     types: Annotated[Optional[str], typer.Option("--types", help="Comma-separated distortion types (default: all).")] = None,
     size: Annotated[Optional[int], typer.Option("--size", help="Downscale so the shorter side is N px (default: keep).")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", help="Worker processes (default: min(4, CPUs); 0 = in-process).")] = None,
+    label: Annotated[str, typer.Option("--label", help="image: each image's own MS-SSIM (default); condition: the mean per type and level (KADID-style).")] = "image",
+    per_ref: Annotated[Optional[int], typer.Option("--per-ref", help="Types per reference: --always plus others drawn per reference (default: every type for every reference).")] = None,
+    always: Annotated[Optional[str], typer.Option("--always", help="With --per-ref: comma-separated types every reference gets.")] = None,
 ) -> None:
-    """Make a KADID-style synthetic-distortion dataset (generic CSV path,mos,ref,type,level) from pristine photos."""
+    """Make a synthetic-distortion dataset (generic CSV path,mos,ref,type,level) from pristine photos."""
     from dpiqa_cli.data.synth import synthesize
 
     df = synthesize(src_dir, out_dir, seed=seed, levels=levels, types=types, size=size, workers=workers,
-                    progress=not state.quiet)
+                    progress=not state.quiet, label=label, per_ref=per_ref, always=always)
     typer.echo(f"wrote {len(df)} images ({df['ref'].nunique()} references) and {out_dir / 'synth.csv'}")
 
 

@@ -94,3 +94,18 @@ def test_bench_bad_input_exits_2(run_cli, tmp_path):
     assert code == 2 and "--seeds" in err
     code, _, err = run_cli("bench", "--split", "nope", "--dataset", "koniq", "--root", tmp_path)
     assert code == 2 and "--split" in err
+
+
+def test_speed_bench_writes_its_table_and_json(run_cli, tmp_path):
+    """`bench --speed` (tiny model, tiny sizes: the code paths, not the numbers)."""
+    import json
+
+    code, out, err = run_cli("bench", "--speed", "--speed-models", "tiny-student", "--speed-batch-sizes", "1,2",
+                             "--images", "4", "--naive-images", "2", "--rounds", "1", "--min-time", "0.1",
+                             "--draft-images", "1", "--device", "cpu", "--out", tmp_path)
+    assert code == 0, err
+    rows = json.loads((tmp_path / "speed.json").read_text())["results"]
+    assert [r["batch_size"] for r in rows] == [1, 2] and all(r["e2e_img_s"] > 0 and r["model_only_img_s"] > 0 for r in rows)
+    assert "scoring speed" in out
+    code, _, err = run_cli("bench", "--speed", "--speed-batch-sizes", "0", "--out", tmp_path)
+    assert code == 2 and "--speed-batch-sizes" in err

@@ -11,6 +11,7 @@ import re
 import subprocess
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -219,3 +220,57 @@ def test_eval_photos_are_whole_and_never_upscaled(tmp_path):
     out = R.prepare_eval_photos(photos, tmp_path / "eval", rows=rows)
     assert Image.open(out["big"]).size == (1024, 745)
     assert Image.open(out["small"]).size == (900, 600)
+
+
+# ---- the build's own pieces (tools/default_model/build.py, card.py, choose.py, view_check.py) --------------
+
+
+def test_card_blocks_are_replaced_and_a_missing_block_is_an_error(tmp_path):
+    from tools.default_model import card
+
+    p = tmp_path / "README.md"
+    p.write_text("intro\n<!-- build:test -->\nold\n<!-- /build:test -->\nkept\n")
+    card.write(p, {"test": "| a | b |\n"})
+    assert p.read_text() == "intro\n<!-- build:test -->\n| a | b |\n<!-- /build:test -->\nkept\n"
+    with pytest.raises(SystemExit, match="no build:choice block"):
+        card.write(p, {"choice": "x"})
+
+
+def test_choice_rule_and_candidate_order(tmp_path):
+    from tools.default_model.choose import epoch_files, selection_score
+
+    for name in ("epoch-10", "epoch-2", "epoch-1", "avg-last-2", "epoch-x"):
+        (tmp_path / f"{name}.safetensors").write_bytes(b"")
+    assert [p.stem for p in epoch_files(tmp_path)] == ["epoch-1", "epoch-2", "epoch-10"]
+    s = {"per_type": {t: {"srcc": v} for t, v in (("blur", 1.0), ("noise", 0.8), ("jpeg", 0.6))},
+         "pristine_vs_level3": {"rate": 0.6}}
+    assert selection_score(s) == pytest.approx(0.75)
+
+
+def test_make_dataset_joins_the_synth_folders_with_their_split(tmp_path):
+    from tools.default_model.build import make_dataset
+
+    for split in ("train", "val"):
+        d = tmp_path / split
+        d.mkdir()
+        (d / "synth.csv").write_text(f"path,mos,ref\nimages/{split}_a.png,0.5,refs/{split}.png\n")
+    out = make_dataset({"train": tmp_path / "train", "val": tmp_path / "val"}, tmp_path)
+    t = pd.read_csv(out)
+    assert t["path"].tolist() == ["train/images/train_a.png", "val/images/val_a.png"]
+    assert t["ref"].tolist() == ["train/refs/train.png", "val/refs/val.png"] and t["split"].tolist() == ["train", "val"]
+
+
+def test_view_check_scores_clean_and_noisy_copies_under_both_views(tmp_path):
+    from dpiqa_cli.models.checkpoint import load_model, save_checkpoint
+    from tools.default_model.view_check import view_check
+
+    ckpt = save_checkpoint(load_model("tiny-student").model, tmp_path / "t.safetensors", spec_name="tiny-student",
+                           info={"view": {"name": "native", "max_side": 128, "combine": "mean"}})
+    photo = tmp_path / "p.png"
+    Image.fromarray((np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)).save(photo)
+    check = view_check(ckpt, {"p": photo}, tmp_path / "work")
+    assert check["photos"] == 1 and set(check["rows"]) == {"native", "whole"}
+    clean, noisy = check["rows"]["native"]["p"]
+    assert check["lower"]["native"] == int(noisy < clean) and "| native |" in check["table"]
+    with Image.open(tmp_path / "work" / "p_noisy.png") as im:
+        assert im.size == (4000, 3000)

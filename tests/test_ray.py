@@ -83,24 +83,37 @@ def test_cli_on_ray_equals_dpiqa_score(cluster, folder, reference, tmp_path):
     assert len(parts) == 40 + len(expected) and parts["path"].is_unique
 
 
-def test_python_api_on_bytes_decoded_in_tasks(cluster, folder, reference):
+def test_python_api_on_bytes_decoded_in_tasks_native_view(cluster, folder, tmp_path):
     # Files read by Ray itself (as from an object store) and decoded in CPU tasks that feed the actors (the
-    # GPU layout): the scores and reasons of `dpiqa score` on the same files.
+    # GPU layout), for a model whose native view cuts a different number of crops from each photo: the
+    # scores and reasons of `dpiqa score` on the same files, bit for bit.
+    from dpiqa_cli.data.views import View
+    from dpiqa_cli.models.checkpoint import load_model, save_checkpoint
+
     d, _ = folder
-    readable = ["photo_00.png", "photo_01.jpg", "photo_02.png", "photo_03.jpg", "cmyk.jpg", "zero.jpg",
-                "truncated.jpg", "text.jpg", "one_pixel.png", "too_big.png"]
-    ds = ray.data.read_binary_files([str(d / n) for n in readable], include_paths=True)
-    got = dray.score_dataset(ds, model="tiny-student", device="cpu", max_pixels=50000, rows_per_batch=3,
+    ckpt = save_checkpoint(load_model("tiny-student").model, tmp_path / "native.safetensors", spec_name="tiny-student",
+                           info={"view": {"name": "native", "max_side": 128, "combine": "mean"}})
+    photos = ["photo_00.png", "photo_03.jpg", "photo_06.png", "photo_13.jpg"]
+    crops = {len(View("native", 64, max_side=128).layout(*Image.open(d / n).size)[1]) for n in photos}
+    assert len(crops) > 1, crops  # the photos really differ in crop count
+    names = photos + ["cmyk.jpg", "zero.jpg", "truncated.jpg", "text.jpg", "one_pixel.png", "too_big.png"]
+    ref_out = tmp_path / "ref.csv"
+    r = run_cli("score", *[d / n for n in names], "-m", ckpt, "--device", "cpu", "-j", "0", "--max-pixels", "50000",
+                "-o", ref_out)
+    assert r.returncode == 1, r.stderr
+    ref = pd.read_csv(ref_out).set_index("path")["score"]
+    ref_err = pd.read_csv(tmp_path / "ref.errors.csv").set_index("path")["reason"]
+    ds = ray.data.read_binary_files([str(d / n) for n in names], include_paths=True)
+    got = dray.score_dataset(ds, model=str(ckpt), device="cpu", max_pixels=50000, rows_per_batch=3,
                              decode_in_tasks=True).to_pandas()
-    ref = pd.read_csv(reference).set_index("path")["score"]
-    ref_err = pd.read_csv(reference.with_name("ref.errors.csv")).set_index("path")["reason"]
-    assert sorted(os.path.basename(p) for p in got["path"]) == sorted(readable)
+    assert sorted(os.path.basename(p) for p in got["path"]) == sorted(names)
     for p, s, err in zip(got["path"], got["score"], got["error"]):
         key = str(d / os.path.basename(p))
         if key in ref.index:
             assert s == ref[key] and pd.isna(err), p
         else:
             assert pd.isna(s) and err == ref_err[key], (p, err)
+    assert len(ref) == len(photos) + 1  # the photos and the CMYK JPEG scored, the rest failed
 
 
 def test_killed_actor_then_resume(cluster, folder, reference, tmp_path, monkeypatch):

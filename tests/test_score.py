@@ -194,3 +194,17 @@ def test_patches_view_is_the_mean_of_two_crops(tmp_path, run_cli):
         ref = float(net(x)[0].mean())
     assert got["patches"] == pytest.approx(ref, abs=1e-6)
     assert got["patches"] != pytest.approx(got["whole"], abs=1e-6)
+
+
+def test_weights_alone_name_their_architecture(photos, run_cli, tmp_path):
+    """--weights without --model: the checkpoint's config says what it is; a contradicting --model is one line."""
+    from dpiqa_cli.models.checkpoint import load_model, save_checkpoint
+
+    _, files = photos
+    teacher = save_checkpoint(load_model("tiny-teacher").model, tmp_path / "t.safetensors")
+    code, out, err = run_cli("score", files[0], "-w", teacher, "-j", "0", "-q")
+    assert code == 0 and len(out.splitlines()) == 2, err
+    code, _, err = run_cli("score", files[0], "-m", "tiny-student", "-w", teacher, "-j", "0")
+    assert code == 2 and err.count("\n") == 1 and "holds a teacher" in err and "drop --model" in err
+    code, _, err = run_cli("score", files[0], "-m", "student", "-w", teacher, "-j", "0")  # the scorer's alias too
+    assert code == 2 and "holds a teacher" in err

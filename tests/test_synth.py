@@ -56,18 +56,51 @@ def test_types_and_levels(synth_run):
             assert im.format == "PNG" and im.size == (96, 64) and im.mode == "RGB"
 
 
-def test_labels_monotone_in_level_and_in_range(synth_run):
+def test_labels_are_each_images_ms_ssim_monotone_in_level(synth_run):
     _, df = synth_run
     assert df.mos.between(0.0, 1.0).all() and df.fr.between(0.0, 1.0).all()
+    dist = df[df.type != "pristine"]
+    for (ref, dtype), grp in dist.groupby(["ref", "type"]):
+        grp = grp.sort_values("level")
+        own = np.clip(2.0 * grp["fr"].to_numpy() - 1.0, 0.0, 1.0)
+        np.testing.assert_allclose(grp["mos"], np.minimum.accumulate(own), atol=2e-6)  # rounded to 6 decimals
+        assert grp["mos"].is_monotonic_decreasing, f"{ref} {dtype}: label rises with level"
+    # per image, not per condition: the two references get different labels for the same type and level
+    assert (dist.groupby(["type", "level"])["mos"].nunique() > 1).any()
+    # the FR measure itself falls with level for the classic types, before any monotone fix-up
+    for dtype in ("gaussian_blur", "white_noise", "jpeg"):
+        fr = df[df.type == dtype].groupby("level")["fr"].mean()
+        assert (np.diff(fr.to_numpy()) < 0).all(), dtype
+
+
+def test_condition_labels_are_one_per_type_and_level(src, tmp_path):
+    df = synthesize(src, tmp_path / "c", seed=0, types="gaussian_blur,jpeg,pixelate", workers=0, label="condition")
     for dtype, grp in df[df.type != "pristine"].groupby("type"):
         by_level = grp.groupby("level")["mos"].agg(["min", "max"])
         assert (by_level["min"] == by_level["max"]).all(), f"{dtype}: one label per (type, level)"
         assert by_level["min"].is_monotonic_decreasing, f"{dtype}: label rises with level"
         assert by_level["min"].iloc[0] < 1.0
-    # the FR measure itself falls with level for the classic types, before any monotone fix-up
-    for dtype in ("gaussian_blur", "white_noise", "jpeg"):
-        fr = df[df.type == dtype].groupby("level")["fr"].mean()
-        assert (np.diff(fr.to_numpy()) < 0).all(), dtype
+    assert json.loads((tmp_path / "c" / "synth.json").read_text())["label_kind"] == "condition"
+
+
+def test_types_per_reference_are_drawn_per_reference(tmp_path):
+    from dpiqa_cli.data.synth import types_of_reference
+
+    names = list(D.DISTORTIONS)
+    always = ["gaussian_blur", "white_noise", "jpeg"]
+    draws = {ref: types_of_reference(names, ref, 0, 6, always) for ref in (f"r{i}" for i in range(12))}
+    for ref, got in draws.items():
+        assert len(got) == 6 and set(always) <= set(got) and got == [t for t in names if t in got]
+        assert got == types_of_reference(names, ref, 0, 6, always)  # seeded by the reference's name
+    assert len({tuple(t) for t in draws.values()}) > 6  # references differ in what they get
+    assert types_of_reference(names, "r0", 0, None, always) == names
+    src = tmp_path / "src"
+    src.mkdir()
+    for i, name in enumerate(("coffee", "chelsea", "astronaut")):
+        Image.fromarray(_photo(name, (48, 40))).save(src / f"p{i}.png")
+    df = synthesize(src, tmp_path / "o", seed=0, levels=2, workers=0, per_ref=4, always="jpeg")
+    per_ref = df[df.type != "pristine"].groupby("ref")["type"].unique()
+    assert all(len(t) == 4 and "jpeg" in t for t in per_ref) and len(df) == 3 * (4 * 2 + 1)
 
 
 def test_deterministic_per_seed(src, synth_run, tmp_path):
@@ -143,6 +176,9 @@ def test_ms_ssim_reference_values():
     (["{src}", "{out}", "--types", "jpeg,sepia"], "unknown distortion type 'sepia'"),
     (["{src}", "{out}", "--levels", "0"], "--levels"),
     (["{src}", "{out}", "--size", "8"], "--size"),
+    (["{src}", "{out}", "--label", "mean"], "--label"),
+    (["{src}", "{out}", "--per-ref", "1", "--always", "jpeg,pixelate"], "--per-ref"),
+    (["{src}", "{out}", "--per-ref", "3", "--always", "sepia"], "unknown distortion type 'sepia'"),
 ])
 def test_cli_errors(run_cli, src, tmp_path, args, needle):
     (tmp_path / "empty").mkdir()

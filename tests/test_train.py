@@ -330,14 +330,13 @@ def test_keep_epochs_keeps_each_epochs_weights(tmp_path, run_cli, blur_csv):
     assert all(torch.equal(second[k], last[k]) for k in last)
     assert any(not torch.equal(first[k], second[k]) for k in first)  # epoch 2 trained on
     assert json.loads((run / "epoch-1.json").read_text())["epoch"] == 1
-    # scripts/average_epochs.py: the mean of the last K epochs, as a loadable checkpoint beside them
-    script = Path(__file__).resolve().parents[1] / "scripts/average_epochs.py"
-    r = subprocess.run([sys.executable, str(script), str(run), "--last", "2"], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    avg = load_file(run / "avg-last-2.safetensors")
+    # the build's averages (tools/default_model/choose.py): the mean of the last K epochs, beside them
+    from tools.default_model.choose import write_averages
+
+    (avg_path,) = write_averages(run, [run / "epoch-1.safetensors", run / "epoch-2.safetensors"])
+    assert avg_path.name == "avg-last-2.safetensors"  # a run of 2 epochs has no average of 3
+    avg = load_file(avg_path)
     assert all(torch.allclose(avg[k], (first[k] + second[k]) / 2) for k in avg if avg[k].is_floating_point())
-    r = subprocess.run([sys.executable, str(script), str(run), "--last", "3"], capture_output=True, text=True)
-    assert r.returncode != 0 and "needs 2..2 epochs" in r.stderr
     cut = tmp_path / "cut"
     _short_run(run_cli, blur_csv, cut, "--keep-epochs")
     assert not list(cut.glob("epoch-*"))

@@ -1,6 +1,7 @@
 """Speed benchmark (`dpiqa bench --speed`): model-only vs end-to-end scoring vs a naive loop.
 
-- model-only: the scoring runner on a ready uint8 batch (no decoding) at batch size B;
+- model-only: the scoring runner on a ready uint8 batch (no decoding) of B images, each cut as the model's view
+  cuts a 1024x768 photo (one crop for `whole`, four for `native`), in images/s;
 - end-to-end: `score_paths` on a folder of 1024x768 JPEGs (DataLoader workers, draft decoding);
 - naive: one image at a time, open -> full decode -> resize -> forward, as a plain script would do.
 Also reports how far draft (DCT-scaled) JPEG decoding is from a full decode + resize.
@@ -44,7 +45,10 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def make_jpeg_folder(folder: Path, n: int = 64, size=(1024, 768), quality: int = 90) -> list[Path]:
+BENCH_SIZE = (1024, 768)  # the end-to-end photos' size
+
+
+def make_jpeg_folder(folder: Path, n: int = 64, size=BENCH_SIZE, quality: int = 90) -> list[Path]:
     """n photo-like 1024x768 JPEGs: scikit-image's photos when installed (varied crops), else textures."""
     folder.mkdir(parents=True, exist_ok=True)
     photos = []
@@ -163,29 +167,33 @@ def run_speed_bench(models=("student-lite0",), batch_sizes=(8,), precisions=("au
     return result
 
 
-def _model_only(runner, x, dev, min_time_s) -> tuple[float, float]:
-    """(images/s, median ms per batch) of the runner on a ready batch."""
-    runner(x)  # warm-up: allocator, oneDNN/cuDNN algorithm choice
+def _model_only(score_batch, n_images: int, dev, min_time_s) -> tuple[float, float]:
+    """(images/s, median ms per batch) of score_batch() on a ready batch of n_images images' crops."""
+    score_batch()  # warm-up: allocator, oneDNN/cuDNN algorithm choice
     _sync(dev)
     lat, t0 = [], time.perf_counter()
     while time.perf_counter() - t0 < min_time_s or len(lat) < 3:
         t = time.perf_counter()
-        runner(x)
+        score_batch()
         _sync(dev)
         lat.append(time.perf_counter() - t)
-    return len(lat) * len(x) / sum(lat), 1000 * float(np.median(lat))
+    return len(lat) * n_images / sum(lat), 1000 * float(np.median(lat))
 
 
 def _one(runner, loaded, plain, paths, bs, dev, workers, min_time_s, naive_images, rounds) -> dict:
     size = runner.input_size
-    x = torch.randint(0, 256, (bs, size, size, 3), dtype=torch.uint8).permute(0, 3, 1, 2)
+    # a batch of bs images as the view cuts a 1024 x 768 photo (4 crops each for the native view), forwarded in
+    # chunks as score_paths forwards them
+    k = len(runner.view.layout(*BENCH_SIZE)[1])
+    runner.chunk = bs * (runner.view.crops_per_image() or 1)
+    x = torch.randint(0, 256, (bs * k, size, size, 3), dtype=torch.uint8).permute(0, 3, 1, 2)
     if dev.type == "cuda":
         x = x.pin_memory()
     model_r, lat_r, e2e_r, naive_r, mem = [], [], [], [], {}
     for _ in range(max(1, rounds)):
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
-        ips, lat = _model_only(runner, x, dev, min_time_s)
+        ips, lat = _model_only(lambda: runner.score_images(x, [k] * bs), bs, dev, min_time_s)
         model_r.append(ips)
         lat_r.append(lat)
         if dev.type == "cuda":

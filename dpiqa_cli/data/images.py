@@ -123,6 +123,12 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return Image.alpha_composite(white, rgba).convert("RGB")
 
 
+def image_size(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """The oriented (width, height) from the file's header, with the same checks as decoding; raises ImageError."""
+    with _open_checked(os.fspath(path), max_pixels) as img:
+        return _oriented_size(img)
+
+
 def load_rgb(path: str | os.PathLike | BinaryIO, size: int | tuple[int, int] | Callable[[int, int], tuple[int, int]] | None,
              max_pixels: int | None = DEFAULT_MAX_PIXELS, draft: bool = True) -> tuple[Image.Image, tuple[int, int]]:
     """Decode to an RGB image resized to size x size, to a (width, height) box, or to the box that a callable

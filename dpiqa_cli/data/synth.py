@@ -9,21 +9,28 @@ Output layout (all paths in the CSV are relative to OUT_DIR, with forward slashe
 Images are stored as lossless PNG. The compression types (jpeg, jpeg2000, webp, camera_chain) are
 encoded with the codec, decoded, and then stored as PNG, so they carry exactly their codec artefacts.
 
-Label (the `mos` column: a MOS-like score in [0, 1], higher = better):
+Types: every type for every reference (the default, KADID-style), or with `per_ref` k, the `always` types
+plus k - len(always) others drawn for each reference (seeded by the reference's name), as KADIS-700k
+draws a few distortions per reference: the same budget of images then covers many more scenes.
+
+Label (the `mos` column: a MOS-like score in [0, 1], higher = better), `label="image"` (the default):
 1. fr = colour MS-SSIM of each distorted image against its pristine reference
    (`dpiqa_cli.data.fr_quality.color_ms_ssim`: 0.8 Y + 0.1 Cb + 0.1 Cr, standard 5-scale MS-SSIM).
-2. q(type, level) = the mean of fr over all references of the run: like a MOS, the label belongs to the
-   distortion condition, not to the image, so the FR measure only calibrates the types against
-   each other and the levels within each type.
-3. mos = clip(2 q - 1, 0, 1): a fixed affine map of MS-SSIM [0.5, 1] onto [0, 1]. It is the same for
-   every type, so it changes no ranking; it only spreads the labels over the whole unit range.
-4. Monotone in level: within a type, mos is replaced by its running minimum over increasing levels,
-   so a higher level never gets a higher label.
-5. The pristine references are included as type `pristine`, level 0, mos 1.0 (the best possible), so
+2. mos = clip(2 fr - 1, 0, 1): a fixed affine map of MS-SSIM [0.5, 1] onto [0, 1], the same for every type.
+   Each image keeps its own full-reference score, as DeepFL-IQA's KADIS labels do: a distortion that barely
+   shows on this content (blur on a clear sky, noise in a busy texture) costs little, one that shows costs
+   a lot. Per-image labels also need no other reference of the run, so they do not move when the set of
+   references changes.
+3. Monotone in level: within a (reference, type), mos is replaced by its running minimum over increasing
+   levels, so a higher level never gets a higher label.
+4. The pristine references are included as type `pristine`, level 0, mos 1.0 (the best possible), so
    that training sees "clean is best".
-Labels therefore depend on the set of references (step 2) and are deterministic for a given source
-folder, seed, levels, types and size. Every random distortion draws from its own generator seeded by
-(seed, reference name, type, level), so results do not depend on worker count or order.
+`label="condition"` is the KADID-style alternative: step 2 uses q(type, level), the mean of fr over all
+references of the run, so a label belongs to the distortion condition and not to the image, and step 3
+runs over the levels of a type.
+Labels are deterministic for a given source folder, seed, levels, types, sampling and size. Every random
+distortion draws from its own generator seeded by (seed, reference name, type, level), so results do not
+depend on worker count or order.
 """
 from __future__ import annotations
 
@@ -47,12 +54,15 @@ from dpiqa_cli.progress import Progress
 
 MIN_SIDE = 32  # below this MS-SSIM drops to very few scales and distortions lose meaning
 CSV_NAME = "synth.csv"
-LABEL_DEFINITION = (
-    "mos = running minimum over increasing level of clip(2*q - 1, 0, 1), where q(type, level) is the mean "
-    "over all references of the colour MS-SSIM (0.8 Y + 0.1 Cb + 0.1 Cr, 5-scale MS-SSIM, Wang et al. 2003) "
-    "of the distorted image against its pristine reference; pristine references: type 'pristine', level 0, "
-    "mos 1.0. Higher is better."
-)
+_FR = ("the colour MS-SSIM (0.8 Y + 0.1 Cb + 0.1 Cr, 5-scale MS-SSIM, Wang et al. 2003) of the distorted image "
+       "against its pristine reference")
+LABEL_DEFINITIONS = {
+    "image": "mos = running minimum over increasing level, within each (reference, type), of clip(2*fr - 1, 0, 1), "
+             f"where fr is {_FR}; pristine references: type 'pristine', level 0, mos 1.0. Higher is better.",
+    "condition": "mos = running minimum over increasing level of clip(2*q - 1, 0, 1), where q(type, level) is the "
+                 f"mean over all references of {_FR}; pristine references: type 'pristine', level 0, mos 1.0. "
+                 "Higher is better.",
+}
 
 
 def list_sources(src_dir: str | os.PathLike) -> list[Path]:
@@ -68,6 +78,18 @@ def list_sources(src_dir: str | os.PathLike) -> list[Path]:
     if dup:
         raise DpiqaError(f"two source images share the name {dup[0]!r} (output names come from file stems)")
     return files
+
+
+def types_of_reference(names: list[str], ref: str, seed: int, per_ref: int | None, always: list[str]) -> list[str]:
+    """The types one reference gets: all of `names`, or `always` plus per_ref - len(always) drawn from the rest
+    (seeded by the reference's name, so independent of the other references), in `names` order."""
+    if per_ref is None or per_ref >= len(names):
+        return list(names)
+    rest = [t for t in names if t not in always]
+    drawn = np.random.default_rng([seed, zlib.crc32(ref.encode()), 1]).choice(len(rest), per_ref - len(always),
+                                                                             replace=False)
+    chosen = set(always) | {rest[i] for i in drawn}
+    return [t for t in names if t in chosen]
 
 
 def resolve_types(types) -> list[str]:
@@ -106,7 +128,8 @@ def _rng(seed: int, ref: str, dtype: str, level: int) -> np.random.Generator:
 
 
 def _save_png(arr: np.ndarray, path: Path) -> None:
-    write_via(path, lambda tmp: Image.fromarray(arr).save(tmp, format="PNG", compress_level=3))
+    # compress_level 1: lossless all the same, several times faster to encode than the default
+    write_via(path, lambda tmp: Image.fromarray(arr).save(tmp, format="PNG", compress_level=1))
 
 
 def _work(task) -> list[tuple]:
@@ -123,24 +146,31 @@ def _work(task) -> list[tuple]:
     return rows
 
 
-def make_labels(df: pd.DataFrame) -> pd.DataFrame:
-    """Add `mos` to rows (type, level, fr) by the module's label definition; returns a copy."""
+def make_labels(df: pd.DataFrame, label: str = "image") -> pd.DataFrame:
+    """Add `mos` to rows (ref, type, level, fr) by the module's label definition; returns a copy."""
     df = df.copy()
-    q = df.groupby(["type", "level"])["fr"].mean()
-    table = np.clip(2.0 * q - 1.0, 0.0, 1.0).rename("mos").reset_index().sort_values(["type", "level"])
-    table["mos"] = table.groupby("type")["mos"].cummin()
-    return df.merge(table, on=["type", "level"], how="left")
+    if label == "condition":
+        q = df.groupby(["type", "level"])["fr"].mean()
+        table = np.clip(2.0 * q - 1.0, 0.0, 1.0).rename("mos").reset_index().sort_values(["type", "level"])
+        table["mos"] = table.groupby("type")["mos"].cummin()
+        return df.merge(table, on=["type", "level"], how="left")
+    df = df.sort_values(["ref", "type", "level"], kind="stable")
+    df["mos"] = np.clip(2.0 * df["fr"] - 1.0, 0.0, 1.0)
+    df["mos"] = df.groupby(["ref", "type"])["mos"].cummin()
+    return df.sort_index()
 
 
 def _readme(meta: dict, table: pd.DataFrame) -> str:
+    sampled = f", {meta['per_ref']} per reference (always {', '.join(meta['always']) or 'none'})" if meta["per_ref"] else ""
     lines = ["# Synthetic-distortion dataset (made by `dpiqa synth`)", "",
              f"- references: {meta['n_refs']} (from `{meta['source']}`), size: {meta['size'] or 'original'}",
-             f"- types: {len(meta['types'])} x {meta['levels']} levels, seed {meta['seed']}",
+             f"- types: {len(meta['types'])} x {meta['levels']} levels{sampled}, seed {meta['seed']}",
              f"- images: {meta['n_images']} (pristine references included)", "",
-             "## Label (`mos`, in [0, 1], higher = better)", "", LABEL_DEFINITION, "",
+             f"## Label (`mos`, in [0, 1], higher = better; `{meta['label_kind']}` labels)", "", meta["label"], "",
              "See the docstring of `dpiqa_cli/data/synth.py` for the reasoning, and "
              "`dpiqa_cli/data/distortions.py` for each type's parameters.", "",
-             "## mos by type and level", "", "| type | " + " | ".join(f"L{k}" for k in range(1, meta["levels"] + 1)) + " |",
+             "## mean mos by type and level", "",
+             "| type | " + " | ".join(f"L{k}" for k in range(1, meta["levels"] + 1)) + " |",
              "|---|" + "---|" * meta["levels"]]
     for dtype, grp in table.groupby("type", sort=False):
         lines.append(f"| {dtype} | " + " | ".join(f"{v:.3f}" for v in grp.sort_values("level")["mos"]) + " |")
@@ -148,7 +178,8 @@ def _readme(meta: dict, table: pd.DataFrame) -> str:
 
 
 def synthesize(src_dir, out_dir, seed: int = 0, levels: int = 5, types=None, size: int | None = None,
-               workers: int | None = None, progress: bool = False) -> pd.DataFrame:
+               workers: int | None = None, progress: bool = False, label: str = "image",
+               per_ref: int | None = None, always=None) -> pd.DataFrame:
     """Distort every image in src_dir; write OUT_DIR (see the module docstring); return the CSV's frame."""
     if levels < 1 or levels > 20:
         raise DpiqaError(f"--levels must be between 1 and 20 (got {levels})")
@@ -156,7 +187,16 @@ def synthesize(src_dir, out_dir, seed: int = 0, levels: int = 5, types=None, siz
         raise DpiqaError(f"--size must be at least {MIN_SIDE} (got {size})")
     if workers is not None and workers < 0:
         raise DpiqaError("--workers must be 0 or more")
+    if label not in LABEL_DEFINITIONS:
+        raise DpiqaError(f"--label must be {' or '.join(LABEL_DEFINITIONS)} (got {label!r})")
     names = resolve_types(types)
+    always = resolve_types(always) if always else []
+    if not set(always) <= set(names):
+        raise DpiqaError(f"--always {','.join(sorted(set(always) - set(names)))} not among --types")
+    if per_ref is not None and not len(always) <= per_ref:
+        raise DpiqaError(f"--per-ref must be at least the number of --always types ({len(always)}), got {per_ref}")
+    if per_ref is not None and per_ref < 1:
+        raise DpiqaError(f"--per-ref must be at least 1 (got {per_ref})")
     files = list_sources(src_dir)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -166,7 +206,8 @@ def synthesize(src_dir, out_dir, seed: int = 0, levels: int = 5, types=None, siz
 
     for f in files:  # references first: also validates every source before the long part starts
         _save_png(load_reference(f, size), out / "refs" / f"{f.stem}.png")
-    tasks = [(str(f), str(out), t, seed, levels, size) for f in files for t in names]
+    tasks = [(str(f), str(out), t, seed, levels, size) for f in files
+             for t in types_of_reference(names, f.stem, seed, per_ref, always)]
     workers = min(os.cpu_count() or 1, 4) if workers is None else workers
     bar = Progress(len(tasks) * levels, "synth", enabled=progress, every_s=30.0)
     rows: list[tuple] = []
@@ -181,8 +222,7 @@ def synthesize(src_dir, out_dir, seed: int = 0, levels: int = 5, types=None, siz
                 bar.update(levels)
     bar.close()
 
-    df = pd.DataFrame(rows, columns=["path", "ref", "type", "level", "fr"])
-    df = make_labels(df)
+    df = make_labels(pd.DataFrame(rows, columns=["path", "ref", "type", "level", "fr"]), label)
     pristine = pd.DataFrame({"path": [f"refs/{f.stem}.png" for f in files], "ref": [f"refs/{f.stem}.png" for f in files],
                              "type": "pristine", "level": 0, "fr": 1.0, "mos": 1.0})
     df = pd.concat([pristine, df], ignore_index=True)[["path", "mos", "ref", "type", "level", "fr"]]
@@ -192,12 +232,14 @@ def synthesize(src_dir, out_dir, seed: int = 0, levels: int = 5, types=None, siz
     df["mos"] = df["mos"].round(6)
     df["fr"] = df["fr"].round(6)
 
-    table = df[df.type != "pristine"].drop_duplicates(["type", "level"])[["type", "level", "mos"]]
-    table = table.set_index("type").loc[names].reset_index()
+    used = [t for t in names if t in set(df["type"])]
+    table = (df[df.type != "pristine"].groupby(["type", "level"])["mos"].mean().reset_index()
+             .set_index("type").loc[used].reset_index())
     meta = {"source": str(Path(src_dir)), "seed": seed, "levels": levels, "types": names, "size": size,
-            "n_refs": len(files), "n_images": len(df), "label": LABEL_DEFINITION,
-            "mos_range": [0.0, 1.0], "lower_better": False,
-            "mos_by_type_level": {t: g.sort_values("level")["mos"].round(6).tolist() for t, g in table.groupby("type", sort=False)}}
+            "per_ref": per_ref, "always": always, "n_refs": len(files), "n_images": len(df),
+            "label_kind": label, "label": LABEL_DEFINITIONS[label], "mos_range": [0.0, 1.0], "lower_better": False,
+            "mean_mos_by_type_level": {t: g.sort_values("level")["mos"].round(6).tolist()
+                                       for t, g in table.groupby("type", sort=False)}}
     write_via(out / CSV_NAME, lambda tmp: df.to_csv(tmp, index=False, float_format="%.6f"))
     write_text(out / "synth.json", json.dumps(meta, indent=2) + "\n")
     write_text(out / "README.md", _readme(meta, table))

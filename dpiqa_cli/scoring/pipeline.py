@@ -19,7 +19,6 @@ from dpiqa_cli.data.discover import discover, unique_paths
 from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS
 from dpiqa_cli.device import resolve_device, resolve_precision
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.evaluate.mos import mos_report
 from dpiqa_cli.models.checkpoint import LoadedModel, load_model
 from dpiqa_cli.progress import Progress
 from dpiqa_cli.scoring.decode import default_workers, make_loader
@@ -151,6 +150,8 @@ def score_command(inputs, *, from_list=None, recursive=True, out=None, mos=None,
             print(f"failed: {p}: {reason}", file=sys.stderr)
     print(summary_line(s, out), file=sys.stderr)
     if mos is not None and len(df):
+        from dpiqa_cli.evaluate.mos import mos_report  # scipy's statistics take ~1 s to import: only for --mos
+
         where = mos_report(df, Path(mos), Path(report_dir) if report_dir else None, out)
         print(f"correlation report: {where}", file=sys.stderr)
     if s["scored"] == 0:

@@ -72,8 +72,15 @@ class TrainConfig:
                            help="Random splits: share held out for the final test (0: none, the model is tested "
                                 "elsewhere; with --split official, a table without test rows is then accepted).")
     image_size: Optional[int] = opt("--image-size", type=int, help="Training input size (default: the model's, 512).")
-    patches: Optional[bool] = opt("--patches/--no-patches", type=bool,
-                                  help="Two patches from a 2S x 1.5S resize per image (default: on for synthetic datasets).")
+    view: Optional[str] = opt("--view", type=str,
+                              help="How the model sees an image, recorded in its checkpoint: whole (S x S resize), "
+                                   "patches (two S x S halves of a 2S x 1.5S resize) or native (S x S crops at the "
+                                   "image's own scale, long side at most --max-side). Default: patches for "
+                                   "synthetic datasets, else whole.")
+    max_side: int = opt("--max-side", default=1024, type=int,
+                        help="--view native: downscale images whose long side is larger to this working scale.")
+    combine: str = opt("--combine", default="mean", type=str,
+                       help="--view native: an image's score from its crops' scores, mean or q25 (25th percentile).")
     ref_runs: int = opt("--ref-runs", default=0, type=int,
                         help="Build batches from runs of N images of one reference (synthetic data), so the ranking "
                              "loss compares distortions of the same scene; 0 = random batches (the paper's).")

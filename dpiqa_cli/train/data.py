@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 
 from dpiqa_cli.data.catalog import dataset_info
 from dpiqa_cli.data.datasets import read_dataset
-from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS, ImageError, load_rgb
+from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS, ImageError, image_size, load_rgb
 from dpiqa_cli.data.splits import make_split, official_split
 from dpiqa_cli.data.views import View
 from dpiqa_cli.errors import DpiqaError
@@ -112,7 +112,7 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
 
 
 class TableDataset(Dataset):
-    """Items of a split. `paths`/`mos` are per image; items are (image, crop of its view)."""
+    """Items of a split. `paths`/`mos` are per image; items are (image, crop of its view), image-major."""
 
     def __init__(self, paths: list[str], mos: list[float], view: View, train: bool = False, seed: int = 0,
                  cache: torch.Tensor | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
@@ -123,30 +123,41 @@ class TableDataset(Dataset):
         self.paths, self.mos, self.view, self.size = list(paths), [float(m) for m in mos], view, view.size
         self.train, self.seed, self.epoch, self.cache = train, seed, 0, cache
         self.max_pixels, self.patches = max_pixels, view.name == "patches"
-        self.box, self.corners = view.layout(view.size, view.size)
-        self.per = len(self.corners)
-        self.item_image = np.repeat(np.arange(len(self.paths)), self.per)
+        if view.crops_per_image() is not None:  # one layout for every image
+            self.layouts = [view.layout(view.size, view.size)] * len(self.paths)
+        else:  # the native view's layout depends on each image's size (read from its header)
+            self.layouts = [view.layout(*self._size(p)) for p in self.paths]
+        counts = [len(corners) for _, corners in self.layouts]
+        self.item_image = np.repeat(np.arange(len(self.paths)), counts)
+        self.item_crop = np.concatenate([np.arange(c) for c in counts]) if counts else np.zeros(0, int)
         if cache is not None and len(cache) != len(self):
             raise DpiqaError(f"teacher cache holds {len(cache)} maps for {len(self)} training items; delete it")
 
+    def _size(self, path: str) -> tuple[int, int]:
+        try:
+            return image_size(path, self.max_pixels)
+        except ImageError as exc:  # a training set with an unreadable file is bad input, not a crash
+            raise DpiqaError(f"cannot read training image {path}: {exc}") from None
+
     def __len__(self) -> int:
-        return len(self.paths) * self.per
+        return len(self.item_image)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch  # read by worker copies made when the epoch's iterator starts
 
     def per_image(self, item_scores: np.ndarray) -> np.ndarray:
         """Item scores -> image scores, combined as the view combines an image's crops."""
-        crops = np.asarray(item_scores, float).reshape(len(self.paths), self.per)
-        return np.array([self.view.combine(c) for c in crops])
+        ends = np.cumsum([len(corners) for _, corners in self.layouts])[:-1]
+        return np.array([self.view.combine(c) for c in np.split(np.asarray(item_scores, float), ends)])
 
     def _decode(self, i: int, g: torch.Generator | None = None) -> torch.Tensor:
-        """Item i's image resized to the view's box (S x S, or 2S x 1.5S for patches), float in [0, 1]; with
-        crop_jitter and a generator, a random box of the image at its own resolution is what gets resized."""
-        path = self.paths[self.item_image[i]]
+        """Item i's image resized to its layout's box (S x S for whole, 2S x 1.5S for patches, the working scale
+        for native), float in [0, 1]; with crop_jitter and a generator, a random box of the image at its own
+        resolution is what gets resized."""
+        path, box = self.paths[self.item_image[i]], self.layouts[self.item_image[i]][0]
         jitter = self.crop_jitter if g is not None else 0.0
         try:
-            img, _ = load_rgb(path, None if jitter else self.box, self.max_pixels)
+            img, _ = load_rgb(path, None if jitter else box, self.max_pixels)
         except ImageError as exc:  # a training set with an unreadable file is bad input, not a crash
             raise DpiqaError(f"cannot read training image {path}: {exc}") from None
         if jitter:
@@ -154,19 +165,19 @@ class TableDataset(Dataset):
             fw, fh = (jitter + (1.0 - jitter) * float(torch.rand(1, generator=g)) for _ in range(2))
             cw, ch = max(1, round(w * fw)), max(1, round(h * fh))
             x0, y0 = (int(torch.randint(0, d - c + 1, (1,), generator=g)) for d, c in ((w, cw), (h, ch)))
-            img = img.crop((x0, y0, x0 + cw, y0 + ch)).resize(self.box, Image.BILINEAR)
+            img = img.crop((x0, y0, x0 + cw, y0 + ch)).resize(box, Image.BILINEAR)
         return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).float().div_(255.0)
 
     def __getitem__(self, i: int) -> dict:
         g = item_generator(self.seed, self.epoch, i) if self.train else None
         x = self._decode(i, g)  # draws from g only with crop_jitter: without it, flips and crops are unchanged
         flip = bool(torch.randint(0, 2, (1,), generator=g).item()) if g is not None else False
-        if self.patches:
-            s = self.size
+        s, (box, corners) = self.size, self.layouts[self.item_image[i]]
+        if tuple(box) != (s, s):
             if g is not None and self.cache is None:  # random position (a live teacher sees the same crop)
-                x0, y0 = (int(torch.randint(0, d - s + 1, (1,), generator=g)) for d in self.box)
+                x0, y0 = (int(torch.randint(0, d - s + 1, (1,), generator=g)) for d in box)
             else:  # the view's fixed crops, as `score` and `bench` cut them
-                x0, y0 = self.corners[i % self.per]
+                x0, y0 = corners[self.item_crop[i]]
             x = x[:, y0:y0 + s, x0:x0 + s]
         if flip:
             x = x.flip(-1)

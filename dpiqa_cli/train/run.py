@@ -61,7 +61,7 @@ class Run:
         self.parts = {p: by_id.loc[list(self.split[p])].reset_index() for p in ("train", "val", "test")}
         self.input_size = int(cfg.image_size or input_size)
         synthetic = bool(dataset_defaults(cfg.dataset).get("synthetic"))
-        self.view = View("patches" if (synthetic if cfg.patches is None else cfg.patches) else "whole", self.input_size)
+        self.view = View(cfg.view or ("patches" if synthetic else "whole"), self.input_size, cfg.max_side, cfg.combine)
         if cfg.ref_runs > 1 and ("ref" not in df or df["ref"].isna().any()):
             raise DpiqaError(f"--ref-runs needs a reference image for every image; {cfg.dataset!r} has none")
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from dpiqa_cli.models.registry import get_spec
+from dpiqa_cli.train.losses import score_loss, student_loss
 
 
 def sync(device: torch.device) -> None:
@@ -90,8 +91,6 @@ def inference_grid(args, device) -> list[dict]:
 
 
 def train_step_stats(name, batch, device, precision, grad_ckpt, teacher_name=None, steps=3) -> dict:
-    from dpiqa_cli.train.losses import score_loss, student_loss
-
     spec = get_spec(name)
     model = build(name, device).train()
     if grad_ckpt and hasattr(model, "unet"):
@@ -152,7 +151,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("gpu_measure.json"))
     ap.add_argument("--smoke", action="store_true", help="tiny models on the CPU: checks the script, measures nothing")
     ap.add_argument("--only", default="inference,train,agreement")
-    ap.add_argument("--models", default="student-lite0,student,teacher", help="inference grid models")
+    ap.add_argument("--models", default="student-lite0,student-b7,teacher", help="inference grid models")
     ap.add_argument("--batch-sizes", default="1,8,16,32,64")
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile half of the grid")
     args = ap.parse_args()
@@ -175,8 +174,8 @@ def main() -> None:
         args.compile = [False] if args.no_compile else [False, True]
         args.iters, args.warmup = 10, 3
         train = [("teacher", 12, "bf16", False, None), ("teacher", 12, "bf16", True, None),
-                 ("student", 24, "bf16", False, "teacher")]
-        agree = ["student-lite0", "student", "teacher"]
+                 ("student-b7", 24, "bf16", False, "teacher")]
+        agree = ["student-lite0", "student-b7", "teacher"]
     result = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu (smoke)",
               "torch": torch.__version__}
     parts = set(args.only.split(","))

@@ -1,9 +1,9 @@
 """Write examples/: a few small public-domain / CC0 photos for the README's first command.
 
-    python scripts/make_examples.py [OUT_DIR]   # default: examples/
+    python -m tools.make_examples [OUT_DIR]   # default: examples/
 
-Only held-out photos (see scripts/default_model_photos.py) and `clock` (never used in training) are
-used, so the bundled model has seen none of them. Three copies are degraded on purpose so that the
+The photos are scikit-image's astronaut, coffee, chelsea and clock, which the bundled model's manifest
+(tools/default_model/manifest.csv) excludes from training and validation, so the model has seen none of them. Three copies are degraded on purpose so that the
 ranking printed by `dpiqa score examples/` has something to show. Deterministic: fixed seed, fixed
 JPEG settings, no metadata.
 """
@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import skimage.data
 from PIL import Image, ImageFilter
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from default_model_photos import HELD_OUT, TRAINING, VALIDATION, load_photo  # noqa: E402
+from tools.default_model.manifest import load_manifest, photos_in
 
 QUALITY = 90  # high enough that the clean copies carry no visible JPEG artefacts
 
@@ -55,15 +55,11 @@ def _degrade(img: Image.Image, how: str | None) -> tuple[Image.Image, int]:
 def make_examples(out_dir: str | Path = "examples") -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    assert not {src for src, _, _ in EXAMPLES.values()} & {*TRAINING, *VALIDATION}, "an example comes from a training or validation photo"
+    used = set(photos_in(load_manifest(), "train", "val"))
+    assert not {src for src, _, _ in EXAMPLES.values()} & used, "an example comes from a training or validation photo"
     paths = []
     for name, (src, _, how) in EXAMPLES.items():
-        if src == "clock":
-            import skimage.data
-
-            img = Image.fromarray(skimage.data.clock())  # keep it grayscale, as taken
-        else:
-            img = Image.fromarray(load_photo(src))
+        img = Image.fromarray(getattr(skimage.data, src)())  # clock stays grayscale, as taken
         img.thumbnail((640, 640), Image.Resampling.LANCZOS)  # longest side at most 640 px
         img, quality = _degrade(img, how)
         path = out / name
@@ -75,13 +71,12 @@ def make_examples(out_dir: str | Path = "examples") -> list[Path]:
 
 def _write_licences(out: Path) -> None:
     lines = ["# examples/: sources and licences", "",
-             "Made by `python scripts/make_examples.py` from images bundled with scikit-image "
+             "Made by `python -m tools.make_examples` from images bundled with scikit-image "
              "(licences as stated in `skimage/data/_fetchers.py`). None of these photos was used to "
-             "train the bundled model (see `scripts/default_model_photos.py`).", "",
+             "train or choose the bundled model (see `tools/default_model/manifest.csv`).", "",
              "| file | source (scikit-image) | licence | modification |", "|---|---|---|---|"]
     for name, (src, what, _) in EXAMPLES.items():
-        held = "held out" if src in HELD_OUT else "not used in training"
-        lines.append(f"| `{name}` | `skimage.data.{src}()` ({held}) | {LICENCES[src]} | {what} |")
+        lines.append(f"| `{name}` | `skimage.data.{src}()` (never trained on) | {LICENCES[src]} | {what} |")
     lines += ["", "All modified copies remain in the public domain / under CC0, like their sources."]
     (out / "LICENSES.md").write_text("\n".join(lines) + "\n")
 

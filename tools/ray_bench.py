@@ -5,8 +5,8 @@ rate (full - small images) / (full - small seconds) leaves out what both sizes p
 or actor start), and the full set's wall time shows that start-up. Ray is started once, like a cluster that
 is already up (its start time is reported on its own). Medians over rounds are printed and saved.
 
-    python scripts/ray_bench.py --images 200 --small 40 --rounds 3 --num-cpus 2 --out-json ray_bench.json
-    python scripts/ray_bench.py --device cuda --configs 1,3 --images 5000 --small 1000   # on a GPU machine
+    python -m tools.ray_bench --images 200 --small 40 --rounds 3 --num-cpus 2 --out-json ray_bench.json
+    python -m tools.ray_bench --device cuda --configs 1,3 --images 5000 --small 1000   # on a GPU machine
 """
 from __future__ import annotations
 

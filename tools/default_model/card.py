@@ -1,0 +1,53 @@
+"""The model card's numbers, written by the build that measured them.
+
+weights/README.md holds blocks `<!-- build:NAME -->` ... `<!-- /build:NAME -->`; `write` replaces each
+block's content with what this build produced and leaves the hand-written text around them alone.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from dpiqa_cli.atomic import write_text
+from dpiqa_cli.models.config import read_config
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def write(card: Path, blocks: dict[str, str]) -> None:
+    text = Path(card).read_text(encoding="utf-8")
+    for name, body in blocks.items():
+        pattern = re.compile(rf"(<!-- build:{re.escape(name)} -->\n).*?(<!-- /build:{re.escape(name)} -->)", re.S)
+        if not pattern.search(text):
+            raise SystemExit(f"error: {card} has no build:{name} block")
+        text = pattern.sub(lambda m: m.group(1) + body.rstrip("\n") + "\n" + m.group(2), text)
+    write_text(card, text)
+
+
+def file_facts(path: Path) -> str:
+    _, config = read_config(path)
+    env = ", ".join(f"{k} {v}" for k, v in config.get("environment", {}).items())
+    return (f"- file: `weights/{Path(path).name}` ({Path(path).stat().st_size / 2**20:.1f} MB, fp16), "
+            f"sha256 `{config['sha256']}`\n"
+            f"- architecture: `{config['model']}`, view `{config['view']}`\n"
+            f"- chosen: `{config['chosen_by']['checkpoint']}` with crop combination "
+            f"`{config['chosen_by']['combine']}`\n"
+            f"- built with: {env}\n")
+
+
+def choice_table(choice: dict) -> str:
+    lines = ["| candidate | combine | score | blur SRCC | noise SRCC | JPEG SRCC | pristine > level 3 |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in choice["rows"]:
+        mark = " **(chosen)**" if (r["checkpoint"], r["combine"]) == (choice["chosen"], choice["combine"]) else ""
+        lines.append(f"| {Path(r['checkpoint']).name}{mark} | {r['combine']} | {r['score']:.3f} | {r['blur']:.3f} | "
+                     f"{r['noise']:.3f} | {r['jpeg']:.3f} | {r['wins']}/{r['cases']} |")
+    return "\n".join(lines) + "\n"
+
+
+def timing(times: dict[str, int], total_s: float) -> str:
+    steps = ", ".join(f"{k} from {v // 60} min" for k, v in times.items())
+    return f"Build time on this machine: {total_s / 60:.0f} min in all ({steps}).\n"

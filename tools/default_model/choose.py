@@ -1,0 +1,70 @@
+"""Choose the bundled model among a run's candidates, on the VALIDATION photos only.
+
+Candidates: every kept epoch (RUN/epoch-N.safetensors) and the uniform weight averages of the last 2 and 3
+epochs, each with the two ways the native view can combine an image's crops (`mean`, `q25`). Each is asked
+the acceptance test's own questions on the val photos' level set (`dpiqa_cli.evaluate.levels`: blur, noise
+and JPEG levels in order, pristine above level 3). The rule, fixed before any candidate was scored: the
+highest mean of the three per-type SRCCs and the pristine win rate wins; ties go to the earlier candidate in
+the order above (epochs, then averages; mean before q25). Test photos are never touched here.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from dpiqa_cli.atomic import write_json
+from dpiqa_cli.data.views import COMBINE
+from dpiqa_cli.evaluate.levels import TYPES, summarise, write_level_set
+from dpiqa_cli.models.checkpoint import average_checkpoints, save_checkpoint
+from tools.default_model.scorers import crop_scores
+
+AVERAGE_LAST = (2, 3)
+RULE = ("the highest mean of the blur, noise and JPEG SRCCs and the pristine win rate on the val photos; "
+        "ties to the earlier candidate (epochs, then averages; mean before q25)")
+
+
+def selection_score(summary: dict) -> float:
+    """Mean of the per-type SRCCs and the pristine win rate: each acceptance criterion counts the same."""
+    parts = [summary["per_type"][t]["srcc"] for t in TYPES] + [summary["pristine_vs_level3"]["rate"]]
+    return float(np.mean(parts))
+
+
+def epoch_files(run: Path) -> list[Path]:
+    """RUN/epoch-N.safetensors in epoch order."""
+    files = [p for p in run.glob("epoch-*.safetensors") if re.fullmatch(r"epoch-\d+", p.stem)]
+    return sorted(files, key=lambda p: int(p.stem.split("-")[1]))
+
+
+def write_averages(run: Path, epochs: list[Path]) -> list[Path]:
+    """RUN/avg-last-K.safetensors for each K of AVERAGE_LAST that the run has enough epochs for."""
+    out = []
+    for k in AVERAGE_LAST:
+        if len(epochs) >= k:
+            model, config = average_checkpoints(epochs[-k:])
+            out.append(save_checkpoint(model, run / f"avg-last-{k}.safetensors", spec_name=config["model"], info=config))
+    return out
+
+
+def choose(candidates: list[Path], val_photos: dict[str, Path], work: Path, log=print) -> dict:
+    """Score every candidate x combine rule on the val level set; returns {chosen, combine, rows}."""
+    files = write_level_set(val_photos, work / "val-levels")
+    keys = list(files)
+    rows = []
+    for ckpt in candidates:
+        crops = crop_scores(ckpt, [files[k] for k in keys])
+        for rule in COMBINE:
+            combine = np.mean if rule == "mean" else (lambda c: np.quantile(c, 0.25))
+            scores = {k: float(combine(c)) for k, c in zip(keys, crops)}
+            s = summarise(scores, list(val_photos))
+            row = {"checkpoint": str(ckpt), "combine": rule, "score": selection_score(s),
+                   **{t: s["per_type"][t]["srcc"] for t in TYPES},
+                   "wins": s["pristine_vs_level3"]["wins"], "cases": s["pristine_vs_level3"]["cases"]}
+            rows.append(row)
+            log(f"  {Path(ckpt).name} {rule:4s}: score {row['score']:.3f}  " +
+                "  ".join(f"{t} {row[t]:.3f}" for t in TYPES) + f"  pristine > level 3 {row['wins']}/{row['cases']}")
+    best = max(rows, key=lambda r: r["score"])  # max keeps the first of equal scores
+    result = {"photos": list(val_photos), "rule": RULE, "chosen": best["checkpoint"], "combine": best["combine"], "rows": rows}
+    write_json(work / "choose.json", result)
+    return result

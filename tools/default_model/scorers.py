@@ -1,0 +1,46 @@
+"""Scorers for the level benchmark (`dpiqa_cli.evaluate.levels`): a dpiqa checkpoint through `dpiqa score`'s own
+pipeline, and the same checkpoint's per-crop scores (to compare ways of combining crops without scoring twice)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from dpiqa_cli.data.views import View
+from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.models.checkpoint import load_model
+from dpiqa_cli.scoring.decode import make_loader
+from dpiqa_cli.scoring.pipeline import score_paths
+from dpiqa_cli.scoring.runner import TorchRunner
+from dpiqa_cli.device import resolve_device
+
+
+def checkpoint_scorer(weights: str | Path | None, device: str = "cpu", view: View | None = None):
+    """scorer(paths) -> scores of a student checkpoint (None: the bundled default), as `dpiqa score` gives them;
+    with `view`, that view instead of the checkpoint's own (to compare views on the same weights)."""
+    def score(paths: Sequence[Path]) -> list[float]:
+        loaded = load_model(None, weights, device="cpu")
+        if view is not None:
+            loaded.config["view"] = view.to_config()
+        df = score_paths([str(p) for p in paths], model=loaded, device=device, workers=0, progress=False)
+        if df.attrs.get("errors"):
+            raise DpiqaError(f"images failed to score: {df.attrs['errors']}")
+        by_path = {str(Path(p).resolve()): float(s) for p, s in zip(df["path"], df["score"])}
+        return [by_path[str(Path(p).resolve())] for p in paths]
+    return score
+
+
+def crop_scores(weights: str | Path, paths: Sequence[Path], device: str = "cpu", batch_size: int = 2) -> list[np.ndarray]:
+    """Each image's crops' scores under the checkpoint's view, in `paths` order (decode and runner as in score)."""
+    loaded = load_model(None, weights, device="cpu")
+    runner = TorchRunner(loaded, resolve_device(device), "fp32")
+    runner.chunk = batch_size
+    out: list = [None] * len(paths)
+    for batch in make_loader([str(p) for p in paths], runner.view, batch_size, 0, runner.device):
+        if batch.errors:
+            raise DpiqaError(f"images failed to score: {batch.errors}")
+        crops = np.concatenate([runner(batch.x[i:i + batch_size]) for i in range(0, len(batch.x), batch_size)])
+        for i, part in zip(batch.index, np.split(crops, np.cumsum(batch.counts)[:-1])):
+            out[i] = part.astype(np.float64)
+    return out
