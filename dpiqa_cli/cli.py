@@ -123,19 +123,24 @@ def score(
     max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels than this (header check, before decoding); 0 = no limit.")] = 100_000_000,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (falls back to eager if it fails).")] = False,
     runtime: Annotated[str, typer.Option("--runtime", help="auto|torch|onnx. auto: ONNX Runtime for a student checkpoint on the CPU at fp32 (exported once, cached), torch otherwise; `--runtime torch --precision fp32` is the reference path.")] = "auto",
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its <out>.partial.csv.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its <out>.partial.csv (with --ray: <out>.parts/).")] = False,
     flush_every: Annotated[int, typer.Option("--flush-every", help="fsync the sidecar every N batches.")] = 4,
     mos: Annotated[Optional[Path], typer.Option("--mos", help="CSV with a path/name column and a MOS column: also write a correlation report.")] = None,
     report_dir: Annotated[Optional[Path], typer.Option("--report-dir", help="Where the --mos report goes (default: <out stem>.report/).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output; only errors and the summary.")] = False,
     gallery: Annotated[Optional[Path], typer.Option("--gallery", help="Then write an HTML contact sheet of the results (needs --out); see `dpiqa gallery`.")] = None,
+    ray: Annotated[Optional[str], typer.Option("--ray", help="Score on a Ray cluster (needs `pip install \"dpiqa[ray]\"`): local (a Ray on this machine only), auto (the cluster `ray start` made here, or RAY_ADDRESS), HOST:PORT or ray://HOST:PORT; see docs/scaling.md.")] = None,
 ) -> None:
     """Score images and write them ranked best first (exit 0: all scored, 1: some failed, 4: none)."""
-    from dpiqa_cli.scoring.pipeline import score_command
-
     _gallery_check(gallery, out)
+    if ray is None:
+        from dpiqa_cli.scoring.pipeline import score_command
+        where = {}
+    else:  # the optional extra: Ray is imported only for --ray, so the CLI starts as fast without it
+        from dpiqa_cli.scoring.ray import score_command
+        where = {"address": ray}
     rc = score_command(
-        inputs or [], from_list=from_list, recursive=recursive, out=out, mos=mos, report_dir=report_dir,
+        inputs or [], **where, from_list=from_list, recursive=recursive, out=out, mos=mos, report_dir=report_dir,
         quiet=quiet or state.quiet, model=model, weights=weights, device=_device(device), precision=precision,
         batch_size=batch_size, workers=workers, max_pixels=max_pixels or None, compile=compile, resume=resume,
         flush_every=flush_every, runtime=runtime)

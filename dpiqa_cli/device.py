@@ -17,11 +17,11 @@ def _mps_available() -> bool:
     return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
 
 
-def resolve_device(device: str = "auto", local_rank: int | None = None) -> torch.device:
+def resolve_device(device: str = "auto") -> torch.device:
     device = (device or "auto").lower()
     if device == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda", local_rank or 0)
+            return torch.device("cuda", 0)
         return torch.device("mps") if _mps_available() else torch.device("cpu")
     try:
         dev = torch.device(device)
@@ -30,7 +30,7 @@ def resolve_device(device: str = "auto", local_rank: int | None = None) -> torch
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise DpiqaError("--device cuda: no CUDA GPU is available to this PyTorch build")
-        index = dev.index if dev.index is not None else (local_rank or 0)
+        index = dev.index if dev.index is not None else 0
         if index >= torch.cuda.device_count():
             raise DpiqaError(f"--device cuda:{index}: only {torch.cuda.device_count()} GPU(s) visible")
         return torch.device("cuda", index)

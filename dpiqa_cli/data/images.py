@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import stat
 import warnings
-from typing import Callable
+from typing import BinaryIO, Callable
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -35,8 +35,8 @@ class ImageError(Exception):
     """An image that cannot be used; str(exc) is a one-line reason."""
 
 
-def _open_checked(path: str, max_pixels: int | None) -> Image.Image:
-    """Open (header only) with one-line reasons for every way a file can be unusable."""
+def _check_file(path: str) -> int:
+    """The file's size, or a one-line reason why it cannot be read."""
     if os.path.islink(path) and not os.path.exists(path):
         raise ImageError(f"broken symlink (points to {os.readlink(path)})")
     try:
@@ -47,7 +47,18 @@ def _open_checked(path: str, max_pixels: int | None) -> Image.Image:
         raise ImageError(f"cannot stat: {exc.strerror or exc}") from None
     if stat.S_ISDIR(st.st_mode):
         raise ImageError("is a directory")
-    if st.st_size == 0:
+    return st.st_size
+
+
+def _open_checked(path: str | BinaryIO, max_pixels: int | None) -> Image.Image:
+    """Open (header only) with one-line reasons for every way a file can be unusable. `path` may also be a
+    binary file object holding a file's bytes (read elsewhere, e.g. from an object store by Ray)."""
+    if hasattr(path, "read"):
+        size = path.seek(0, os.SEEK_END)
+        path.seek(0)
+    else:
+        size = _check_file(path)
+    if size == 0:
         raise ImageError("empty file (0 bytes)")
     if not max_pixels:
         Image.MAX_IMAGE_PIXELS = None  # --max-pixels 0: the user lifted every limit, Pillow's included
@@ -118,7 +129,7 @@ def image_size(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
         return _oriented_size(img)
 
 
-def load_rgb(path: str | os.PathLike, size: int | tuple[int, int] | Callable[[int, int], tuple[int, int]] | None,
+def load_rgb(path: str | os.PathLike | BinaryIO, size: int | tuple[int, int] | Callable[[int, int], tuple[int, int]] | None,
              max_pixels: int | None = DEFAULT_MAX_PIXELS, draft: bool = True) -> tuple[Image.Image, tuple[int, int]]:
     """Decode to an RGB image resized to size x size, to a (width, height) box, or to the box that a callable
     returns for the oriented (width, height) (a view's layout); None keeps the size. Also returns the
@@ -159,11 +170,11 @@ def load_thumbnail(path: str | os.PathLike, max_side: int,
     return _decode(path, max_pixels, draft_box, finish)
 
 
-def _decode(path: str | os.PathLike, max_pixels: int | None, draft_box, finish) -> tuple[Image.Image, tuple[int, int]]:
+def _decode(path: str | os.PathLike | BinaryIO, max_pixels: int | None, draft_box, finish) -> tuple[Image.Image, tuple[int, int]]:
     """Open, check, draft, load, orient, convert to RGB, then finish(img, orig); one-line reasons on failure.
 
     draft_box: None, a (width, height) box, or draft_box(oriented size, stored size) -> box."""
-    path = os.fspath(path)
+    path = path if hasattr(path, "read") else os.fspath(path)
     img = _open_checked(path, max_pixels)
     try:
         with img:

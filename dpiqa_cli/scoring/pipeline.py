@@ -1,8 +1,9 @@
 """`dpiqa score`: paths -> decode (DataLoader workers) -> batches of crops -> runner -> ranked file.
 
 `score_paths` is the Python API; `score_command` adds discovery, the summary line, the --mos report and the
-exit code for the CLI. Work is never lost: rows go to a sidecar as batches finish (`scoring.writer`), and
-the final file replaces nothing until it is complete.
+exit code for the CLI (`scoring.ray` runs it with its own scorer: the same decode, runner and writer on a Ray
+cluster). Work is never lost: rows go to a sidecar as batches finish (`scoring.writer`), and the final file
+replaces nothing until it is complete.
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-import torch.distributed as dist
 
 from dpiqa_cli.data.discover import discover, unique_paths
 from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS
@@ -32,11 +32,12 @@ NOTHING_SCORED = 4  # apart from 2 (a usage mistake): the arguments were fine, e
 
 
 def make_runner(model, weights=None, device: torch.device | None = None, precision: str = "fp32",
-                compile: bool = False, runtime: str = "auto", workers: int = 0, quiet: bool = False) -> Runner:
+                compile: bool = False, runtime: str = "auto", workers: int = 0, quiet: bool = False,
+                threads: int | None = None) -> Runner:
     """A registry name, checkpoint, .onnx file or an already loaded `LoadedModel` -> Runner.
 
-    `runtime` (auto|torch|onnx, see `scoring.graph_cache`) picks what runs a checkpoint; `workers` (the
-    decode processes) decides how many cores ONNX Runtime takes."""
+    `runtime` (auto|torch|onnx, see `scoring.graph_cache`) picks what runs a checkpoint; ONNX Runtime takes
+    `threads` cores, by default those the `workers` decode processes leave free."""
     device = device or torch.device("cpu")
     if isinstance(model, (str, os.PathLike)) and Path(model).suffix.lower() == ".onnx":
         if weights is not None:
@@ -48,25 +49,23 @@ def make_runner(model, weights=None, device: torch.device | None = None, precisi
     ckpt = checkpoint_file(model, weights)
     if pick_runtime(runtime, device, precision, compile, ckpt) == "onnx":
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        return OnnxRunner(cached_graph(ckpt, quiet), device, threads=max(1, cpus - workers), name=name)
+        threads = threads or max(1, cpus - workers)
+        return OnnxRunner(cached_graph(ckpt, quiet), device, threads=threads, name=name)
     loaded = load_model(None if model is None else str(model), weights, device="cpu")
     return TorchRunner(loaded, device, precision, compile, name=name)
 
 
-def _dist() -> tuple[int, int, int]:
-    """(rank, world_size, local_rank) from torchrun's environment."""
-    return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-            int(os.environ.get("LOCAL_RANK", 0)))
-
-
-def _init_dist(world: int, device: torch.device) -> bool:
-    """Join torchrun's process group; True if this call created it (and so must destroy it)."""
-    if world <= 1 or dist.is_initialized():
-        return False
-    if device.type == "cuda":
-        torch.cuda.set_device(device)  # NCCL barriers run on the current device: one GPU per rank
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return True
+def prepare_runner(model, weights, device: torch.device, precision: str, compile: bool = False,
+                   batch_size: int | None = None, **runner_opts) -> tuple[Runner, int]:
+    """make_runner plus `dpiqa score`'s batch policy: (runner, images per batch). Every forward pass gets the
+    same number of crops (`runner.chunk`), so a score depends neither on its batch mates nor on which
+    process (a DataLoader loop, a Ray actor) scores it."""
+    if batch_size is not None and batch_size < 1:
+        raise DpiqaError("--batch-size must be at least 1")
+    runner = make_runner(model, weights, device, precision, compile, **runner_opts)
+    batch_size = batch_size or runner.default_batch
+    runner.chunk = batch_size * (runner.view.crops_per_image() or 1)
+    return runner, batch_size
 
 
 def score_paths(paths, model=None, weights=None, device: str = "auto", precision: str = "auto",
@@ -83,29 +82,18 @@ def score_paths(paths, model=None, weights=None, device: str = "auto", precision
     `df.attrs['errors']` is a dict {path: reason} of the files that failed and `df.attrs['summary']`
     a dict (scored, failed, resumed, images_per_s, wall_s, ...). With `out`, results also go to that
     file (.csv/.jsonl/.parquet), failures to `<stem>.errors.csv`, and a sidecar makes the run resumable.
-    Under torchrun (WORLD_SIZE > 1) every rank scores paths[rank::world] of the sorted list and rank 0
-    writes the merged file; other ranks return their own shard.
     """
     t0 = time.perf_counter()
-    rank, world, local_rank = _dist()
     out = Path(out) if out is not None else None
-    if world > 1 and out is None:
-        raise DpiqaError("under torchrun, pass --out: the ranks merge their shards through files")
-    writer = ResultWriter(out, resume, flush_every, rank, world, barrier=dist.barrier if world > 1 else lambda: None)
-    if batch_size is not None and batch_size < 1:
-        raise DpiqaError("--batch-size must be at least 1")
+    writer = ResultWriter(out, resume, flush_every)
     if workers is not None and workers < 0:
         raise DpiqaError("--workers must be 0 or more")
-    dev = resolve_device(device, local_rank if world > 1 else None)
+    dev = resolve_device(device)
     workers = default_workers(dev) if workers is None else workers
-    runner = make_runner(model, weights, dev, resolve_precision(precision, dev), compile, runtime, workers,
-                         quiet=not progress)
-    batch_size = batch_size or runner.default_batch
-    runner.chunk = batch_size * (runner.view.crops_per_image() or 1)
+    runner, batch_size = prepare_runner(model, weights, dev, resolve_precision(precision, dev), compile, batch_size,
+                                        runtime=runtime, workers=workers, quiet=not progress)
     paths = unique_paths(paths)
-    own_group = _init_dist(world, dev)
-    shard = sorted(paths)[rank::world] if world > 1 else paths
-    todo = writer.open(dict(runner.meta, max_pixels=max_pixels), shard)
+    todo = writer.open(dict(runner.meta, max_pixels=max_pixels), paths)
 
     bar = Progress(len(todo), "processed", enabled=progress)
     delay = float(os.environ.get("DPIQA_TEST_BATCH_DELAY", "0"))  # tests: makes a mid-run kill deterministic
@@ -125,7 +113,7 @@ def score_paths(paths, model=None, weights=None, device: str = "auto", precision
         writer.close()
         if out is not None:
             what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped by an error"
-            print(f"\n{what}: {len(writer.scored)} results are safe in {writer.sidecar.path}; run the same "
+            print(f"\n{what}: {len(writer.scored)} results are safe in {writer.where}; run the same "
                   "command with --resume to continue", file=sys.stderr)
         if isinstance(exc, torch.OutOfMemoryError):
             raise DpiqaError(f"out of {dev.type.upper()} memory at --batch-size {batch_size}; "
@@ -135,16 +123,12 @@ def score_paths(paths, model=None, weights=None, device: str = "auto", precision
     loop_s = time.perf_counter() - t_loop
     n_new = len(writer.scored) - writer.resumed
     df, failed = writer.finish(paths, runner.mos_scale)
-    if world > 1:
-        dist.barrier()  # no rank exits before rank 0 has written the merged file
-        if own_group:
-            dist.destroy_process_group()
     df.attrs["errors"] = failed  # a dict: pandas compares attrs on merge/concat
-    df.attrs["summary"] = dict(scored=len(df), failed=len(failed), resumed=len(df) - n_new if rank == 0 else 0,
-                               new=n_new, images_per_s=n_new / loop_s if loop_s > 0 else 0.0, loop_s=loop_s,
+    df.attrs["summary"] = dict(scored=len(df), failed=len(failed), resumed=len(df) - n_new, new=n_new,
+                               images_per_s=n_new / loop_s if loop_s > 0 else 0.0, loop_s=loop_s,
                                wall_s=time.perf_counter() - t0, device=str(dev), precision=runner.precision,
                                runtime="onnxruntime" if isinstance(runner, OnnxRunner) else "torch",
-                               batch_size=batch_size, workers=workers, rank=rank, world_size=world)
+                               batch_size=batch_size, workers=workers)
     return df
 
 
@@ -155,15 +139,15 @@ def summary_line(s: dict, out: Path | None) -> str:
     line += f", failed {s['failed']}"
     if s["failed"] and out is not None:
         line += f" (see {errors_path(out)})"
-    if s.get("world_size", 1) > 1:
-        line += f", {s['world_size']} ranks"
+    if s.get("actors"):
+        line += f", {s['actors']} Ray actors (first result after {s['first_result_s']:.1f} s)"
     return line + f", {s['images_per_s']:.1f} img/s, wall {s['wall_s']:.1f} s"
 
 
 def score_command(inputs, *, from_list=None, recursive=True, out=None, mos=None, report_dir=None,
-                  quiet=False, **kw) -> int:
+                  quiet=False, scorer=None, **kw) -> int:
     """The CLI's one call: discover, score, write, report; returns the exit code (0 all scored, 1 some failed,
-    4 none scored)."""
+    4 none scored). `scorer` replaces `score_paths` (the Ray path passes its own)."""
     out = Path(out) if out is not None else None
     if mos is not None and not Path(mos).is_file():
         raise DpiqaError(f"--mos file not found: {mos}")
@@ -172,10 +156,8 @@ def score_command(inputs, *, from_list=None, recursive=True, out=None, mos=None,
     paths = discover(inputs, recursive=recursive, from_list=from_list)
     if not paths:
         raise DpiqaError("no images found (extensions: jpg jpeg png webp bmp tif tiff)")
-    df = score_paths(paths, out=out, progress=not quiet, **kw)
+    df = (scorer or score_paths)(paths, out=out, progress=not quiet, **kw)
     s = df.attrs["summary"]
-    if s["rank"] != 0:
-        return 0
     if out is None:
         cols = [c for c in df.columns if c in RESULT_COLS + ["mos"]]
         df[cols].to_csv(sys.stdout, index=False)

@@ -1,15 +1,15 @@
-"""Where scores go: an append-only sidecar while running, then one ranked file written atomically.
+"""Where scores go: a durable store while running, then one ranked file written atomically.
 
 `ResultWriter` is the whole protocol (open -> add rows -> finish); the functions below are its parts.
-Sidecar `<stem>.partial.csv` (`path,score,width,height,error`): one row per image, appended as batches
-finish and fsynced every few batches, so a SIGKILL loses at most those batches. A torn last line (a
-kill in the middle of a write) is dropped on reading. `--resume` reads it (and any per-rank sidecars
-of a torchrun job) and skips the paths already scored; failed paths are retried.
+The default store is the sidecar `<stem>.partial.csv` (`path,score,width,height,error`): one row per
+image, appended as batches finish and fsynced every few batches, so a SIGKILL loses at most those
+batches. A torn last line (a kill in the middle of a write) is dropped on reading. `--resume` reads it
+and skips the paths already scored; failed paths are retried. The Ray path plugs in another store
+(`scoring.parts`: Parquet partitions) with the same methods.
 """
 from __future__ import annotations
 
 import csv
-import glob
 import io
 import json
 import math
@@ -42,8 +42,8 @@ def check_out(out: Path | None) -> None:
         raise DpiqaError(f"folder of --out does not exist: {out.parent}")
 
 
-def sidecar_path(out: Path, rank: int | None = None) -> Path:
-    return out.with_name(out.stem + (f".rank{rank}" if rank is not None else "") + ".partial.csv")
+def sidecar_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".partial.csv")
 
 
 def meta_path(out: Path) -> Path:
@@ -52,13 +52,6 @@ def meta_path(out: Path) -> Path:
 
 def errors_path(out: Path) -> Path:
     return out.with_name(out.stem + ".errors.csv")
-
-
-def all_sidecars(out: Path) -> list[Path]:
-    """The single-process sidecar plus those of every rank of a torchrun job."""
-    found = [sidecar_path(out)] + sorted(Path(p) for p in glob.glob(glob.escape(str(out.with_name(out.stem)))
-                                                                    + ".rank*.partial.csv"))
-    return [p for p in found if p.exists()]
 
 
 class Sidecar:
@@ -101,6 +94,16 @@ def _truncate_torn_tail(path: Path) -> None:
             f.truncate(data.rfind(b"\n") + 1)
 
 
+def merge_row(scored: dict, failed: dict, path: str, score, w, h, err) -> None:
+    """Fold one stored row in: a later score wins, a score beats a failure, a failure counts only while the
+    path has no score. Rows of one path may repeat (a resumed run, a retried batch): each path ends once."""
+    if score is not None:
+        scored[path] = (score, w, h)
+        failed.pop(path, None)
+    elif err and path not in scored:
+        failed[path] = err
+
+
 def read_sidecars(paths: list[Path]) -> tuple[dict, dict]:
     """-> (scored {path: (score, w, h)}, failed {path: reason}); later rows win; torn rows are skipped."""
     scored, failed = {}, {}
@@ -121,31 +124,24 @@ def read_sidecars(paths: list[Path]) -> tuple[dict, dict]:
                     s = float(score)
                     if not math.isfinite(s):
                         raise ValueError
-                    scored[path] = (s, int(w), int(h))
+                    merge_row(scored, failed, path, s, int(w), int(h), None)
                 except ValueError:
                     continue
-                failed.pop(path, None)
-            elif err and path not in scored:
-                failed[path] = err
+            else:
+                merge_row(scored, failed, path, None, 0, 0, err)
     return scored, failed
 
 
-def check_meta(out: Path, meta: dict, resume: bool) -> None:
-    """Never mix models in one result file, and never silently overwrite an interrupted run."""
-    mp, sides = meta_path(out), all_sidecars(out)
-    if sides and not resume:
-        raise DpiqaError(f"{sides[0]} holds results of an interrupted run: add --resume to continue it, "
-                         "or delete it to start over")
-    if resume and mp.exists():
-        try:
-            old = json.loads(mp.read_text())
-        except (OSError, json.JSONDecodeError):
-            old = {}
-        diff = [k for k in meta if old.get(k) != meta[k]]
-        if diff:
-            raise DpiqaError(f"--resume: {out} was started with a different {', '.join(diff)} "
-                             f"({', '.join(f'{k}={old.get(k)!r}' for k in diff)}); delete {mp.name} and the "
-                             ".partial.csv files to start over")
+def check_meta(meta_file: Path, meta: dict, start_over: str) -> None:
+    """--resume never mixes models (or pixel limits) in one result file; `start_over` says what to delete."""
+    try:
+        old = json.loads(meta_file.read_text())
+    except (OSError, json.JSONDecodeError):
+        return
+    diff = [k for k in meta if old.get(k) != meta[k]]
+    if diff:
+        raise DpiqaError(f"--resume: the earlier run was started with a different {', '.join(diff)} "
+                         f"({', '.join(f'{k}={old.get(k)!r}' for k in diff)}); delete {start_over} to start over")
 
 
 def write_meta(out: Path, meta: dict) -> None:
@@ -173,13 +169,6 @@ def write_errors(errors: pd.DataFrame, out: Path) -> Path | None:
     return None
 
 
-def cleanup(out: Path, sidecars: list[Path]) -> None:
-    """Only after the final file is in place: the sidecars and their meta are no longer needed."""
-    for p in sidecars + [meta_path(out)]:
-        if p.exists():
-            p.unlink()
-
-
 def to_mos(score, scale: dict | None):
     """Map normalised scores (higher = better, [0, 1]) back onto the training dataset's MOS scale."""
     lo, hi = float(scale["min"]), float(scale["max"])
@@ -196,71 +185,96 @@ def rank_table(scored: dict, mos_scale: dict | None) -> pd.DataFrame:
     return df.astype({"width": "int64", "height": "int64"})
 
 
+class SidecarStore:
+    """A single-process run's store: `<stem>.partial.csv` plus `<stem>.partial.json` (the run's identity),
+    both removed once the ranked file is in place."""
+
+    def __init__(self, out: Path, flush_every: int = 4):
+        self.path, self.meta_file, self.flush_every = sidecar_path(out), meta_path(out), flush_every
+        self.sidecar: Sidecar | None = None
+        self.start_over = f"{self.meta_file.name} and {self.path.name}"
+
+    def leftover(self) -> Path | None:
+        """What an interrupted run left behind, if anything."""
+        return self.path if self.path.exists() else None
+
+    def read(self) -> tuple[dict, dict]:
+        return read_sidecars([self.path]) if self.path.exists() else ({}, {})
+
+    def start(self, meta: dict, append: bool) -> None:
+        write_json(self.meta_file, meta)
+        self.sidecar = Sidecar(self.path, self.flush_every, append=append)
+
+    def add(self, rows: list[tuple]) -> None:
+        self.sidecar.add(rows)
+
+    def close(self) -> None:
+        if self.sidecar is not None:
+            self.sidecar.close()
+
+    def finish(self) -> None:
+        """Only after the final file is in place: the sidecar and its meta are no longer needed."""
+        for p in (self.path, self.meta_file):
+            if p.exists():
+                p.unlink()
+
+
 class ResultWriter:
     """One scoring run's results: resumable while running, one ranked file at the end.
 
     open(meta) checks the run's identity against an interrupted run's and returns what it already scored;
-    add(rows) appends a batch's rows (path, score or None, width, height, error or None) to this process's
-    sidecar; finish(paths) writes the ranked file and `<stem>.errors.csv` and removes the sidecars. Without
-    `out` everything stays in memory. Under torchrun every rank writes its own sidecar, `barrier` keeps the
-    ranks in step, and rank 0 merges.
+    add(rows) appends a batch's rows (path, score or None, width, height, error or None) to the store;
+    finish(paths) writes the ranked file and `<stem>.errors.csv`, each path exactly once, and then lets the
+    store finish. Without `out` everything stays in memory.
     """
 
-    def __init__(self, out: Path | None, resume: bool = False, flush_every: int = 4, rank: int = 0,
-                 world: int = 1, barrier=lambda: None):
+    def __init__(self, out: Path | None, resume: bool = False, flush_every: int = 4, store=None):
         check_out(out)
-        self.out, self.resume, self.flush_every = out, resume, flush_every
-        self.rank, self.world, self.barrier = rank, world, barrier
+        self.out, self.resume = out, resume
+        self.store = None if out is None else store or SidecarStore(out, flush_every)
         self.scored: dict = {}  # path -> (score, width, height)
         self.failed: dict = {}  # path -> reason
-        self.sidecar: Sidecar | None = None
         self.resumed = 0
+
+    @property
+    def where(self):
+        return getattr(self.store, "path", None)
 
     def open(self, meta: dict, paths: list[str]) -> list[str]:
         """Start (or resume) the run over `paths`; returns those still to score (an interrupted run's
         scored files are kept, its failed ones retried)."""
         done: dict = {}
-        if self.out is not None:
-            check_meta(self.out, meta, self.resume)
+        if self.store is not None:
+            left = self.store.leftover()
+            if left is not None and not self.resume:
+                raise DpiqaError(f"{left} holds results of an interrupted run: add --resume to continue it, "
+                                 "or delete it to start over")
             if self.resume:
-                done, _ = read_sidecars(all_sidecars(self.out))
-            self.barrier()  # every rank has read the old sidecars before any is written
-            if self.rank == 0:
-                write_meta(self.out, meta)
-            path = sidecar_path(self.out, self.rank if self.world > 1 else None)
-            self.sidecar = Sidecar(path, self.flush_every, append=self.resume)
+                check_meta(self.store.meta_file, meta, self.store.start_over)
+                done, _ = self.store.read()
+            self.store.start(meta, append=self.resume)
         self.scored = {p: done[p] for p in paths if p in done}
         self.resumed = len(self.scored)
         return [p for p in paths if p not in done]
 
     def add(self, rows: list[tuple]) -> None:
         for p, score, w, h, err in rows:
-            if err is None:
-                self.scored[p] = (score, w, h)
-            else:
-                self.failed[p] = err
-        if self.sidecar is not None:
-            self.sidecar.add(rows)
+            merge_row(self.scored, self.failed, p, score, w, h, err)
+        if self.store is not None:
+            self.store.add(rows)
 
     def close(self) -> None:
         """Make every row so far durable (also on an interrupted run)."""
-        if self.sidecar is not None:
-            self.sidecar.close()
+        if self.store is not None:
+            self.store.close()
 
     def finish(self, paths: list[str], mos_scale: dict | None) -> tuple[pd.DataFrame, dict]:
-        """(ranked table, {path: reason}) of `paths`; written to `out` by rank 0 (others return their shard)."""
+        """(ranked table, {path: reason}) of `paths`, each path in exactly one of them; written to `out`."""
         self.close()
-        scored, failed = self.scored, self.failed
+        df = rank_table({p: self.scored[p] for p in paths if p in self.scored}, mos_scale)
+        failed = {p: self.failed.get(p, "no result") for p in sorted(paths) if p not in self.scored}
         if self.out is not None:
-            self.barrier()  # every shard is on disk
-            if self.rank == 0:
-                all_scored, all_failed = read_sidecars(all_sidecars(self.out))
-                scored = {p: all_scored[p] for p in paths if p in all_scored}
-                failed = {p: all_failed.get(p, "no result") for p in paths if p not in all_scored}
-        df = rank_table(scored, mos_scale)
-        failed = dict(sorted(failed.items()))
-        if self.out is not None and self.rank == 0:
             write_results(df, self.out)
             write_errors(pd.DataFrame(list(failed.items()), columns=["path", "reason"]), self.out)
-            cleanup(self.out, all_sidecars(self.out))
+            self.store.finish()
         return df, failed

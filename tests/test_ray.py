@@ -1,0 +1,174 @@
+"""`dpiqa score --ray`: on a local Ray with 2 CPUs, the same scores and reasons as `dpiqa score`, bit for bit
+(both at one torch thread per process); a killed actor costs no file and duplicates none; --resume."""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from scoring_fixtures import PY, ROOT, cli_env, run_cli
+from test_bad_inputs import build_zoo
+
+from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.scoring.parts import PartsStore, parts_dir
+from dpiqa_cli.scoring.writer import ResultWriter
+
+try:
+    import ray
+except ImportError as exc:  # a hard failure, not a skip: CI must run these
+    raise ImportError("tests/test_ray.py needs the ray extra: pip install -e '.[test,ray]' (README's test "
+                      "command)") from exc
+from dpiqa_cli.scoring import ray as dray  # noqa: E402
+
+MODEL = ["-m", "tiny-student", "--max-pixels", "50000"]  # the zoo's too_big.png is over 50,000 px
+
+
+def _photos(d, n=40):
+    rng = np.random.default_rng(3)
+    for i in range(n):
+        w, h = 48 + 7 * (i % 9), 40 + 5 * (i % 7)
+        a = (rng.random((h, w, 3)) * 255).astype(np.uint8)
+        a[:, : w // 2] //= 1 + i % 4  # some structure, so that the scores differ
+        img = Image.fromarray(a)
+        img.save(d / f"photo_{i:02d}.jpg", quality=40 + i) if i % 2 else img.save(d / f"photo_{i:02d}.png")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=200_000_000,
+             logging_level=logging.WARNING, log_to_driver=False)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ray_photos")
+    _photos(d)
+    expected = build_zoo(d)
+    if os.geteuid() == 0:
+        expected["unreadable.jpg"] = None  # root reads a chmod-000 file: scored on both paths
+    return d, expected
+
+
+@pytest.fixture(scope="module")
+def reference(folder, tmp_path_factory):
+    """`dpiqa score` without Ray, one torch thread (cli_env), in-process decoding."""
+    d, _ = folder
+    out = tmp_path_factory.mktemp("ref") / "ref.csv"
+    r = run_cli("score", d, *MODEL, "--device", "cpu", "-j", "0", "-o", out)
+    assert r.returncode == 1, r.stderr
+    return out
+
+
+def test_cli_on_ray_equals_dpiqa_score(cluster, folder, reference, tmp_path):
+    d, expected = folder
+    out = tmp_path / "ray.csv"
+    r = run_cli("score", d, *MODEL, "--ray", cluster, "-o", out)
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert "Traceback" not in r.stderr and "2 Ray actors" in r.stderr
+    assert out.read_text() == reference.read_text()  # ranking, scores, sizes: bit for bit
+    errors = pd.read_csv(tmp_path / "ray.errors.csv")
+    assert (tmp_path / "ray.errors.csv").read_text() == reference.with_name("ref.errors.csv").read_text()
+    reasons = {os.path.basename(p): why for p, why in zip(errors["path"], errors["reason"])}
+    assert {n for n, want in expected.items() if want} == set(reasons)
+    assert all(want in reasons[n] for n, want in expected.items() if want)
+    parts = pd.read_parquet(parts_dir(out))  # the partitions: one row per file of this single run
+    assert len(parts) == 40 + len(expected) and parts["path"].is_unique
+
+
+def test_python_api_on_bytes_decoded_in_tasks_native_view(cluster, folder, tmp_path):
+    # Files read by Ray itself (as from an object store) and decoded in CPU tasks that feed the actors (the
+    # GPU layout), for a model whose native view cuts a different number of crops from each photo: the
+    # scores and reasons of `dpiqa score` on the same files, bit for bit.
+    from dpiqa_cli.data.views import View
+    from dpiqa_cli.models.checkpoint import load_model, save_checkpoint
+
+    d, _ = folder
+    ckpt = save_checkpoint(load_model("tiny-student").model, tmp_path / "native.safetensors", spec_name="tiny-student",
+                           info={"view": {"name": "native", "max_side": 128, "combine": "mean"}})
+    photos = ["photo_00.png", "photo_03.jpg", "photo_06.png", "photo_13.jpg"]
+    crops = {len(View("native", 64, max_side=128).layout(*Image.open(d / n).size)[1]) for n in photos}
+    assert len(crops) > 1, crops  # the photos really differ in crop count
+    names = photos + ["cmyk.jpg", "zero.jpg", "truncated.jpg", "text.jpg", "one_pixel.png", "too_big.png"]
+    ref_out = tmp_path / "ref.csv"
+    r = run_cli("score", *[d / n for n in names], "-m", ckpt, "--device", "cpu", "-j", "0", "--max-pixels", "50000",
+                "-o", ref_out)
+    assert r.returncode == 1, r.stderr
+    ref = pd.read_csv(ref_out).set_index("path")["score"]
+    ref_err = pd.read_csv(tmp_path / "ref.errors.csv").set_index("path")["reason"]
+    ds = ray.data.read_binary_files([str(d / n) for n in names], include_paths=True)
+    got = dray.score_dataset(ds, model=str(ckpt), device="cpu", max_pixels=50000, rows_per_batch=3,
+                             decode_in_tasks=True).to_pandas()
+    assert sorted(os.path.basename(p) for p in got["path"]) == sorted(names)
+    for p, s, err in zip(got["path"], got["score"], got["error"]):
+        key = str(d / os.path.basename(p))
+        if key in ref.index:
+            assert s == ref[key] and pd.isna(err), p
+        else:
+            assert pd.isna(s) and err == ref_err[key], (p, err)
+    assert len(ref) == len(photos) + 1  # the photos and the CMYK JPEG scored, the rest failed
+
+
+def test_killed_actor_then_resume(cluster, folder, reference, tmp_path, monkeypatch):
+    d, _ = folder
+    ref = pd.read_csv(reference).set_index("path")
+    paths = sorted(str(p) for p in d.iterdir())
+    out = tmp_path / "k.csv"
+    kw = dict(model="tiny-student", device="cpu", max_pixels=50000, out=out, progress=False, rows_per_batch=4)
+
+    # 1. half the files, 7 batches over 2 actors: one reaches its 3rd batch, and exits there (once)
+    marker = tmp_path / "actor-died"
+    monkeypatch.setenv(dray.EXIT_HOOK, f"3:{marker}")
+    first = paths[::2]
+    df = dray.score_ray(first, **kw)
+    assert marker.exists(), "the test hook never killed an actor"
+    assert df["path"].is_unique and not set(df["path"]) & set(df.attrs["errors"])
+    assert set(df["path"]) | set(df.attrs["errors"]) == set(first)  # every file exactly once
+    assert all(ref.loc[p, "score"] == s for p, s in zip(df["path"], df["score"]))
+    monkeypatch.delenv(dray.EXIT_HOOK)
+
+    # 2. all files with --resume: the scored half is skipped, the result is that of one uninterrupted run
+    df = dray.score_ray(paths, resume=True, **kw)
+    s = df.attrs["summary"]
+    assert s["resumed"] == len([p for p in first if p in ref.index]) and s["new"] == len(ref) - s["resumed"]
+    assert out.read_text() == reference.read_text()
+    assert (tmp_path / "k.errors.csv").read_text() == reference.with_name("ref.errors.csv").read_text()
+
+
+def test_interrupted_partitions_need_resume_and_the_same_model(tmp_path):
+    out = tmp_path / "s.csv"
+    meta = {"model": "tiny-student", "sha256": None, "input_size": 64, "view": "whole", "max_pixels": 50000}
+    w = ResultWriter(out, store=PartsStore(out, flush_every=1))
+    assert w.open(meta, ["/a.png", "/b.png", "/c.png"]) == ["/a.png", "/b.png", "/c.png"]
+    w.add([("/a.png", 0.5, 10, 20, None), ("/b.png", None, 0, 0, "empty file (0 bytes)")])
+    w.close()  # and no finish(): the driver died
+    with pytest.raises(DpiqaError, match="--resume"):
+        ResultWriter(out, store=PartsStore(out)).open(meta, ["/a.png"])
+    with pytest.raises(DpiqaError, match="different max_pixels"):
+        ResultWriter(out, resume=True, store=PartsStore(out)).open(dict(meta, max_pixels=1), ["/a.png"])
+    w = ResultWriter(out, resume=True, store=PartsStore(out))
+    assert w.open(meta, ["/a.png", "/b.png", "/c.png"]) == ["/b.png", "/c.png"]  # failed files are retried
+    w.add([("/b.png", 0.25, 10, 20, None), ("/c.png", None, 0, 0, "not an image")])
+    df, failed = w.finish(["/a.png", "/b.png", "/c.png"], None)
+    assert list(df["path"]) == ["/a.png", "/b.png"] and failed == {"/c.png": "not an image"}
+    assert len(pd.read_parquet(parts_dir(out))) == 4  # the partitions keep every row; the outputs each path once
+    # a completed run is replaced by a new one without --resume, as a plain `dpiqa score` output is
+    w = ResultWriter(out, store=PartsStore(out))
+    assert w.open(meta, ["/a.png"]) == ["/a.png"] and not PartsStore(out).files()
+
+
+def test_ray_is_imported_only_for_the_ray_path(tmp_path):
+    code = ("import sys; import dpiqa_cli.cli, dpiqa_cli.scoring.pipeline; "
+            "assert 'ray' not in sys.modules, 'ray imported at start-up'; sys.modules['ray'] = None; "
+            "from dpiqa_cli.cli import main; main(sys.argv[1:])")
+    (tmp_path / "a.png").write_bytes(b"")
+    r = subprocess.run([PY, "-c", code, "score", str(tmp_path), "--ray", "local"], capture_output=True, text=True,
+                       env=cli_env(), timeout=120, cwd=ROOT)
+    assert r.returncode == 2 and "pip install 'dpiqa[ray]'" in r.stderr, r.stderr
