@@ -14,6 +14,8 @@
    replaces, and the native-vs-whole view check; both go into the model card (weights/README.md) as this
    run wrote them.
 Every choice is made on validation; the test photos are scored only in step 9. Uses a GPU when present.
+An interrupted build resumes where it stopped when run again with the same --work: finished references
+and synth folders are kept, and the training continues from its last saved state.
 """
 from __future__ import annotations
 
@@ -75,6 +77,16 @@ def make_dataset(synth: dict[str, Path], root: Path) -> Path:
     return path
 
 
+def synth_done(folder: Path) -> bool:
+    """A finished `dpiqa synth` of this build's settings (synth.json is written after the images and CSV)."""
+    try:
+        meta = json.loads((folder / "synth.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return (meta.get("seed"), meta.get("per_ref"), meta.get("always"), meta.get("label_kind")) == \
+        (SEED, TYPES_PER_REF, list(ALWAYS), "image") and (folder / "synth.csv").is_file()
+
+
 def environment() -> dict:
     return {"python": platform.python_version(),
             **{p: version(p) for p in ("torch", "numpy", "pillow", "scipy", "timm", "safetensors", "pypiqe")}}
@@ -98,8 +110,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="synth processes")
     args = ap.parse_args(argv)
     work = Path(args.work)
-    if (work / "run").exists():
-        raise SystemExit(f"error: {work} holds an earlier build; remove it or pass another --work")
+    if (work / "build.json").exists():
+        raise SystemExit(f"error: {work} holds a finished build; remove it or pass another --work")
     step = Steps(9)
     rows = load_manifest()
     work.mkdir(parents=True, exist_ok=True)
@@ -113,17 +125,23 @@ def main(argv=None) -> int:
     step(2, "references of the train and val photos")
     refs = {split: work / "refs" / split for split in ("train", "val")}
     for split, cap in (("train", TRAIN_MAX_PER_PHOTO), ("val", VAL_MAX_PER_PHOTO)):
-        make_references(photos[split], refs[split], rows, max_per_photo=cap)
+        if not (refs[split] / "references.csv").is_file():  # written last: its presence means done
+            make_references(photos[split], refs[split], rows, max_per_photo=cap)
     step(3, f"synthetic distortions ({TYPES_PER_REF} types per reference, per-image labels)")
     synth = {split: work / "synth" / split for split in ("train", "val")}
     for split in ("val", "train"):
-        synthesize(refs[split], synth[split], seed=SEED, workers=args.workers, per_ref=TYPES_PER_REF,
-                   always=list(ALWAYS), progress=True)
+        if not synth_done(synth[split]):
+            synthesize(refs[split], synth[split], seed=SEED, workers=args.workers, per_ref=TYPES_PER_REF,
+                       always=list(ALWAYS), progress=True)
     step(4, "one dataset over both")
     make_dataset(synth, work / "synth")
     step(5, "train the student (native view, scores alone)")
     run = work / "run"
-    result = run_training("student", {**RECIPE, "dataset": "csv", "root": work / "synth", "out": run}, quiet=False)
+    if (run / "result.json").is_file():  # trained by an earlier, interrupted build
+        result = json.loads((run / "result.json").read_text())
+    else:
+        result = run_training("student", {**RECIPE, "dataset": "csv", "root": work / "synth", "out": run,
+                                          "resume": (run / "config.json").is_file()}, quiet=False)
     step(6, "weight averages of the last epochs")
     candidates = epoch_files(run) + write_averages(run, epoch_files(run))
     step(7, "choose on the val photos")
