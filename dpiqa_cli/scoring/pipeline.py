@@ -28,6 +28,7 @@ from dpiqa_cli.scoring.runner import Runner, TorchRunner
 from dpiqa_cli.scoring.writer import ResultWriter, errors_path
 
 RESULT_COLS = ["rank", "path", "score", "width", "height"]
+SMALL_JOB = 4  # images up to which decoding stays in-process by default
 NOTHING_SCORED = 4  # apart from 2 (a usage mistake): the arguments were fine, every input failed
 
 
@@ -89,10 +90,11 @@ def score_paths(paths, model=None, weights=None, device: str = "auto", precision
     if workers is not None and workers < 0:
         raise DpiqaError("--workers must be 0 or more")
     dev = resolve_device(device)
-    workers = default_workers(dev) if workers is None else workers
+    paths = unique_paths(paths)
+    if workers is None:  # a worker process costs more to start than a few decodes take
+        workers = 0 if len(paths) <= SMALL_JOB else default_workers(dev)
     runner, batch_size = prepare_runner(model, weights, dev, resolve_precision(precision, dev), compile, batch_size,
                                         runtime=runtime, workers=workers, quiet=not progress)
-    paths = unique_paths(paths)
     todo = writer.open(dict(runner.meta, max_pixels=max_pixels), paths)
 
     bar = Progress(len(todo), "processed", enabled=progress)
