@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -110,6 +111,7 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="synth processes")
     args = ap.parse_args(argv)
     work = Path(args.work)
+    os.environ.setdefault("DPIQA_CACHE_DIR", str(work / "cache"))  # the candidates' ONNX exports stay in the build
     if (work / "build.json").exists():
         raise SystemExit(f"error: {work} holds a finished build; remove it or pass another --work")
     step = Steps(9)

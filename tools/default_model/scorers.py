@@ -11,8 +11,7 @@ from dpiqa_cli.data.views import View
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.checkpoint import load_model
 from dpiqa_cli.scoring.decode import make_loader
-from dpiqa_cli.scoring.pipeline import score_paths
-from dpiqa_cli.scoring.runner import TorchRunner
+from dpiqa_cli.scoring.pipeline import make_runner, score_paths
 from dpiqa_cli.device import resolve_device
 
 
@@ -20,10 +19,11 @@ def checkpoint_scorer(weights: str | Path | None, device: str = "cpu", view: Vie
     """scorer(paths) -> scores of a student checkpoint (None: the bundled default), as `dpiqa score` gives them;
     with `view`, that view instead of the checkpoint's own (to compare views on the same weights)."""
     def score(paths: Sequence[Path]) -> list[float]:
-        loaded = load_model(None, weights, device="cpu")
-        if view is not None:
-            loaded.config["view"] = view.to_config()
-        df = score_paths([str(p) for p in paths], model=loaded, device=device, workers=0, progress=False)
+        model = None if weights is None else str(weights)  # a file: `dpiqa score`'s own runtime choice
+        if view is not None:  # a view other than the file's: the torch model, its config changed in memory
+            model = load_model(None, weights, device="cpu")
+            model.config["view"] = view.to_config()
+        df = score_paths([str(p) for p in paths], model=model, device=device, workers=0, progress=False)
         if df.attrs.get("errors"):
             raise DpiqaError(f"images failed to score: {df.attrs['errors']}")
         by_path = {str(Path(p).resolve()): float(s) for p, s in zip(df["path"], df["score"])}
@@ -32,12 +32,11 @@ def checkpoint_scorer(weights: str | Path | None, device: str = "cpu", view: Vie
 
 
 def crop_scores(weights: str | Path, paths: Sequence[Path], device: str = "cpu", batch_size: int = 2) -> list[np.ndarray]:
-    """Each image's crops' scores under the checkpoint's view, in `paths` order (decode and runner as in score)."""
-    loaded = load_model(None, weights, device="cpu")
-    runner = TorchRunner(loaded, resolve_device(device), "fp32")
+    """Each image's crops' scores under the checkpoint's view, in `paths` order (decode and runtime as in score)."""
+    runner = make_runner(str(weights), device=resolve_device(device), quiet=True)  # the CPU runtime, as score
     runner.chunk = batch_size
     out: list = [None] * len(paths)
-    for batch in make_loader([str(p) for p in paths], runner.view, batch_size, 0, runner.device):
+    for batch in make_loader([str(p) for p in paths], runner.view, batch_size, 0, resolve_device(device)):
         if batch.errors:
             raise DpiqaError(f"images failed to score: {batch.errors}")
         crops = np.concatenate([runner(batch.x[i:i + batch_size]) for i in range(0, len(batch.x), batch_size)])
