@@ -228,12 +228,14 @@ def test_eval_photos_are_whole_and_never_upscaled(tmp_path):
 def test_card_blocks_are_replaced_and_a_missing_block_is_an_error(tmp_path):
     from tools.default_model import card
 
-    p = tmp_path / "README.md"
-    p.write_text("intro\n<!-- build:test -->\nold\n<!-- /build:test -->\nkept\n")
-    card.write(p, {"test": "| a | b |\n"})
+    t, p = tmp_path / "card.md", tmp_path / "README.md"
+    t.write_text("intro\n<!-- build:test -->\nold\n<!-- /build:test -->\nkept\n")
+    card.write(p, {"test": "| a | b |\n"}, template=t)
     assert p.read_text() == "intro\n<!-- build:test -->\n| a | b |\n<!-- /build:test -->\nkept\n"
+    assert "old" in t.read_text()  # the template stays as it is
     with pytest.raises(SystemExit, match="no build:choice block"):
-        card.write(p, {"choice": "x"})
+        card.write(p, {"choice": "x"}, template=t)
+    assert card.TEMPLATE.is_file() and "<!-- build:test -->" in card.TEMPLATE.read_text()
 
 
 def test_choice_rule_and_candidate_order(tmp_path):

@@ -49,7 +49,7 @@ OUT = ROOT / "weights" / "dpiqa-student-lite0-synth.safetensors"
 SEED = 0
 ALWAYS = ("gaussian_blur", "white_noise", "jpeg")  # the three defects photographers meet most
 TYPES_PER_REF = 6
-# The student's recipe. Fixed before the first run was scored on the val photos; see weights/README.md.
+# The student's recipe. Fixed before the first run was scored on the val photos; see card.md.
 RECIPE = dict(model="student-lite0", init="imagenet", freeze_blocks=3, view="native", max_side=1024,
               epochs=2, milestones="1", batch_size=8, lr=1e-4, head_lr=1e-5, workers=1, seed=SEED,
               split="official", test_frac=0.0, keep_epochs=True, no_teacher=True)

@@ -1,7 +1,8 @@
 """The model card's numbers, written by the build that measured them.
 
-weights/README.md holds blocks `<!-- build:NAME -->` ... `<!-- /build:NAME -->`; `write` replaces each
-block's content with what this build produced and leaves the hand-written text around them alone.
+The card's text is `tools/default_model/card.md`, with blocks `<!-- build:NAME -->` ... `<!-- /build:NAME -->`;
+`write` fills each block with what this build produced, keeps the hand-written text around them, and writes
+the result as the bundled model's card (weights/README.md), so the card changes only with the model.
 """
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def write(card: Path, blocks: dict[str, str]) -> None:
-    text = Path(card).read_text(encoding="utf-8")
+TEMPLATE = Path(__file__).with_name("card.md")
+
+
+def write(card: Path, blocks: dict[str, str], template: Path | None = None) -> None:
+    """`template` (default: card.md here) with its blocks filled, written to `card`."""
+    text = Path(template or TEMPLATE).read_text(encoding="utf-8")
     for name, body in blocks.items():
         pattern = re.compile(rf"(<!-- build:{re.escape(name)} -->\n).*?(<!-- /build:{re.escape(name)} -->)", re.S)
         if not pattern.search(text):
