@@ -6,8 +6,9 @@ loop, and the cost of the bundled model's view. Writes the tables into BENCHMARK
 
 Rows, each the median over `--pairs` rounds; within a round every configuration runs once, back to back,
 so a noisy neighbour hits them alike:
-- `torch`: `dpiqa score --runtime torch` (torch eager fp32, batch 2, 1 decode worker: the old default);
-- `auto`: `dpiqa score` with no options (the new default);
+- `torch`: `dpiqa score --runtime torch --workers 1` (torch eager fp32, batch 2, 1 decode process: the old
+  default);
+- `auto`: `dpiqa score` with no options (the new default: ONNX Runtime, decoding in a thread);
 - `naive`: one process that opens each file, resizes it to the model's input, runs torch fp32 one at a time;
 - `old model, torch` (with --old-weights): the model this one replaced, on its old path.
 Photos: crops and resizes of the photos scikit-image bundles, saved as q90 JPEGs (generated, not committed).
@@ -100,11 +101,12 @@ def run_tree(cmd: list[str], env: dict) -> tuple[float, float]:
 
 def configs(photos: Path, out: Path, old: str | None) -> dict[str, list[str]]:
     score = [sys.executable, "-m", "dpiqa_cli", "score", str(photos), "--device", "cpu", "-q", "-o"]
-    rows = {"torch (old default)": score + [str(out / "torch.csv"), "--runtime", "torch"],
+    rows = {"torch (old default)": score + [str(out / "torch.csv"), "--runtime", "torch", "--workers", "1"],
             "auto (new default)": score + [str(out / "auto.csv")],
             "naive loop": [sys.executable, "-c", NAIVE, "-", str(photos)]}
     if old:
-        rows["old model, torch"] = score + [str(out / "old.csv"), "--runtime", "torch", "--weights", old]
+        rows["old model, torch"] = score + [str(out / "old.csv"), "--runtime", "torch", "--workers", "1",
+                                            "--weights", old]
     return rows
 
 

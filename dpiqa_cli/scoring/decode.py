@@ -10,6 +10,9 @@ in memory, which is what the convolutions prefer.
 from __future__ import annotations
 
 import os
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -59,9 +62,43 @@ def collate(items) -> Batch:
 
 def default_workers(device: torch.device) -> int:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if device.type == "cpu":  # the forward pass needs the cores; decoding at ~input size is cheap
-        return max(1, min(4, cpus // 2))
+    if device.type == "cpu":
+        # Up to 4 cores, decoding in a thread of this process (`prefetch`) measured faster than a worker
+        # process and needs no second copy of torch in memory (BENCHMARKS.md, "CPU runtime").
+        return 0 if cpus <= 4 else min(4, cpus // 4)
     return max(1, min(8, cpus - 1))
+
+
+def prefetch(batches: Iterable, depth: int = 2) -> Iterator:
+    """The items of `batches`, produced `depth` ahead in a thread: in-process decoding overlaps the model
+    (PIL's decoders and ONNX Runtime / torch release the GIL). An error in the thread is raised here."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done, stop = object(), threading.Event()
+
+    def run():
+        try:
+            for item in batches:
+                if stop.is_set():
+                    return
+                q.put(item)
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            q.put(exc)
+
+    t = threading.Thread(target=run, name="dpiqa-decode", daemon=True)
+    t.start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.05)
 
 
 def make_loader(paths: list[str], view: View, batch_size: int, workers: int, device: torch.device,

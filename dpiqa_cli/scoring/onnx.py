@@ -97,7 +97,9 @@ class OnnxRunner(Runner):
         config = read_json_config(path.with_suffix(".json"), ONNX_FORMAT, required=False)  # foreign graphs: none
         size, self.fixed_batch = self._check_signature(path, config)
         view = view_from_config(config, size)
-        super().__init__(name or path.name, view, config.get("mos_scale"), 8,
+        # CPU: batch 2, as torch (per-crop speed measured flat from 1 to 8; the arena grows with the batch)
+        batch = 8 if device.type == "cuda" else 2
+        super().__init__(name or path.name, view, config.get("mos_scale"), batch,
                          {"model": str(path.resolve()), "sha256": config.get("sha256"), "input_size": size,
                           "view": view.describe()})
 
