@@ -106,3 +106,22 @@ def test_unwritable_cache_is_one_line_error(run_cli, tmp_path, monkeypatch):
     if os.name == "posix":
         code, _, err = run_cli("score", EXAMPLES, "--device", "cpu", "-q", "--runtime", "torch")
         assert code == 0, err
+
+
+def test_prefetch_keeps_order_and_raises_the_producers_error():
+    from dpiqa_cli.scoring.decode import prefetch
+
+    assert list(prefetch(iter(range(50)), depth=2)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise OSError("disk gone")
+
+    got = []
+    with pytest.raises(OSError, match="disk gone"):
+        for x in prefetch(broken()):
+            got.append(x)
+    assert got == [1]
+    it = prefetch(iter(range(1000)), depth=2)  # a consumer that stops early leaves no thread behind
+    assert next(it) == 0
+    it.close()

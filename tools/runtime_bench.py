@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -32,10 +31,9 @@ import numpy as np
 import psutil
 from PIL import Image
 
-from dpiqa_cli.atomic import write_text
+from tools.doc_blocks import replace_block
 
 ROOT = Path(__file__).resolve().parents[1]
-BLOCK = re.compile(r"(<!-- runtime-bench:begin -->\n).*?(<!-- runtime-bench:end -->)", re.S)
 NAIVE = """
 import sys, time
 from pathlib import Path
@@ -165,11 +163,7 @@ def main(argv=None) -> int:
     text = "\n".join(parts)
     print(text)
     if not args.no_write:
-        path = ROOT / "BENCHMARKS.md"
-        doc = path.read_text()
-        if not BLOCK.search(doc):
-            raise SystemExit("error: BENCHMARKS.md has no <!-- runtime-bench:begin/end --> markers")
-        write_text(path, BLOCK.sub(lambda m: m.group(1) + text + m.group(2), doc))
+        replace_block(ROOT / "BENCHMARKS.md", "runtime-bench", text)
     return 0
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -21,10 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from dpiqa_cli.atomic import write_text
+from tools.doc_blocks import replace_block
 
 ROOT = Path(__file__).resolve().parents[1]
-BLOCK = re.compile(r"(<!-- startup-bench:begin -->\n).*?(<!-- startup-bench:end -->)", re.S)
 IMAGE = ROOT / "examples" / "astronaut.jpg"
 COMMANDS = {"--version": ["--version"], "--help": ["--help"], "models": ["models"],
             "score one image": ["score", str(IMAGE), "-q"]}
@@ -71,11 +69,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        path = ROOT / "BENCHMARKS.md"
-        doc = path.read_text()
-        if not BLOCK.search(doc):
-            raise SystemExit("error: BENCHMARKS.md has no <!-- startup-bench:begin/end --> markers")
-        write_text(path, BLOCK.sub(lambda m: m.group(1) + text + m.group(2), doc))
+        replace_block(ROOT / "BENCHMARKS.md", "startup-bench", text)
     return 0
 
 

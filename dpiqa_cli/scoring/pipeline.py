@@ -113,11 +113,7 @@ def score_paths(paths, model=None, weights=None, device: str = "auto", precision
                 time.sleep(delay)
     except BaseException as exc:  # Ctrl-C, out of memory, a model error: keep what was scored
         bar.close()
-        writer.close()
-        if out is not None:
-            what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped by an error"
-            print(f"\n{what}: {len(writer.scored)} results are safe in {writer.where}; run the same "
-                  "command with --resume to continue", file=sys.stderr)
+        writer.stopped(exc, out)
         if isinstance(exc, torch.OutOfMemoryError):
             raise DpiqaError(f"out of {dev.type.upper()} memory at --batch-size {batch_size}; "
                              "try a smaller one") from None

@@ -19,7 +19,6 @@ import functools
 import io
 import logging
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -271,11 +270,7 @@ def score_ray(paths, address: str | None = None, model=None, weights=None, devic
                 bar.update(len(rows), failed=len(writer.failed))
     except BaseException as exc:  # Ctrl-C, a lost cluster, retries used up: keep what was scored
         bar.close()
-        writer.close()
-        if out is not None:
-            what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped by an error"
-            print(f"\n{what}: {len(writer.scored)} results are safe in {writer.where}; run the same "
-                  "command with --resume to continue", file=sys.stderr)
+        writer.stopped(exc, out)
         raise
     finally:
         if own:

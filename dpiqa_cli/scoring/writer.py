@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -262,6 +263,14 @@ class ResultWriter:
             merge_row(self.scored, self.failed, p, score, w, h, err)
         if self.store is not None:
             self.store.add(rows)
+
+    def stopped(self, exc: BaseException, out) -> None:
+        """A run ended by `exc` (Ctrl-C, a model or cluster error): flush what was scored and say where it is."""
+        self.close()
+        if out is not None:
+            what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped by an error"
+            print(f"\n{what}: {len(self.scored)} results are safe in {self.where}; run the same "
+                  "command with --resume to continue", file=sys.stderr)
 
     def close(self) -> None:
         """Make every row so far durable (also on an interrupted run)."""
