@@ -70,3 +70,16 @@ def test_help_and_version_exit_0(run_cli):
     assert code == 0 and "--no-teacher" in out and "--grad-checkpointing" not in out  # teacher-only option
     code, out, _ = run_cli("train-teacher", "--help")
     assert code == 0 and "--grad-checkpointing" in out and "--freeze-blocks" not in out
+
+
+def test_python_without_the_dependencies_gets_one_error_line():
+    import subprocess
+    import sys
+
+    code = ("import sys, runpy; sys.modules['typer'] = None; sys.argv = ['dpiqa', 'scor', 'x']; "
+            "runpy.run_module('dpiqa_cli', run_name='__main__')")
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stdout == "", r
+    line = _one_line(r.stderr)
+    assert line.startswith("error: ") and "typer" in line and "pip install -e ." in line, line
