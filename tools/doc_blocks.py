@@ -15,3 +15,10 @@ def replace_block(path: Path, name: str, text: str) -> None:
     if not block.search(doc):
         raise SystemExit(f"error: {Path(path).name} has no <!-- {name}:begin/end --> markers")
     write_text(path, block.sub(lambda m: m.group(1) + text + m.group(2), doc))
+
+
+def publish(text: str, name: str, write: bool = True, path: Path | None = None) -> None:
+    """Print a measured table, and (unless `write` is off) put it into its block of BENCHMARKS.md."""
+    print(text)
+    if write:
+        replace_block(path or Path(__file__).resolve().parents[1] / "BENCHMARKS.md", name, text)

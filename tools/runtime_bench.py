@@ -31,7 +31,7 @@ import numpy as np
 import psutil
 from PIL import Image
 
-from tools.doc_blocks import replace_block
+from tools.doc_blocks import publish
 
 ROOT = Path(__file__).resolve().parents[1]
 NAIVE = """
@@ -161,9 +161,7 @@ def main(argv=None) -> int:
             res = bench(photos, n, args.pairs, args.old_weights)
             parts.append(table(res, "torch (old default)", f"{n} JPEGs at {size[0]}x{size[1]}"))
     text = "\n".join(parts)
-    print(text)
-    if not args.no_write:
-        replace_block(ROOT / "BENCHMARKS.md", "runtime-bench", text)
+    publish(text, "runtime-bench", write=not args.no_write)
     return 0
 
 

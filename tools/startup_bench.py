@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tools.doc_blocks import replace_block
+from tools.doc_blocks import publish
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = ROOT / "examples" / "astronaut.jpg"
@@ -67,9 +67,7 @@ def main(argv=None) -> int:
     lines += ["", f"The first `score` after install also exports the model to the CPU runtime's cache: {first:.1f} s "
               "(once per checkpoint and version)."]
     text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        replace_block(ROOT / "BENCHMARKS.md", "startup-bench", text)
+    publish(text, "startup-bench", write=not args.no_write)
     return 0
 
 

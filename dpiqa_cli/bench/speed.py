@@ -10,7 +10,6 @@ Weights are random unless the model has local weights: speed does not depend on 
 from __future__ import annotations
 
 import copy
-import os
 import platform
 import resource
 import shutil
@@ -30,6 +29,7 @@ from dpiqa_cli.device import resolve_device, resolve_precision
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.checkpoint import LoadedModel, load_model
 from dpiqa_cli.models.registry import get_spec
+from dpiqa_cli.scoring.decode import usable_cpus
 from dpiqa_cli.scoring.pipeline import score_paths
 from dpiqa_cli.scoring.runner import TorchRunner
 
@@ -217,7 +217,7 @@ def _one(runner, loaded, plain, paths, bs, dev, workers, min_time_s, naive_image
 
 
 def _machine(dev: torch.device) -> dict:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = usable_cpus()
     m = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(), "cpus": cpus,
          "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
     try:

@@ -60,8 +60,13 @@ def collate(items) -> Batch:
                  [(it[0], it[4]) for it in items if it[1] is None])
 
 
+def usable_cpus() -> int:
+    """The cores this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def default_workers(device: torch.device) -> int:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = usable_cpus()
     if device.type == "cpu":
         # Up to 4 cores, decoding in a thread of this process (`prefetch`) measured faster than a worker
         # process and needs no second copy of torch in memory (BENCHMARKS.md, "CPU runtime").

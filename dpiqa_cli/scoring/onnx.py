@@ -88,7 +88,7 @@ class OnnxRunner(Runner):
             raise DpiqaError(f"ONNX model not found: {path}")
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
-        if threads:  # the cores the decode workers leave free (measured: 1 thread + 1 decoder beats 2 + 1 on 2 cores)
+        if threads:  # the cores the decode worker processes leave free (`make_runner`)
             opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
         try:
             self.sess = ort.InferenceSession(str(path), opts, providers=_providers(device))
@@ -146,7 +146,7 @@ class OnnxRunner(Runner):
 
     def __call__(self, x: torch.Tensor) -> np.ndarray:
         n = len(x)
-        if self.chunk and n < self.chunk and self.fixed_batch is None:  # one shape for every run, as TorchRunner
-            x = torch.cat([x, x.new_zeros((self.chunk - n,) + tuple(x.shape[1:]))])
+        if self.fixed_batch is None:  # a fixed graph batch is padded by run_float instead
+            x = self.padded(x)
         return self.run_float(x.float().div_(255.0).contiguous().numpy())[:n].astype(np.float32)
 

@@ -21,7 +21,7 @@ from dpiqa_cli.device import resolve_device, resolve_precision
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.checkpoint import LoadedModel, load_model
 from dpiqa_cli.progress import Progress
-from dpiqa_cli.scoring.decode import default_workers, make_loader, prefetch
+from dpiqa_cli.scoring.decode import default_workers, make_loader, prefetch, usable_cpus
 from dpiqa_cli.scoring.graph_cache import cached_graph, checkpoint_file, pick_runtime
 from dpiqa_cli.scoring.onnx import OnnxRunner
 from dpiqa_cli.scoring.runner import Runner, TorchRunner
@@ -49,8 +49,7 @@ def make_runner(model, weights=None, device: torch.device | None = None, precisi
     name = str(model or "student") if weights is None else (f"{model}:{weights}" if model else str(weights))
     ckpt = checkpoint_file(model, weights)
     if pick_runtime(runtime, device, precision, compile, ckpt) == "onnx":
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        threads = threads or max(1, cpus - workers)
+        threads = threads or max(1, usable_cpus() - workers)
         return OnnxRunner(cached_graph(ckpt, quiet), device, threads=threads, name=name)
     loaded = load_model(None if model is None else str(model), weights, device="cpu")
     return TorchRunner(loaded, device, precision, compile, name=name)

@@ -35,6 +35,15 @@ class Runner(ABC):
     def __call__(self, x: torch.Tensor) -> np.ndarray:  # N x 3 x S x S uint8 crops -> N scores
         """Each backend (torch, onnxruntime) scores a batch of crops."""
 
+    def padded(self, x: torch.Tensor) -> torch.Tensor:
+        """x with zero crops appended up to `chunk`: every forward gets the same shape, so a score never depends
+        on which images share its batch (kernels pick reduction orders by shape), and resumed, sharded and
+        failure-thinned runs give bit-identical scores."""
+        n = len(x)
+        if not self.chunk or n >= self.chunk:
+            return x
+        return torch.cat([x, x.new_zeros((self.chunk - n,) + tuple(x.shape[1:]))])
+
     def score_images(self, x: torch.Tensor, counts: list[int]) -> np.ndarray:
         """sum(counts) crops (image-major) -> one score per image, combined as the view says."""
         step = self.chunk or len(x)
@@ -71,11 +80,7 @@ class TorchRunner(Runner):
 
     def __call__(self, x: torch.Tensor) -> np.ndarray:
         n = len(x)
-        if self.chunk and n < self.chunk:
-            # Every forward gets the same shape, so a score never depends on which images share its batch
-            # (kernels pick reduction orders by shape): resumed, sharded and failure-thinned runs then
-            # give bit-identical scores, and torch.compile sees one static shape.
-            x = torch.cat([x, x.new_zeros((self.chunk - n,) + tuple(x.shape[1:]))])
+        x = self.padded(x)  # torch.compile then also sees one static shape
         x = x.to(self.device, non_blocking=True)
         x = x.float().div_(255.0)  # keeps the channels_last strides the collate produced
         x = x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
