@@ -218,12 +218,14 @@ def synth(
     label: Annotated[str, typer.Option("--label", help="image: each image's own MS-SSIM (default); condition: the mean per type and level (KADID-style).")] = "image",
     per_ref: Annotated[Optional[int], typer.Option("--per-ref", help="Types per reference: --always plus others drawn per reference (default: every type for every reference).")] = None,
     always: Annotated[Optional[str], typer.Option("--always", help="With --per-ref: comma-separated types every reference gets.")] = None,
+    max_strength: Annotated[float, typer.Option("--max-strength", help="Strength of the last level: 1 = each type's fifth anchor (KADID-like); 1.5 continues past it for severe defects.")] = 1.0,
 ) -> None:
     """Make a synthetic-distortion dataset (generic CSV path,mos,ref,type,level) from pristine photos."""
     from dpiqa_cli.data.synth import synthesize
 
     df = synthesize(src_dir, out_dir, seed=seed, levels=levels, types=types, size=size, workers=workers,
-                    progress=not state.quiet, label=label, per_ref=per_ref, always=always)
+                    progress=not state.quiet, label=label, per_ref=per_ref, always=always,
+                    max_strength=max_strength)
     typer.echo(f"wrote {len(df)} images ({df['ref'].nunique()} references) and {out_dir / 'synth.csv'}")
 
 

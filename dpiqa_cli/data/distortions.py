@@ -4,6 +4,8 @@ Every distortion is a pure function `f(img, t, rng) -> img` of an H x W x 3 floa
 [0, 1], a strength `t` in [0, 1] and a numpy Generator (used only by the random ones). Strength comes
 from the level: with L levels, level k (1..L) has t = (k - 1) / (L - 1), and each type's parameter is
 interpolated between five anchors, so with the default five levels level k uses exactly anchor k.
+`max_strength` above 1 stretches the levels past anchor 5 along its last segment, for severe defects
+(a sigma-8 blur at 1024 px) that the anchors stop short of.
 Anchors are in pixels at the working resolution (`dpiqa synth --size`), chosen so that level 1 is
 just visible and level 5 is severe, as in KADID.
 """
@@ -25,9 +27,15 @@ _CCM_INV = np.linalg.inv(_CCM).astype(np.float32)
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-def _p(anchors, t: float) -> float:
-    """The parameter at strength t in [0, 1], linear between the five level anchors."""
-    return float(np.interp(t * (len(anchors) - 1), np.arange(len(anchors)), anchors))
+def _p(anchors, t: float, lo: float = -np.inf, hi: float = np.inf) -> float:
+    """The parameter at strength t, linear between the five level anchors; past t = 1 (`dpiqa synth
+    --max-strength`) it continues along the last segment, kept within [lo, hi], the type's valid range."""
+    x = t * (len(anchors) - 1)
+    if x <= len(anchors) - 1:
+        v = float(np.interp(x, np.arange(len(anchors)), anchors))
+    else:
+        v = anchors[-1] + (x - (len(anchors) - 1)) * (anchors[-1] - anchors[-2])
+    return float(min(max(v, lo), hi))
 
 
 def _to_u8(img: np.ndarray) -> np.ndarray:
@@ -143,7 +151,7 @@ def camera_noise(img, t, rng):
 
 
 def jpeg(img, t, rng):
-    return _encode_decode(img, format="JPEG", quality=int(round(_p([45, 28, 15, 8, 4], t))))
+    return _encode_decode(img, format="JPEG", quality=int(round(_p([45, 28, 15, 8, 4], t, lo=1))))
 
 
 def jpeg2000(img, t, rng):
@@ -152,7 +160,7 @@ def jpeg2000(img, t, rng):
 
 
 def webp(img, t, rng):
-    return _encode_decode(img, format="WEBP", quality=int(round(_p([40, 20, 10, 4, 0], t))), method=4)
+    return _encode_decode(img, format="WEBP", quality=int(round(_p([40, 20, 10, 4, 0], t, lo=0))), method=4)
 
 
 # ---- brightness, contrast, colour ----------------------------------------------------------
@@ -171,13 +179,13 @@ def underexposure(img, t, rng):
 
 
 def contrast_decrease(img, t, rng):
-    c = _p([0.7, 0.5, 0.35, 0.24, 0.15], t)
+    c = _p([0.7, 0.5, 0.35, 0.24, 0.15], t, lo=0.05)
     mean = img.mean(axis=(0, 1), keepdims=True)
     return mean + (img - mean) * c
 
 
 def saturation_decrease(img, t, rng):
-    s = _p([0.6, 0.4, 0.25, 0.1, 0.0], t)
+    s = _p([0.6, 0.4, 0.25, 0.1, 0.0], t, lo=0.0)
     y = _luma(img)[..., None]
     return y + (img - y) * s
 
@@ -190,7 +198,7 @@ def saturation_increase(img, t, rng):
 
 def color_quantization(img, t, rng):
     """Palette reduction (median cut, no dithering): banding and false contours."""
-    colors = int(round(_p([48, 24, 12, 7, 4], t)))
+    colors = int(round(_p([48, 24, 12, 7, 4], t, lo=2)))
     pal = Image.fromarray(_to_u8(img)).quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     return _from_u8(np.asarray(pal.convert("RGB")))
 
@@ -214,7 +222,7 @@ def camera_chain(img, t, rng):
     x = _gauss(img, _p([0.5, 0.8, 1.1, 1.5, 2.0], t))
     x = camera_noise(x, _p([0.0, 0.2, 0.4, 0.6, 0.8], t), rng)
     x = np.clip(x + 0.6 * (x - _gauss(x, 1.0)), 0, 1)
-    return _encode_decode(x, format="JPEG", quality=int(round(_p([75, 55, 38, 25, 14], t))))
+    return _encode_decode(x, format="JPEG", quality=int(round(_p([75, 55, 38, 25, 14], t, lo=1))))
 
 
 # Names are the `type` column of synth.csv and the values of `dpiqa synth --types`.
@@ -243,14 +251,15 @@ DISTORTIONS: dict[str, Callable] = {
 COMPRESSION_TYPES = ("jpeg", "jpeg2000", "webp", "camera_chain")
 
 
-def strength(level: int, levels: int) -> float:
-    """Level k of L (1..L) -> strength in [0, 1]; a single level is the middle anchor."""
+def strength(level: int, levels: int, max_strength: float = 1.0) -> float:
+    """Level k of L (1..L) -> strength in [0, max_strength]; a single level is the middle anchor."""
     if not 1 <= level <= levels:
         raise ValueError(f"level {level} outside 1..{levels}")
-    return 0.5 if levels == 1 else (level - 1) / (levels - 1)
+    return 0.5 * max_strength if levels == 1 else max_strength * (level - 1) / (levels - 1)
 
 
-def apply(name: str, img: np.ndarray, level: int, levels: int, rng: np.random.Generator) -> np.ndarray:
+def apply(name: str, img: np.ndarray, level: int, levels: int, rng: np.random.Generator,
+          max_strength: float = 1.0) -> np.ndarray:
     """Distort a uint8 H x W x 3 RGB image; returns uint8 of the same shape."""
-    out = DISTORTIONS[name](_from_u8(img), strength(level, levels), rng)
+    out = DISTORTIONS[name](_from_u8(img), strength(level, levels, max_strength), rng)
     return _to_u8(out)

@@ -134,12 +134,12 @@ def _save_png(arr: np.ndarray, path: Path) -> None:
 
 def _work(task) -> list[tuple]:
     """One (reference, type): all its levels written and scored. Runs in a worker process."""
-    src, out, dtype, seed, levels, size = task
+    src, out, dtype, seed, levels, size, max_strength = task
     ref = load_reference(Path(src), size)
     stem = Path(src).stem
     rows = []
     for level in range(1, levels + 1):
-        img = D.apply(dtype, ref, level, levels, _rng(seed, stem, dtype, level))
+        img = D.apply(dtype, ref, level, levels, _rng(seed, stem, dtype, level), max_strength)
         rel = f"images/{stem}_{dtype}_{level}.png"
         _save_png(img, Path(out) / rel)
         rows.append((rel, f"refs/{stem}.png", dtype, level, color_ms_ssim(ref, img)))
@@ -164,7 +164,8 @@ def _readme(meta: dict, table: pd.DataFrame) -> str:
     sampled = f", {meta['per_ref']} per reference (always {', '.join(meta['always']) or 'none'})" if meta["per_ref"] else ""
     lines = ["# Synthetic-distortion dataset (made by `dpiqa synth`)", "",
              f"- references: {meta['n_refs']} (from `{meta['source']}`), size: {meta['size'] or 'original'}",
-             f"- types: {len(meta['types'])} x {meta['levels']} levels{sampled}, seed {meta['seed']}",
+             f"- types: {len(meta['types'])} x {meta['levels']} levels up to strength {meta['max_strength']:g}"
+             f"{sampled}, seed {meta['seed']}",
              f"- images: {meta['n_images']} (pristine references included)", "",
              f"## Label (`mos`, in [0, 1], higher = better; `{meta['label_kind']}` labels)", "", meta["label"], "",
              "See the docstring of `dpiqa_cli/data/synth.py` for the reasoning, and "
@@ -179,10 +180,12 @@ def _readme(meta: dict, table: pd.DataFrame) -> str:
 
 def synthesize(src_dir, out_dir, seed: int = 0, levels: int = 5, types=None, size: int | None = None,
                workers: int | None = None, progress: bool = False, label: str = "image",
-               per_ref: int | None = None, always=None) -> pd.DataFrame:
+               per_ref: int | None = None, always=None, max_strength: float = 1.0) -> pd.DataFrame:
     """Distort every image in src_dir; write OUT_DIR (see the module docstring); return the CSV's frame."""
     if levels < 1 or levels > 20:
         raise DpiqaError(f"--levels must be between 1 and 20 (got {levels})")
+    if not 0.0 < max_strength <= 3.0:
+        raise DpiqaError(f"--max-strength must be above 0 and at most 3 (got {max_strength})")
     if size is not None and size < MIN_SIDE:
         raise DpiqaError(f"--size must be at least {MIN_SIDE} (got {size})")
     if workers is not None and workers < 0:
@@ -206,7 +209,7 @@ def synthesize(src_dir, out_dir, seed: int = 0, levels: int = 5, types=None, siz
 
     for f in files:  # references first: also validates every source before the long part starts
         _save_png(load_reference(f, size), out / "refs" / f"{f.stem}.png")
-    tasks = [(str(f), str(out), t, seed, levels, size) for f in files
+    tasks = [(str(f), str(out), t, seed, levels, size, max_strength) for f in files
              for t in types_of_reference(names, f.stem, seed, per_ref, always)]
     workers = min(os.cpu_count() or 1, 4) if workers is None else workers
     bar = Progress(len(tasks) * levels, "synth", enabled=progress, every_s=30.0)
@@ -235,7 +238,8 @@ def synthesize(src_dir, out_dir, seed: int = 0, levels: int = 5, types=None, siz
     used = [t for t in names if t in set(df["type"])]
     table = (df[df.type != "pristine"].groupby(["type", "level"])["mos"].mean().reset_index()
              .set_index("type").loc[used].reset_index())
-    meta = {"source": str(Path(src_dir)), "seed": seed, "levels": levels, "types": names, "size": size,
+    meta = {"source": str(Path(src_dir)), "seed": seed, "levels": levels, "max_strength": max_strength,
+            "types": names, "size": size,
             "per_ref": per_ref, "always": always, "n_refs": len(files), "n_images": len(df),
             "label_kind": label, "label": LABEL_DEFINITIONS[label], "mos_range": [0.0, 1.0], "lower_better": False,
             "mean_mos_by_type_level": {t: g.sort_values("level")["mos"].round(6).tolist()
