@@ -2,22 +2,58 @@
 
 `auto` device: CUDA, then MPS, then the CPU. `auto` precision: bf16 on CUDA (the student is insensitive to
 it, and it halves memory traffic), fp32 elsewhere. fp16 needs a GPU (CUDA or MPS).
+
+`device_name` answers without importing torch (about 2 s here) where the answer can only be the CPU, so that
+scoring through ONNX Runtime never loads it; `resolve_device` gives the torch.device.
 """
 from __future__ import annotations
 
-import torch
+import os
+import sys
 
 from dpiqa_cli.errors import DpiqaError
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+PRECISIONS = ("fp32", "bf16", "fp16")
 PRECISION_CHOICES = "auto, fp32, bf16 or fp16"
+# Where torch's CUDA (NVIDIA, or AMD's ROCm build) could find a GPU on Linux: the kernel drivers' nodes.
+_GPU_DRIVER_NODES = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/kfd")
+
+
+def torch_dtype(precision: str):
+    import torch
+
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def device_type(device) -> str:
+    """'cpu', 'cuda' or 'mps' of a torch.device or a name such as 'cuda:1'."""
+    return str(device).split(":")[0]
 
 
 def _mps_available() -> bool:
+    import torch
+
     return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
 
 
-def resolve_device(device: str = "auto") -> torch.device:
+def _no_gpu_possible() -> bool:
+    """Linux with no GPU kernel driver: torch could only say 'cpu'."""
+    return sys.platform.startswith("linux") and not any(os.path.exists(p) for p in _GPU_DRIVER_NODES)
+
+
+def device_name(device: str = "auto") -> str:
+    """The device `resolve_device` picks, as a name ('cpu', 'cuda:0', 'mps'); torch is imported only when the
+    answer could be a GPU."""
+    name = (device or "auto").lower()
+    if name == "cpu" or (name == "auto" and _no_gpu_possible()):
+        return "cpu"
+    return str(resolve_device(name))
+
+
+def resolve_device(device: str = "auto"):
+    """The torch.device for a --device value (auto, cpu, cuda, cuda:N, mps); a clear error if it is absent."""
+    import torch
+
     device = (device or "auto").lower()
     if device == "auto":
         if torch.cuda.is_available():
@@ -41,13 +77,14 @@ def resolve_device(device: str = "auto") -> torch.device:
     return dev
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """fp32, bf16 or fp16 for this device; `auto` picks bf16 on CUDA and fp32 elsewhere."""
+def resolve_precision(precision: str, device) -> str:
+    """fp32, bf16 or fp16 for this device (a torch.device or its name); `auto` picks bf16 on CUDA, else fp32."""
     precision = (precision or "auto").lower()
+    kind = device_type(device)
     if precision == "auto":
-        return "bf16" if device.type == "cuda" else "fp32"
-    if precision not in DTYPES:
+        return "bf16" if kind == "cuda" else "fp32"
+    if precision not in PRECISIONS:
         raise DpiqaError(f"--precision must be {PRECISION_CHOICES}, not {precision!r}")
-    if precision == "fp16" and device.type == "cpu":
+    if precision == "fp16" and kind == "cpu":
         raise DpiqaError("--precision fp16 needs a GPU; on the CPU use fp32 or bf16")
     return precision

@@ -125,3 +125,39 @@ def test_prefetch_keeps_order_and_raises_the_producers_error():
     it = prefetch(iter(range(1000)), depth=2)  # a consumer that stops early leaves no thread behind
     assert next(it) == 0
     it.close()
+
+
+def test_cached_cpu_scoring_runs_without_importing_torch(run_cli, tmp_path):
+    """torch's import is most of a one-image run's start-up: a cached graph is scored without it."""
+    import subprocess
+    import sys
+
+    _score(run_cli, tmp_path / "warm.csv")  # the export (which needs torch) happens here, once
+    probe = ("import atexit, sys\n"
+             "atexit.register(lambda: print('torch imported:', 'torch' in sys.modules, file=sys.stderr))\n"
+             "from dpiqa_cli.cli import main\n"
+             f"sys.argv = ['dpiqa', 'score', {str(EXAMPLES / 'astronaut.jpg')!r}, '--device', 'cpu', '-q',"
+             f" '-o', {str(tmp_path / 'cold.csv')!r}]\n"
+             "main()\n")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, env=os.environ)
+    assert r.returncode == 0, r.stderr
+    assert "torch imported: False" in r.stderr, r.stderr
+    cold = pd.read_csv(tmp_path / "cold.csv")
+    warm = pd.read_csv(tmp_path / "warm.csv").set_index("path")
+    assert cold["score"].iloc[0] == warm.loc[cold["path"].iloc[0], "score"]  # the same runner, bit for bit
+
+
+def test_device_name_answers_cpu_without_torch_only_where_no_gpu_can_exist(monkeypatch):
+    from dpiqa_cli import device
+
+    assert device.device_name("cpu") == "cpu"
+    monkeypatch.setattr(device.sys, "platform", "linux")
+    monkeypatch.setattr(device, "_GPU_DRIVER_NODES", ("/nonexistent/driver",))
+    assert device.device_name("auto") == "cpu"
+    asked = []
+    monkeypatch.setattr(device, "_GPU_DRIVER_NODES", (str(Path(__file__)),))  # "a driver is present"
+    monkeypatch.setattr(device, "resolve_device", lambda name: asked.append(name) or "cuda:0")
+    assert device.device_name("auto") == "cuda:0" and asked == ["auto"]  # then torch is asked
+    monkeypatch.setattr(device.sys, "platform", "darwin")  # MPS can only be known from torch
+    monkeypatch.setattr(device, "_GPU_DRIVER_NODES", ("/nonexistent/driver",))
+    assert device.device_name("auto") == "cuda:0" and asked == ["auto", "auto"]

@@ -31,7 +31,7 @@ from dpiqa_cli.models.checkpoint import LoadedModel, load_model
 from dpiqa_cli.models.registry import get_spec
 from dpiqa_cli.scoring.decode import usable_cpus
 from dpiqa_cli.scoring.pipeline import score_paths
-from dpiqa_cli.scoring.runner import TorchRunner
+from dpiqa_cli.scoring.torch_runner import TorchRunner
 
 
 def _rss_mb() -> dict:

@@ -23,10 +23,7 @@ from dpiqa_cli.atomic import write_json, write_via
 from dpiqa_cli.data.views import View, view_from_config
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.config import FORMAT, config_path, read_config, sha256_file
-from dpiqa_cli.models.registry import ALIASES, ModelSpec, get_spec
-
-# Checkpoints written before the registry's arch.tag names called the paper's B7 student `student`.
-LEGACY_NAMES = {"student": "student-b7"}
+from dpiqa_cli.models.registry import ModelSpec, check_compatible, checkpoint_spec, get_spec
 
 
 @dataclass
@@ -132,21 +129,6 @@ def average_checkpoints(paths: list[str | Path]) -> tuple[nn.Module, dict]:
     return model, {**config, "averaged_from": [str(p) for p in paths]}
 
 
-def checkpoint_spec(config: dict) -> ModelSpec:
-    """The registry entry of the architecture a checkpoint config names."""
-    return get_spec(LEGACY_NAMES.get(config.get("model", ""), config.get("model", "")))
-
-
-def _check_compatible(model: str, weights, config: dict) -> None:
-    """A --model given beside --weights must agree with what the checkpoint says it is."""
-    spec, found = get_spec(model), checkpoint_spec(config)
-    generic = model in ALIASES  # `student`: any student checkpoint will do
-    same_arch = spec.arch == found.arch or spec.name == found.name
-    if spec.kind != found.kind or not (generic or same_arch):
-        raise DpiqaError(f"{weights} holds a {found.kind} ({found.name}: {found.architecture}) but --model {model} "
-                         f"is a {spec.kind} ({spec.architecture}); drop --model: the checkpoint says what it is")
-
-
 def load_model(model: str | None = None, weights: str | Path | None = None,
                device: str | torch.device = "cpu") -> LoadedModel:
     """A registry name, a checkpoint path, or --weights (whose own config names the architecture; a --model
@@ -156,7 +138,7 @@ def load_model(model: str | None = None, weights: str | Path | None = None,
     if weights is not None:
         net, config = load_checkpoint(weights, device)
         if model is not None:
-            _check_compatible(model, weights, config)
+            check_compatible(model, weights, config)
         return LoadedModel(net, checkpoint_spec(config), config)
     spec = get_spec(model or "student")
     if spec.default_weights is not None:

@@ -176,3 +176,22 @@ def print_models() -> None:
     console.print(table)
     console.print("Scores are normalised MOS in [0, 1], higher is better.\n" + "\n".join(notes),
                   highlight=False, soft_wrap=True)
+
+
+# Checkpoints written before the registry's arch.tag names called the paper's B7 student `student`.
+LEGACY_NAMES = {"student": "student-b7"}
+
+
+def checkpoint_spec(config: dict) -> ModelSpec:
+    """The registry entry of the architecture a checkpoint config names."""
+    return get_spec(LEGACY_NAMES.get(config.get("model", ""), config.get("model", "")))
+
+
+def check_compatible(model: str, weights, config: dict) -> None:
+    """A --model given beside --weights must agree with what the checkpoint says it is."""
+    spec, found = get_spec(model), checkpoint_spec(config)
+    generic = model in ALIASES  # `student`: any student checkpoint will do
+    same_arch = spec.arch == found.arch or spec.name == found.name
+    if spec.kind != found.kind or not (generic or same_arch):
+        raise DpiqaError(f"{weights} holds a {found.kind} ({found.name}: {found.architecture}) but --model {model} "
+                         f"is a {spec.kind} ({spec.architecture}); drop --model: the checkpoint says what it is")

@@ -1,11 +1,12 @@
-"""The decode stage of scoring: a DataLoader over image paths whose workers cut each image into its view's
-crops; failures travel with the batch as error records, so one bad file never stops a run.
+"""The decode stage of scoring: image paths -> batches of their views' crops, in this process (a thread,
+`prefetch`) or in DataLoader worker processes (`scoring.loader`); failures travel with the batch as error
+records, so one bad file never stops a run.
 
 Each image becomes its view's K crops (`data.views`), so a batch of B images holds sum(K) crops,
-image-major, with `counts` saying how many belong to each image. Workers ship uint8 H x W x 3 crops (4x
-less inter-process and host-to-device traffic than floats); the runner turns them into float [0, 1] on
-the target device. Stacking HWC crops and permuting gives an NCHW tensor that is already channels_last
-in memory, which is what the convolutions prefer.
+image-major, with `counts` saying how many belong to each image. Crops stay uint8 H x W x 3 (4x less
+inter-process and host-to-device traffic than floats); the runner turns them into float [0, 1]. Stacking
+HWC crops and permuting gives an NCHW array that is already channels_last in memory, which is what the
+convolutions prefer. The in-process path needs no torch: numpy arrays all the way to ONNX Runtime.
 """
 from __future__ import annotations
 
@@ -14,35 +15,29 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
-import torch
-from torch.utils.data import DataLoader, Dataset
+import numpy as np
 
 from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS, ImageError
 from dpiqa_cli.data.views import View, decode_views
 
 
-class ImageFolderDataset(Dataset):
-    def __init__(self, paths: list[str], view: View, max_pixels: int | None = DEFAULT_MAX_PIXELS):
-        self.paths, self.view, self.max_pixels = list(paths), view, max_pixels
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int):
-        try:
-            arr, (w, h) = decode_views(self.paths[i], self.view, self.max_pixels)
-            return i, torch.from_numpy(arr), w, h, None
-        except ImageError as exc:
-            return i, None, 0, 0, str(exc)
-        except Exception as exc:  # a decoder bug on one odd file must not stop the run
-            return i, None, 0, 0, f"cannot decode: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+def decode_item(i: int, path, view: View, max_pixels: int | None) -> tuple:
+    """(i, K x S x S x 3 uint8 crops or None, width, height, error or None) of one file or file object."""
+    try:
+        arr, (w, h) = decode_views(path, view, max_pixels)
+        return i, arr, w, h, None
+    except ImageError as exc:
+        return i, None, 0, 0, str(exc)
+    except Exception as exc:  # a decoder bug on one odd file must not stop the run
+        return i, None, 0, 0, f"cannot decode: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
 @dataclass
 class Batch:
-    index: list[int]  # dataset indices of the decoded images, in batch order
-    x: torch.Tensor | None  # sum(counts) x 3 x S x S uint8 (channels_last memory), image-major; None if all failed
+    index: list[int]  # indices of the decoded images, in batch order
+    x: Any  # sum(counts) x 3 x S x S uint8 (numpy, or torch from workers; channels_last memory); None if all failed
     sizes: list[tuple[int, int]]
     counts: list[int] = field(default_factory=list)  # crops per decoded image
     errors: list[tuple[int, str]] = field(default_factory=list)
@@ -53,11 +48,22 @@ class Batch:
         return self
 
 
-def collate(items) -> Batch:
+def collate(items, cat: Callable = np.concatenate) -> Batch:
+    """decode_item results -> one Batch; `cat` joins the crop arrays (torch.cat for worker tensors)."""
     good = [it for it in items if it[1] is not None]
-    x = torch.cat([it[1] for it in good]).permute(0, 3, 1, 2) if good else None
+    x = None
+    if good:
+        x = cat([it[1] for it in good])
+        x = x.permute(0, 3, 1, 2) if hasattr(x, "permute") else x.transpose(0, 3, 1, 2)
     return Batch([it[0] for it in good], x, [(it[2], it[3]) for it in good], [len(it[1]) for it in good],
                  [(it[0], it[4]) for it in items if it[1] is None])
+
+
+def batches(paths: list, view: View, batch_size: int, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Iterator[Batch]:
+    """Batches of `batch_size` paths, decoded here, in order."""
+    for start in range(0, len(paths), batch_size):
+        yield collate([decode_item(start + j, p, view, max_pixels)
+                       for j, p in enumerate(paths[start:start + batch_size])])
 
 
 def usable_cpus() -> int:
@@ -65,9 +71,9 @@ def usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def default_workers(device: torch.device) -> int:
+def default_workers(device) -> int:
     cpus = usable_cpus()
-    if device.type == "cpu":
+    if str(device).startswith("cpu"):
         # Up to 4 cores, decoding in a thread of this process (`prefetch`) measured faster than a worker
         # process and needs no second copy of torch in memory (BENCHMARKS.md, "CPU runtime").
         return 0 if cpus <= 4 else min(4, cpus // 4)
@@ -106,9 +112,11 @@ def prefetch(batches: Iterable, depth: int = 2) -> Iterator:
                 t.join(0.05)
 
 
-def make_loader(paths: list[str], view: View, batch_size: int, workers: int, device: torch.device,
-                max_pixels: int | None = DEFAULT_MAX_PIXELS) -> DataLoader:
-    ds = ImageFolderDataset(paths, view, max_pixels)
-    kw = dict(prefetch_factor=4, persistent_workers=False) if workers > 0 else {}
-    return DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate,
-                      pin_memory=device.type == "cuda", drop_last=False, **kw)
+def make_loader(paths: list[str], view: View, batch_size: int, workers: int, device,
+                max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Iterable[Batch]:
+    """The batches of `paths`: decoded in this process with workers=0, else by DataLoader worker processes."""
+    if workers == 0:
+        return batches(paths, view, batch_size, max_pixels)
+    from dpiqa_cli.scoring.loader import worker_loader  # torch's DataLoader: only when there are workers
+
+    return worker_loader(paths, view, batch_size, workers, str(device).startswith("cuda"), max_pixels)

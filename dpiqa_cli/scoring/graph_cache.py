@@ -13,14 +13,15 @@ import hashlib
 import json
 import os
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import torch
-
 from dpiqa_cli import __version__
+from dpiqa_cli.device import device_type
 from dpiqa_cli.data.views import view_from_config
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.config import read_config, sha256_file
+from dpiqa_cli.models.registry import check_compatible, get_spec
 
 RUNTIMES = ("auto", "torch", "onnx")
 CACHE_FORMAT = "dpiqa-graph-cache/1"
@@ -46,14 +47,10 @@ def _ort_version() -> str | None:
 def checkpoint_file(model, weights) -> Path | None:
     """The .safetensors file a registry name or checkpoint path scores with; None for weightless entries
     (random `tiny-*` models) and foreign inputs, which stay on torch."""
-    from dpiqa_cli.models.registry import get_spec  # the registry table; builds nothing
-
     if weights is not None:
         path, config = read_config(weights)
         if model is not None:
-            from dpiqa_cli.models.checkpoint import _check_compatible
-
-            _check_compatible(str(model), weights, config)
+            check_compatible(str(model), weights, config)
         return path
     if model is not None and Path(str(model)).suffix in {".safetensors", ".json"}:
         return read_config(model)[0]
@@ -61,7 +58,15 @@ def checkpoint_file(model, weights) -> Path | None:
     return spec.default_weights if spec.kind == "student" else None
 
 
-def pick_runtime(runtime: str, device: torch.device, precision: str, compile: bool, ckpt: Path | None) -> str:
+def _torch_version() -> str | None:
+    """The installed torch's version, read from its metadata: a cached graph is used without importing torch."""
+    try:
+        return version("torch")
+    except PackageNotFoundError:
+        return None
+
+
+def pick_runtime(runtime: str, device, precision: str, compile: bool, ckpt: Path | None) -> str:
     """`torch` or `onnx` for this run; `auto` takes ONNX Runtime where it is measured faster and equal."""
     runtime = (runtime or "auto").lower()
     if runtime not in RUNTIMES:
@@ -74,7 +79,7 @@ def pick_runtime(runtime: str, device: torch.device, precision: str, compile: bo
         if _ort_version() is None:
             raise DpiqaError("--runtime onnx needs onnxruntime (`pip install onnxruntime`)")
         return "onnx"
-    if runtime == "auto" and ckpt is not None and device.type == "cpu" and precision == "fp32" and not compile \
+    if runtime == "auto" and ckpt is not None and device_type(device) == "cpu" and precision == "fp32" and not compile \
             and _ort_version() is not None:
         return "onnx"
     return "torch"
@@ -85,7 +90,7 @@ def _expected(ckpt: Path) -> dict:
     _, config = read_config(ckpt)
     size = int(config.get("input_size") or 0)
     return {"checkpoint_sha256": sha256_file(ckpt), "model": config.get("model"), "input_size": size,
-            "view": view_from_config(config, size).to_config(), "dpiqa": __version__, "torch": torch.__version__,
+            "view": view_from_config(config, size).to_config(), "dpiqa": __version__, "torch": _torch_version(),
             "onnxruntime": _ort_version()}
 
 

@@ -12,14 +12,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from dpiqa_cli.atomic import write_json, write_via
 from dpiqa_cli.data.views import view_from_config
+from dpiqa_cli.device import device_type
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.models.checkpoint import load_model
 from dpiqa_cli.models.config import read_json_config, sha256_file
-from dpiqa_cli.models.parts import Regressor
 from dpiqa_cli.scoring.runner import Runner
 
 ONNX_FORMAT = "dpiqa-onnx/1"
@@ -29,6 +27,11 @@ DEFAULT_SIZE = 512  # the authors' demo graph: 512 x 512
 def export_onnx(model: str = "student", weights=None, out: str | Path = "model.onnx", opset: int = 17,
                 check: bool = True) -> dict:
     """Write `out` (+ `out.json`); returns the config, with the torch-vs-onnxruntime max difference."""
+    import torch  # only the export needs torch: scoring a graph runs without it
+
+    from dpiqa_cli.models.checkpoint import load_model
+    from dpiqa_cli.models.parts import Regressor
+
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise DpiqaError(f"--out must end in .onnx, not {out.name!r}")
@@ -63,23 +66,24 @@ def export_onnx(model: str = "student", weights=None, out: str | Path = "model.o
     if check:
         with torch.inference_mode():
             ref = net(x)[0].reshape(-1).numpy()
-        got = OnnxRunner(out, torch.device("cpu")).run_float(x.numpy())
+        got = OnnxRunner(out, "cpu").run_float(x.numpy())
         config["check_max_abs_diff"] = float(np.abs(ref - got).max())
     write_json(out.with_suffix(".json"), config)
     return config
 
 
-def _providers(device: torch.device) -> list[str]:
+def _providers(device) -> list[str]:
     import onnxruntime as ort
 
     available = ort.get_available_providers()
-    if device.type == "cuda" and "CUDAExecutionProvider" in available:
-        return [("CUDAExecutionProvider", {"device_id": device.index or 0}), "CPUExecutionProvider"]
+    if device_type(device) == "cuda" and "CUDAExecutionProvider" in available:
+        index = int(str(device).partition(":")[2] or 0)
+        return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
 
 
 class OnnxRunner(Runner):
-    def __init__(self, path: Path, device: torch.device, threads: int | None = None, name: str | None = None):
+    def __init__(self, path: Path, device, threads: int | None = None, name: str | None = None):
         try:
             import onnxruntime as ort
         except ImportError:
@@ -98,7 +102,7 @@ class OnnxRunner(Runner):
         size, self.fixed_batch = self._check_signature(path, config)
         view = view_from_config(config, size)
         # CPU: batch 2, as torch (per-crop speed measured flat from 1 to 8; the arena grows with the batch)
-        batch = 8 if device.type == "cuda" else 2
+        batch = 8 if device_type(device) == "cuda" else 2
         super().__init__(name or path.name, view, config.get("mos_scale"), batch,
                          {"model": str(path.resolve()), "sha256": config.get("sha256"), "input_size": size,
                           "view": view.describe()})
@@ -144,9 +148,12 @@ class OnnxRunner(Runner):
             res.append(self.sess.run([out_name], {self.input_name: chunk})[0].reshape(k, -1)[:n, 0])
         return np.concatenate(res)
 
-    def __call__(self, x: torch.Tensor) -> np.ndarray:
+    def __call__(self, x) -> np.ndarray:
         n = len(x)
-        if self.fixed_batch is None:  # a fixed graph batch is padded by run_float instead
-            x = self.padded(x)
-        return self.run_float(x.float().div_(255.0).contiguous().numpy())[:n].astype(np.float32)
+        x = x if isinstance(x, np.ndarray) else x.numpy()  # torch crops from DataLoader workers
+        pad = self.padding(n) if self.fixed_batch is None else 0  # a fixed graph batch: run_float pads
+        f = np.empty((n + pad,) + x.shape[1:], np.float32)  # NCHW-contiguous, as ONNX Runtime wants
+        np.divide(x, np.float32(255.0), out=f[:n], dtype=np.float32, casting="unsafe")
+        f[n:] = 0.0
+        return self.run_float(f)[:n].astype(np.float32)
 

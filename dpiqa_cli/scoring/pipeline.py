@@ -13,18 +13,16 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from dpiqa_cli.data.discover import discover, unique_paths
 from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS
-from dpiqa_cli.device import resolve_device, resolve_precision
+from dpiqa_cli.device import device_name, device_type, resolve_precision
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.models.checkpoint import LoadedModel, load_model
 from dpiqa_cli.progress import Progress
 from dpiqa_cli.scoring.decode import default_workers, make_loader, prefetch, usable_cpus
 from dpiqa_cli.scoring.graph_cache import cached_graph, checkpoint_file, pick_runtime
 from dpiqa_cli.scoring.onnx import OnnxRunner
-from dpiqa_cli.scoring.runner import Runner, TorchRunner
+from dpiqa_cli.scoring.runner import Runner
 from dpiqa_cli.scoring.writer import ResultWriter, errors_path
 
 RESULT_COLS = ["rank", "path", "score", "width", "height"]
@@ -32,30 +30,35 @@ SMALL_JOB = 4  # images up to which decoding stays in-process by default
 NOTHING_SCORED = 4  # apart from 2 (a usage mistake): the arguments were fine, every input failed
 
 
-def make_runner(model, weights=None, device: torch.device | None = None, precision: str = "fp32",
+def make_runner(model, weights=None, device="cpu", precision: str = "fp32",
                 compile: bool = False, runtime: str = "auto", workers: int = 0, quiet: bool = False,
                 threads: int | None = None) -> Runner:
     """A registry name, checkpoint, .onnx file or an already loaded `LoadedModel` -> Runner.
 
-    `runtime` (auto|torch|onnx, see `scoring.graph_cache`) picks what runs a checkpoint; ONNX Runtime takes
-    `threads` cores, by default those the `workers` decode processes leave free."""
-    device = device or torch.device("cpu")
+    `device` is a torch.device or its name. `runtime` (auto|torch|onnx, see `scoring.graph_cache`) picks what
+    runs a checkpoint; ONNX Runtime takes `threads` cores, by default those the `workers` decode processes
+    leave free. torch is imported only for the torch runner."""
     if isinstance(model, (str, os.PathLike)) and Path(model).suffix.lower() == ".onnx":
         if weights is not None:
             raise DpiqaError("--weights cannot be used with an .onnx model (the weights are inside it)")
         return OnnxRunner(Path(model), device)
-    if isinstance(model, LoadedModel):  # benchmarks reuse one
+    if model is not None and not isinstance(model, (str, os.PathLike)):  # a LoadedModel: benchmarks reuse one
+        from dpiqa_cli.scoring.torch_runner import TorchRunner
+
         return TorchRunner(model, device, precision, compile)
     name = str(model or "student") if weights is None else (f"{model}:{weights}" if model else str(weights))
     ckpt = checkpoint_file(model, weights)
     if pick_runtime(runtime, device, precision, compile, ckpt) == "onnx":
         threads = threads or max(1, usable_cpus() - workers)
         return OnnxRunner(cached_graph(ckpt, quiet), device, threads=threads, name=name)
+    from dpiqa_cli.models.checkpoint import load_model
+    from dpiqa_cli.scoring.torch_runner import TorchRunner
+
     loaded = load_model(None if model is None else str(model), weights, device="cpu")
     return TorchRunner(loaded, device, precision, compile, name=name)
 
 
-def prepare_runner(model, weights, device: torch.device, precision: str, compile: bool = False,
+def prepare_runner(model, weights, device, precision: str, compile: bool = False,
                    batch_size: int | None = None, **runner_opts) -> tuple[Runner, int]:
     """make_runner plus `dpiqa score`'s batch policy: (runner, images per batch). Every forward pass gets the
     same number of crops (`runner.chunk`), so a score depends neither on its batch mates nor on which
@@ -88,7 +91,7 @@ def score_paths(paths, model=None, weights=None, device: str = "auto", precision
     writer = ResultWriter(out, resume, flush_every)
     if workers is not None and workers < 0:
         raise DpiqaError("--workers must be 0 or more")
-    dev = resolve_device(device)
+    dev = device_name(device)
     paths = unique_paths(paths)
     if workers is None:  # a worker process costs more to start than a few decodes take
         workers = 0 if len(paths) <= SMALL_JOB else default_workers(dev)
@@ -113,8 +116,9 @@ def score_paths(paths, model=None, weights=None, device: str = "auto", precision
     except BaseException as exc:  # Ctrl-C, out of memory, a model error: keep what was scored
         bar.close()
         writer.stopped(exc, out)
-        if isinstance(exc, torch.OutOfMemoryError):
-            raise DpiqaError(f"out of {dev.type.upper()} memory at --batch-size {batch_size}; "
+        torch = sys.modules.get("torch")  # imported only if a torch runner ran
+        if torch is not None and isinstance(exc, torch.OutOfMemoryError):
+            raise DpiqaError(f"out of {device_type(dev).upper()} memory at --batch-size {batch_size}; "
                              "try a smaller one") from None
         raise
     bar.close()

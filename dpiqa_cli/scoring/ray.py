@@ -33,7 +33,7 @@ from dpiqa_cli.device import resolve_device, resolve_precision
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.progress import Progress
 from dpiqa_cli.scoring import pipeline
-from dpiqa_cli.scoring.decode import Batch, ImageFolderDataset, collate
+from dpiqa_cli.scoring.decode import Batch, collate, decode_item
 from dpiqa_cli.scoring.parts import PartsStore
 from dpiqa_cli.scoring.pipeline import make_runner, prepare_runner
 from dpiqa_cli.scoring.writer import SIDE_COLS, ResultWriter
@@ -50,18 +50,17 @@ EXIT_HOOK = "DPIQA_TEST_RAY_EXIT"  # tests: "N:MARKER" makes the first actor to 
 
 
 def decode_batch(paths: list[str], blobs: list[bytes] | None, view: View, max_pixels: int | None) -> list[tuple]:
-    """ImageFolderDataset items (index, K x S x S x 3 uint8 crops or None, width, height, error) of one batch;
+    """`decode_item` results (index, K x S x S x 3 uint8 crops or None, width, height, error) of one batch;
     from the files, or from their bytes when a Dataset carries them."""
     sources = paths if blobs is None else [io.BytesIO(b) for b in blobs]
-    ds = ImageFolderDataset(sources, view, max_pixels)
-    return [ds[i] for i in range(len(ds))]
+    return [decode_item(i, src, view, max_pixels) for i, src in enumerate(sources)]
 
 
 def _decode_task(t: pa.Table, view: View, max_pixels: int | None) -> pa.Table:
     """The CPU stage in front of GPU actors: each row's crops as raw bytes (K varies with the view)."""
     items = decode_batch(t.column("path").to_pylist(), _blobs(t), view, max_pixels)
     return pa.table({"path": pa.array(t.column("path").to_pylist(), pa.string()),
-                     "crops": pa.array([None if x is None else x.numpy().tobytes() for _, x, *_ in items],
+                     "crops": pa.array([None if x is None else x.tobytes() for _, x, *_ in items],
                                        pa.large_binary()),
                      "k": pa.array([0 if x is None else len(x) for _, x, *_ in items], pa.int64()),
                      "width": pa.array([it[2] for it in items], pa.int64()),
@@ -78,7 +77,7 @@ def _decoded_items(t: pa.Table, size: int) -> list[tuple]:
     items = []
     for i, (c, k, w, h, e) in enumerate(zip(*(t.column(n).to_pylist() for n in ("crops", "k", "width", "height",
                                                                                   "error")))):
-        x = None if c is None else torch.from_numpy(np.frombuffer(bytearray(c), np.uint8).reshape(k, size, size, 3))
+        x = None if c is None else np.frombuffer(bytearray(c), np.uint8).reshape(k, size, size, 3)
         items.append((i, x, w, h, e))
     return items
 
