@@ -170,6 +170,25 @@ def test_ms_ssim_reference_values():
     assert color_ms_ssim(rgb, gray) < 0.99  # chroma planes make colour loss visible to the measure
 
 
+def test_max_strength_continues_past_the_fifth_anchor(src, tmp_path):
+    assert D._p([0.7, 1.3, 2.2, 3.5, 5.5], 1.5) == pytest.approx(9.5)  # the last segment, twice more
+    assert D._p([45, 28, 15, 8, 4], 1.5, lo=1) == 1  # kept in the type's valid range
+    img = _photo("astronaut", (64, 64))
+    for name in D.DISTORTIONS:  # every type stays a valid image at the stretched levels
+        for level in range(1, 8):
+            out = D.apply(name, img, level, 7, np.random.default_rng(0), max_strength=1.5)
+            assert out.shape == img.shape and out.dtype == np.uint8
+    df = synthesize(src, tmp_path / "s", types="gaussian_blur,white_noise", levels=7, max_strength=1.5, workers=0)
+    for _, grp in df[df.type != "pristine"].groupby(["ref", "type"]):
+        fr = grp.sort_values("level")["fr"].to_numpy()
+        assert len(fr) == 7 and fr[-1] < fr[4] < fr[0]  # level 7 is stronger than level 5, the old maximum
+    assert json.loads((tmp_path / "s" / "synth.json").read_text())["max_strength"] == 1.5
+    # 7 levels to 1.5 step by a quarter, as 5 levels to 1 do: their first five are the default's five
+    five = synthesize(src, tmp_path / "f", types="gaussian_blur", levels=5, workers=0)
+    blur = df[(df.type == "gaussian_blur") & (df.level <= 5)]
+    assert blur.set_index(["ref", "level"])["fr"].equals(five[five.type != "pristine"].set_index(["ref", "level"])["fr"])
+
+
 @pytest.mark.parametrize("args, needle", [
     (["{missing}", "{out}"], "source folder not found"),
     (["{empty}", "{out}"], "no images"),
@@ -179,6 +198,8 @@ def test_ms_ssim_reference_values():
     (["{src}", "{out}", "--label", "mean"], "--label"),
     (["{src}", "{out}", "--per-ref", "1", "--always", "jpeg,pixelate"], "--per-ref"),
     (["{src}", "{out}", "--per-ref", "3", "--always", "sepia"], "unknown distortion type 'sepia'"),
+    (["{src}", "{out}", "--max-strength", "0"], "--max-strength"),
+    (["{src}", "{out}", "--max-strength", "strong"], "Invalid value for '--max-strength'"),
 ])
 def test_cli_errors(run_cli, src, tmp_path, args, needle):
     (tmp_path / "empty").mkdir()
