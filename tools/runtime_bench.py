@@ -9,7 +9,8 @@ so a noisy neighbour hits them alike:
 - `torch`: `dpiqa score --runtime torch --workers 1` (torch eager fp32, batch 2, 1 decode process: the old
   default);
 - `auto`: `dpiqa score` with no options (the new default: ONNX Runtime, decoding in a thread);
-- `naive`: one process that opens each file, resizes it to the model's input, runs torch fp32 one at a time;
+- `naive`: one process that opens each file, resizes it as the model's view says (to its input for `whole`,
+  to the working scale for `native`), and runs torch fp32 on one crop at a time;
 - `old model, torch` (with --old-weights): the model this one replaced, on its old path.
 Photos: crops and resizes of the photos scikit-image bundles, saved as q90 JPEGs (generated, not committed).
 Peak RSS is sampled over the whole process tree (decode workers included).
@@ -37,21 +38,26 @@ ROOT = Path(__file__).resolve().parents[1]
 NAIVE = """
 import sys, time
 from pathlib import Path
+import numpy as np
 import torch
 from PIL import Image
 from dpiqa_cli.models.checkpoint import load_model
 m = load_model(None if sys.argv[1] == "-" else sys.argv[1])
-size = m.input_size
+view, size = m.view, m.input_size
 scores = []
 with torch.inference_mode():
     for p in sorted(Path(sys.argv[2]).glob("*.jpg")):
-        img = Image.open(p).convert("RGB").resize((size, size), Image.BICUBIC)
-        x = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).view(size, size, 3)
-        x = x.permute(2, 0, 1)[None].float() / 255
-        scores.append(float(m.model(x)[0]))
+        img = Image.open(p).convert("RGB")
+        box, corners = view.layout(*img.size)
+        img = img.resize(box, Image.BICUBIC)
+        crops = []
+        for x0, y0 in corners:
+            c = img.crop((x0, y0, x0 + size, y0 + size))
+            x = torch.frombuffer(bytearray(c.tobytes()), dtype=torch.uint8).view(size, size, 3)
+            crops.append(float(m.model(x.permute(2, 0, 1)[None].float() / 255)[0]))
+        scores.append(view.combine(np.array(crops)))
 print(len(scores))
 """
-
 
 def make_photos(folder: Path, n: int, size: tuple[int, int]) -> Path:
     """n JPEGs of size (w, h): random crops of scikit-image's photos, resized; deterministic."""

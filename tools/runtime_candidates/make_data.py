@@ -70,12 +70,13 @@ def main(out="data.npz"):
         c, kind = distort(c, rng)
         crops.append(np.asarray(c, dtype=np.uint8))
         kinds.append(f"{k}:{kind}")
-    from dpiqa_cli.data.views import decode_views
+    from dpiqa_cli.data.views import View, decode_views
 
     ex_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
     names = sorted(f for f in os.listdir(ex_dir) if f.lower().endswith((".jpg", ".png", ".jpeg")))
-    ex = np.concatenate([decode_views(os.path.join(ex_dir, f), S, view="whole")[0] for f in names])
+    ex = np.concatenate([decode_views(os.path.join(ex_dir, f), View("whole", S))[0] for f in names])
     np.savez(out, crops=np.stack(crops), kinds=np.array(kinds), examples=ex, example_names=np.array(names))
+    np.save(os.path.join(os.path.dirname(out) or ".", "thr.npy"), np.stack(crops[:8]))  # bench_one's timing batch
     print(len(crops), "crops;", len(names), "examples:", names)
 
 
