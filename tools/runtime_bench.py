@@ -154,8 +154,8 @@ def main(argv=None) -> int:
     from dpiqa_cli.models.registry import get_spec
 
     spec = get_spec("student")
-    head = (f"Measured {time.strftime('%Y-%m-%d')} by `python -m tools.runtime_bench --pairs {args.pairs}`"
-            f"{' --old-weights OLD' if args.old_weights else ''}: {platform.processor() or platform.machine()}, "
+    head = (f"Measured {time.strftime('%Y-%m-%d')} by `python -m tools.runtime_bench --pairs {args.pairs}"
+            f"{' --old-weights OLD' if args.old_weights else ''}`: {platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} cores, torch {torch.__version__}, onnxruntime {onnxruntime.__version__}; "
             f"the bundled `{spec.name}` ({spec.weights}). Whole process, start-up and model load included.\n")
     parts = [head]
