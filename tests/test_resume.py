@@ -32,13 +32,20 @@ def _data_rows(path) -> int:
         return 0
 
 
+def _ctrl_c_as_at_a_terminal():
+    # A shell's background job (`cmd &`, as a CI runner may start) inherits SIGINT ignored, and Python then
+    # keeps it ignored: the child must get the default back to see Ctrl-C as a user's terminal sends it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(folder, out, *extra):
     # a test-only delay after each batch makes "mid-run" deterministic; its own session so that
     # killpg takes down the process and any DataLoader workers together
     return subprocess.Popen([PY, "-m", "dpiqa_cli", "score", str(folder), "-m", "tiny-student", "--device", "cpu",
                              "-b", "2", "--flush-every", "1", "-o", str(out), *extra],
                             env=cli_env(DPIQA_TEST_BATCH_DELAY="0.25"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_ctrl_c_as_at_a_terminal if os.name == "posix" else None)
 
 
 def _wait_rows(proc, side, n, timeout=120):
