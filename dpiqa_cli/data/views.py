@@ -84,6 +84,10 @@ class View:
             return {"name": self.name}
         return {"name": self.name, "max_side": self.max_side, "combine": self.combine_rule}
 
+    def label(self) -> str:
+        """A few characters, for tables: `whole`, `patches`, `native ≤1024 mean`."""
+        return f"native ≤{self.max_side} {self.combine_rule}" if self.name == "native" else self.name
+
     def describe(self) -> str:
         if self.name != "native":
             return self.name

@@ -157,8 +157,7 @@ def weights_status(spec: ModelSpec) -> tuple[str, str]:
 def view_name(spec: ModelSpec) -> str:
     """The view a bundled checkpoint records, else `whole` (the authors' resize); short, for the table."""
     if spec.weights and spec.default_weights.is_file():
-        v = view_from_config(read_config(spec.default_weights)[1], spec.input_size)
-        return f"native ≤{v.max_side} {v.combine_rule}" if v.name == "native" else v.name
+        return view_from_config(read_config(spec.default_weights)[1], spec.input_size).label()
     return "whole"
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS, ImageError
 from dpiqa_cli.data.views import View, decode_views
+from dpiqa_cli.device import device_type
 
 
 def decode_item(i: int, path, view: View, max_pixels: int | None) -> tuple:
@@ -73,7 +74,7 @@ def usable_cpus() -> int:
 
 def default_workers(device) -> int:
     cpus = usable_cpus()
-    if str(device).startswith("cpu"):
+    if device_type(device) == "cpu":
         # Up to 4 cores, decoding in a thread of this process (`prefetch`) measured faster than a worker
         # process and needs no second copy of torch in memory (BENCHMARKS.md, "CPU runtime").
         return 0 if cpus <= 4 else min(4, cpus // 4)
@@ -114,9 +115,10 @@ def prefetch(batches: Iterable, depth: int = 2) -> Iterator:
 
 def make_loader(paths: list[str], view: View, batch_size: int, workers: int, device,
                 max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Iterable[Batch]:
-    """The batches of `paths`: decoded in this process with workers=0, else by DataLoader worker processes."""
+    """The batches of `paths`: with workers=0 decoded in a thread of this process, a batch ahead of the model
+    (`prefetch`), else by DataLoader worker processes."""
     if workers == 0:
-        return batches(paths, view, batch_size, max_pixels)
+        return prefetch(batches(paths, view, batch_size, max_pixels))
     from dpiqa_cli.scoring.loader import worker_loader  # torch's DataLoader: only when there are workers
 
-    return worker_loader(paths, view, batch_size, workers, str(device).startswith("cuda"), max_pixels)
+    return worker_loader(paths, view, batch_size, workers, device_type(device) == "cuda", max_pixels)

@@ -19,7 +19,7 @@ from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS
 from dpiqa_cli.device import device_name, device_type, resolve_precision
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.progress import Progress
-from dpiqa_cli.scoring.decode import default_workers, make_loader, prefetch, usable_cpus
+from dpiqa_cli.scoring.decode import default_workers, make_loader, usable_cpus
 from dpiqa_cli.scoring.graph_cache import cached_graph, checkpoint_file, pick_runtime
 from dpiqa_cli.scoring.onnx import OnnxRunner
 from dpiqa_cli.scoring.runner import Runner
@@ -103,8 +103,7 @@ def score_paths(paths, model=None, weights=None, device: str = "auto", precision
     delay = float(os.environ.get("DPIQA_TEST_BATCH_DELAY", "0"))  # tests: makes a mid-run kill deterministic
     t_loop = time.perf_counter()
     try:
-        loader = make_loader(todo, runner.view, batch_size, workers, dev, max_pixels)
-        for batch in (prefetch(loader) if workers == 0 else loader):
+        for batch in make_loader(todo, runner.view, batch_size, workers, dev, max_pixels):
             rows = [(todo[i], None, 0, 0, reason) for i, reason in batch.errors]
             if batch.x is not None:
                 scores = runner.score_images(batch.x, batch.counts)

@@ -38,9 +38,13 @@ class Runner(ABC):
         failure-thinned runs give bit-identical scores."""
         return max(0, self.chunk - n) if self.chunk else 0
 
+    def crop_scores(self, x) -> np.ndarray:
+        """One score per crop, in forward passes of `chunk` crops."""
+        step = self.chunk or len(x)
+        return np.concatenate([self(x[i:i + step]) for i in range(0, len(x), step)])
+
     def score_images(self, x, counts: list[int]) -> np.ndarray:
         """sum(counts) crops (image-major) -> one score per image, combined as the view says."""
-        step = self.chunk or len(x)
-        crops = np.concatenate([self(x[i:i + step]) for i in range(0, len(x), step)])
+        crops = self.crop_scores(x)
         ends = np.cumsum(counts)
         return np.array([self.view.combine(crops[e - k:e]) for k, e in zip(counts, ends)], dtype=np.float64)

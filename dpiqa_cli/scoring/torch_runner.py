@@ -23,7 +23,7 @@ class TorchRunner(Runner):
         super().__init__(name or spec.name, view, config.get("mos_scale"), default,
                          {"model": name or spec.name, "sha256": config.get("sha256"), "input_size": view.size,
                           "view": view.describe()}, precision)
-        self.device = device
+        self.device, self.dtype = device, torch_dtype(precision)
         # channels_last: faster with cuDNN, and measured 1.6-2x faster with oneDNN on the CPU too (BENCHMARKS.md)
         self.channels_last = device.type in ("cuda", "cpu")
         model = loaded.model.to(device).eval()
@@ -34,7 +34,7 @@ class TorchRunner(Runner):
         self.compiled = compile
 
     def _forward(self, model, x):
-        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch_dtype(self.precision),
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.dtype,
                                                     enabled=self.precision != "fp32"):
             score, _ = model(x)
         return score

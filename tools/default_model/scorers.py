@@ -12,7 +12,7 @@ from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.checkpoint import load_model
 from dpiqa_cli.scoring.decode import make_loader
 from dpiqa_cli.scoring.pipeline import make_runner, score_paths
-from dpiqa_cli.device import resolve_device
+from dpiqa_cli.device import device_name
 
 
 def checkpoint_scorer(weights: str | Path | None, device: str = "cpu", view: View | None = None):
@@ -33,13 +33,14 @@ def checkpoint_scorer(weights: str | Path | None, device: str = "cpu", view: Vie
 
 def crop_scores(weights: str | Path, paths: Sequence[Path], device: str = "cpu", batch_size: int = 2) -> list[np.ndarray]:
     """Each image's crops' scores under the checkpoint's view, in `paths` order (decode and runtime as in score)."""
-    runner = make_runner(str(weights), device=resolve_device(device), quiet=True)  # the CPU runtime, as score
+    dev = device_name(device)
+    runner = make_runner(str(weights), device=dev, quiet=True)  # the CPU runtime, as score
     runner.chunk = batch_size
     out: list = [None] * len(paths)
-    for batch in make_loader([str(p) for p in paths], runner.view, batch_size, 0, resolve_device(device)):
+    for batch in make_loader([str(p) for p in paths], runner.view, batch_size, 0, dev):
         if batch.errors:
             raise DpiqaError(f"images failed to score: {batch.errors}")
-        crops = np.concatenate([runner(batch.x[i:i + batch_size]) for i in range(0, len(batch.x), batch_size)])
+        crops = runner.crop_scores(batch.x)
         for i, part in zip(batch.index, np.split(crops, np.cumsum(batch.counts)[:-1])):
             out[i] = part.astype(np.float64)
     return out
