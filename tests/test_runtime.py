@@ -1,5 +1,6 @@
-"""The CPU runtime (`--runtime auto`): ONNX Runtime on a cached export of the checkpoint, checked against the
-fp32 torch reference, and a cache that is rebuilt, never trusted, when it is broken or stale."""
+"""The CPU runtime (`--runtime auto`): OpenVINO (where installed) or ONNX Runtime on a cached export of the
+checkpoint, checked against the fp32 torch reference, and a cache that is rebuilt, never trusted, when it is
+broken or stale."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.scoring import graph_cache
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,20 +24,52 @@ def _score(run_cli, out, *extra):
     return pd.read_csv(out), err
 
 
-def test_default_cpu_path_is_onnxruntime_and_ranks_as_fp32_torch(run_cli, tmp_path):
+def _auto_runtime() -> str:
+    from dpiqa_cli.scoring.openvino import openvino_version
+
+    return "openvino" if openvino_version() else "onnxruntime"
+
+
+@pytest.mark.parametrize("runtime", ["auto", "onnx", "openvino"])
+def test_cpu_runtimes_rank_as_fp32_torch(run_cli, tmp_path, runtime):
     from dpiqa_cli.scoring.pipeline import score_paths
 
-    new, _ = _score(run_cli, tmp_path / "new.csv")
+    if runtime == "openvino":
+        pytest.importorskip("openvino")  # a dependency on x86-64 only; elsewhere auto is ONNX Runtime
+    new, _ = _score(run_cli, tmp_path / "new.csv", "--runtime", runtime)
     ref, _ = _score(run_cli, tmp_path / "ref.csv", "--runtime", "torch", "--precision", "fp32")
     assert len(new) == len(ref) == len(list(EXAMPLES.glob("*.jpg")))
     assert list(new["path"]) == list(ref["path"])  # the same ranking, every place
     merged = new.merge(ref, on="path", suffixes=("_new", "_ref"))
     assert np.abs(merged["score_new"] - merged["score_ref"]).max() <= 5e-3
-    summary = score_paths(sorted(map(str, EXAMPLES.glob("*.jpg")))[:1], device="cpu", progress=False).attrs["summary"]
-    assert summary["runtime"] == "onnxruntime"
     summary = score_paths(sorted(map(str, EXAMPLES.glob("*.jpg")))[:1], device="cpu", progress=False,
-                          runtime="torch").attrs["summary"]
-    assert summary["runtime"] == "torch"
+                          runtime=runtime).attrs["summary"]
+    assert summary["runtime"] == {"auto": _auto_runtime(), "onnx": "onnxruntime"}.get(runtime, runtime)
+
+
+def test_default_cpu_path_and_the_torch_reference_are_what_the_summary_says():
+    from dpiqa_cli.scoring.pipeline import score_paths
+
+    one = sorted(map(str, EXAMPLES.glob("*.jpg")))[:1]
+    assert score_paths(one, device="cpu", progress=False).attrs["summary"]["runtime"] == _auto_runtime()
+    assert score_paths(one, device="cpu", progress=False, runtime="torch").attrs["summary"]["runtime"] == "torch"
+
+
+def test_openvino_runs_f32_one_crop_per_request_in_any_batch():
+    """OpenVINO would pick bf16 on CPUs that have it; and a crop's score must not depend on its batch mates."""
+    ov = pytest.importorskip("openvino")
+    from dpiqa_cli.data.views import decode_views
+    from dpiqa_cli.scoring.pipeline import prepare_runner
+
+    runner, _ = prepare_runner(None, None, "cpu", "fp32", runtime="openvino", quiet=True)
+    assert runner.compiled.get_property("INFERENCE_PRECISION_HINT") == ov.Type.f32
+    crops = np.concatenate([decode_views(p, runner.view, None)[0] for p in sorted(EXAMPLES.glob("*.jpg"))[:3]])
+    x = crops.transpose(0, 3, 1, 2)
+    together = runner.crop_scores(x)
+    alone = np.concatenate([runner.crop_scores(x[i:i + 1]) for i in range(len(x))])
+    reversed_ = runner.crop_scores(np.ascontiguousarray(x[::-1]))[::-1]
+    assert len(together) == len(x) > 3
+    assert np.array_equal(together, alone) and np.array_equal(together, reversed_)
 
 
 def _entry(tmp_path) -> tuple[Path, Path, Path]:
@@ -84,12 +118,19 @@ def test_key_follows_the_checkpoint_and_versions(tmp_path, monkeypatch):
         assert graph_cache._key({**base, field: "other"}) != graph_cache._key(base)
 
 
-def test_auto_keeps_torch_where_onnxruntime_is_not_the_measured_winner():
+def test_auto_keeps_torch_where_no_exported_runtime_is_the_measured_winner(monkeypatch):
     import torch
 
     ckpt = graph_cache.checkpoint_file(None, None)
     cpu = torch.device("cpu")
-    assert graph_cache.pick_runtime("auto", cpu, "fp32", False, ckpt) == "onnx"
+    assert graph_cache.pick_runtime("auto", cpu, "fp32", False, ckpt) == _auto_runtime().replace("onnxruntime", "onnx")
+    with monkeypatch.context() as m:  # no OpenVINO (not installed, or not x86-64): ONNX Runtime
+        m.setattr(graph_cache, "_openvino_version", lambda: None)
+        assert graph_cache.pick_runtime("auto", cpu, "fp32", False, ckpt) == "onnx"
+        with pytest.raises(DpiqaError, match="needs OpenVINO"):
+            graph_cache.pick_runtime("openvino", cpu, "fp32", False, ckpt)
+    with pytest.raises(DpiqaError, match="runs on the CPU"):
+        graph_cache.pick_runtime("openvino", torch.device("cuda"), "fp32", False, ckpt)
     assert graph_cache.pick_runtime("auto", cpu, "bf16", False, ckpt) == "torch"
     assert graph_cache.pick_runtime("auto", cpu, "fp32", True, ckpt) == "torch"
     assert graph_cache.pick_runtime("auto", torch.device("cuda"), "bf16", False, ckpt) == "torch"

@@ -8,7 +8,8 @@ Rows, each the median over `--pairs` rounds; within a round every configuration 
 so a noisy neighbour hits them alike:
 - `torch`: `dpiqa score --runtime torch --workers 1` (torch eager fp32, batch 2, 1 decode process: the old
   default);
-- `auto`: `dpiqa score` with no options (the new default: ONNX Runtime, decoding in a thread);
+- `auto`: `dpiqa score` with no options (the new default: OpenVINO where installed, decoding in a thread);
+- `onnx`: the same with `--runtime onnx` (ONNX Runtime on the same cached graph);
 - `naive`: one process that opens each file, resizes it as the model's view says (to its input for `whole`,
   to the working scale for `native`), and runs torch fp32 on one crop at a time;
 - `old model, torch` (with --old-weights): the model this one replaced, on its old path.
@@ -107,6 +108,7 @@ def configs(photos: Path, out: Path, old: str | None) -> dict[str, list[str]]:
     score = [sys.executable, "-m", "dpiqa_cli", "score", str(photos), "--device", "cpu", "-q", "-o"]
     rows = {"torch (old default)": score + [str(out / "torch.csv"), "--runtime", "torch", "--workers", "1"],
             "auto (new default)": score + [str(out / "auto.csv")],
+            "onnx": score + [str(out / "onnx.csv"), "--runtime", "onnx"],
             "naive loop": [sys.executable, "-c", NAIVE, "-", str(photos)]}
     if old:
         rows["old model, torch"] = score + [str(out / "old.csv"), "--runtime", "torch", "--workers", "1",

@@ -185,7 +185,7 @@ def _one(runner, loaded, plain, paths, bs, dev, workers, min_time_s, naive_image
     # a batch of bs images as the view cuts a 1024 x 768 photo (4 crops each for the native view), forwarded in
     # chunks as score_paths forwards them
     k = len(runner.view.layout(*BENCH_SIZE)[1])
-    runner.chunk = bs * (runner.view.crops_per_image() or 1)
+    runner.chunk = runner.chunk or bs * (runner.view.crops_per_image() or 1)
     x = torch.randint(0, 256, (bs * k, size, size, 3), dtype=torch.uint8).permute(0, 3, 1, 2)
     if dev.type == "cuda":
         x = x.pin_memory()

@@ -1,9 +1,9 @@
-"""The CPU scoring runtime: a student checkpoint exported once to ONNX and run by ONNX Runtime.
+"""The CPU scoring runtime: a student checkpoint exported once to ONNX, run by OpenVINO or ONNX Runtime.
 
-`--runtime auto` (the default) picks ONNX Runtime for a student checkpoint on the CPU at fp32 (measured
-fastest with the same ranking: BENCHMARKS.md, "CPU runtime"); everything else, and `--runtime torch`, runs
-the torch model. The exported graph lives in the user's cache folder, named by a key over everything that
-decides its contents: the checkpoint's sha256, its view, and the dpiqa, torch and onnxruntime versions.
+`--runtime auto` (the default) picks OpenVINO where it is installed, else ONNX Runtime, for a student
+checkpoint on the CPU at fp32 (measured fastest with the same ranking: BENCHMARKS.md, "CPU runtime");
+everything else, and `--runtime torch`, runs the torch model. The exported graph lives in the user's cache
+folder, named by a key over everything that decides its contents: the checkpoint's sha256, its view, and the dpiqa, torch and onnxruntime versions.
 A cached graph is trusted only when its record matches that key and its own sha256; anything else (a
 torn file, an edited one, another version's) is rebuilt, with a one-line notice.
 """
@@ -23,7 +23,7 @@ from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.config import read_config, sha256_file
 from dpiqa_cli.models.registry import check_compatible, get_spec
 
-RUNTIMES = ("auto", "torch", "onnx")
+RUNTIMES = ("auto", "torch", "onnx", "openvino")
 CACHE_FORMAT = "dpiqa-graph-cache/1"
 
 
@@ -66,22 +66,34 @@ def _torch_version() -> str | None:
         return None
 
 
+def _openvino_version() -> str | None:
+    from dpiqa_cli.scoring.openvino import openvino_version
+
+    return openvino_version()
+
+
 def pick_runtime(runtime: str, device, precision: str, compile: bool, ckpt: Path | None) -> str:
-    """`torch` or `onnx` for this run; `auto` takes ONNX Runtime where it is measured faster and equal."""
+    """`torch`, `onnx` or `openvino` for this run. `auto` takes the fastest runtime measured to give the fp32
+    scores (OpenVINO, else ONNX Runtime) for a student checkpoint on the CPU at fp32, torch for all else."""
     runtime = (runtime or "auto").lower()
     if runtime not in RUNTIMES:
         raise DpiqaError(f"--runtime must be {', '.join(RUNTIMES)}, not {runtime!r}")
-    if runtime == "onnx":
+    if runtime in ("onnx", "openvino"):
         if ckpt is None:
-            raise DpiqaError("--runtime onnx needs a student checkpoint (a registry entry with weights, or --weights)")
+            raise DpiqaError(f"--runtime {runtime} needs a student checkpoint (a registry entry with weights, "
+                             "or --weights)")
         if precision != "fp32" or compile:
-            raise DpiqaError("--runtime onnx runs fp32 without --compile; use --runtime torch for those")
-        if _ort_version() is None:
-            raise DpiqaError("--runtime onnx needs onnxruntime (`pip install onnxruntime`)")
-        return "onnx"
+            raise DpiqaError(f"--runtime {runtime} runs fp32 without --compile; use --runtime torch for those")
+        if device_type(device) != "cpu" and runtime == "openvino":
+            raise DpiqaError("--runtime openvino runs on the CPU; use --device cpu, or --runtime torch on a GPU")
+        if _ort_version() is None:  # the graph is exported and checked with onnxruntime either way
+            raise DpiqaError(f"--runtime {runtime} needs onnxruntime (`pip install onnxruntime`)")
+        if runtime == "openvino" and _openvino_version() is None:
+            raise DpiqaError("--runtime openvino needs OpenVINO (`pip install openvino`)")
+        return runtime
     if runtime == "auto" and ckpt is not None and device_type(device) == "cpu" and precision == "fp32" and not compile \
             and _ort_version() is not None:
-        return "onnx"
+        return "openvino" if _openvino_version() is not None else "onnx"
     return "torch"
 
 

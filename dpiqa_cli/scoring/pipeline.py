@@ -35,9 +35,9 @@ def make_runner(model, weights=None, device="cpu", precision: str = "fp32",
                 threads: int | None = None) -> Runner:
     """A registry name, checkpoint, .onnx file or an already loaded `LoadedModel` -> Runner.
 
-    `device` is a torch.device or its name. `runtime` (auto|torch|onnx, see `scoring.graph_cache`) picks what
-    runs a checkpoint; ONNX Runtime takes `threads` cores, by default those the `workers` decode processes
-    leave free. torch is imported only for the torch runner."""
+    `device` is a torch.device or its name. `runtime` (auto|torch|onnx|openvino, see `scoring.graph_cache`)
+    picks what runs a checkpoint; OpenVINO and ONNX Runtime take `threads` cores, by default those the `workers`
+    decode processes leave free. torch is imported only for the torch runner."""
     if isinstance(model, (str, os.PathLike)) and Path(model).suffix.lower() == ".onnx":
         if weights is not None:
             raise DpiqaError("--weights cannot be used with an .onnx model (the weights are inside it)")
@@ -48,9 +48,15 @@ def make_runner(model, weights=None, device="cpu", precision: str = "fp32",
         return TorchRunner(model, device, precision, compile)
     name = str(model or "student") if weights is None else (f"{model}:{weights}" if model else str(weights))
     ckpt = checkpoint_file(model, weights)
-    if pick_runtime(runtime, device, precision, compile, ckpt) == "onnx":
+    picked = pick_runtime(runtime, device, precision, compile, ckpt)
+    if picked in ("onnx", "openvino"):
         threads = threads or max(1, usable_cpus() - workers)
-        return OnnxRunner(cached_graph(ckpt, quiet), device, threads=threads, name=name)
+        graph = cached_graph(ckpt, quiet)
+        if picked == "openvino":
+            from dpiqa_cli.scoring.openvino import OpenVinoRunner
+
+            return OpenVinoRunner(graph, threads=threads, name=name)
+        return OnnxRunner(graph, device, threads=threads, name=name)
     from dpiqa_cli.models.checkpoint import load_model
     from dpiqa_cli.scoring.torch_runner import TorchRunner
 
@@ -67,7 +73,7 @@ def prepare_runner(model, weights, device, precision: str, compile: bool = False
         raise DpiqaError("--batch-size must be at least 1")
     runner = make_runner(model, weights, device, precision, compile, **runner_opts)
     batch_size = batch_size or runner.default_batch
-    runner.chunk = batch_size * (runner.view.crops_per_image() or 1)
+    runner.chunk = runner.chunk or batch_size * (runner.view.crops_per_image() or 1)
     return runner, batch_size
 
 
@@ -80,8 +86,8 @@ def score_paths(paths, model=None, weights=None, device: str = "auto", precision
 
     `model` is a registry name (default: the bundled default scorer), a checkpoint, an .onnx file or a
     LoadedModel; `weights` a checkpoint whose own config names its architecture. `runtime` auto|torch|onnx:
-    auto runs a student checkpoint with ONNX Runtime on the CPU at fp32 (`scoring.graph_cache`); torch at
-    fp32 is the reference path.
+    auto runs a student checkpoint on the CPU at fp32 with OpenVINO, else ONNX Runtime (`scoring.graph_cache`);
+    torch at fp32 is the reference path.
     `df.attrs['errors']` is a dict {path: reason} of the files that failed and `df.attrs['summary']`
     a dict (scored, failed, resumed, images_per_s, wall_s, ...). With `out`, results also go to that
     file (.csv/.jsonl/.parquet), failures to `<stem>.errors.csv`, and a sidecar makes the run resumable.
@@ -128,7 +134,7 @@ def score_paths(paths, model=None, weights=None, device: str = "auto", precision
     df.attrs["summary"] = dict(scored=len(df), failed=len(failed), resumed=len(df) - n_new, new=n_new,
                                images_per_s=n_new / loop_s if loop_s > 0 else 0.0, loop_s=loop_s,
                                wall_s=time.perf_counter() - t0, device=str(dev), precision=runner.precision,
-                               runtime="onnxruntime" if isinstance(runner, OnnxRunner) else "torch",
+                               runtime=runner.runtime,
                                batch_size=batch_size, workers=workers)
     return df
 

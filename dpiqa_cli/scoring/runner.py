@@ -1,11 +1,12 @@
 """What every model runner of scoring is: uint8 crops in, numpy scores out, an image's score combining its
-crops' scores as the model's view says. The runners: `scoring.torch_runner` (torch) and `scoring.onnx`
-(ONNX Runtime). Crops arrive as numpy arrays (decoded in this process) or torch tensors (from DataLoader
-worker processes); this base needs neither torch nor a GPU."""
+crops' scores as the model's view says. The runners: `scoring.torch_runner` (torch),
+`scoring.onnx` (ONNX Runtime) and `scoring.openvino` (OpenVINO). Crops arrive as numpy arrays (decoded in this
+process) or torch tensors (from DataLoader worker processes); this base needs neither torch nor a GPU."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -16,13 +17,16 @@ from dpiqa_cli.data.views import View
 class Runner(ABC):
     """What the scoring pipeline needs from any backend."""
 
+    runtime: ClassVar[str]  # what runs the model, as the run's summary names it
+
     name: str
     view: View
     mos_scale: dict | None
     default_batch: int
     meta: dict = field(default_factory=dict)  # identifies the model in resume metadata
     precision: str = "fp32"
-    chunk: int | None = None  # crops per forward pass (fixed, so a score never depends on its batch mates)
+    chunk: int | None = None  # crops per forward pass (fixed, so a score never depends on its batch mates);
+    # set by `prepare_runner` from the batch size unless the runner fixes its own
 
     @property
     def input_size(self) -> int:
@@ -37,6 +41,16 @@ class Runner(ABC):
         which images share its batch (kernels pick reduction orders by shape), and resumed, sharded and
         failure-thinned runs give bit-identical scores."""
         return max(0, self.chunk - n) if self.chunk else 0
+
+    def float_crops(self, x, total: int | None = None) -> np.ndarray:
+        """N x 3 x S x S uint8 crops (numpy or torch) -> `total` (>= N) x 3 x S x S float32 in [0, 1], NCHW-contiguous
+        as the exported graph's runtimes want; the rows past N are zero padding."""
+        n = len(x)
+        x = x if isinstance(x, np.ndarray) else x.numpy()  # torch crops from DataLoader workers
+        f = np.empty((max(n, total or n),) + x.shape[1:], np.float32)
+        np.divide(x, np.float32(255.0), out=f[:n], dtype=np.float32, casting="unsafe")
+        f[n:] = 0.0
+        return f
 
     def crop_scores(self, x) -> np.ndarray:
         """One score per crop, in forward passes of `chunk` crops."""

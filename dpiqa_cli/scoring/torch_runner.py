@@ -13,6 +13,8 @@ log = logging.getLogger(__name__)
 
 
 class TorchRunner(Runner):
+    runtime = "torch"
+
     def __init__(self, loaded, device, precision: str, compile: bool = False, name: str = ""):
         device = torch.device(device)
         spec, config = loaded.spec, loaded.config

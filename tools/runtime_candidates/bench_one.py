@@ -24,7 +24,7 @@ def rss_mb():
 
 # ---------------------------------------------------------------- candidates: name -> builder(opts)
 # A builder returns (fn, kind): fn(batch) -> numpy scores (N,), kind "torch" (float NCHW channels_last
-# tensor in) or "numpy" (contiguous float32 NCHW array in).
+# tensor in), "numpy" (contiguous float32 NCHW array in) or "uint8" (uint8 NCHW view of H x W x 3 crops).
 
 def torch_builder(precision="fp32", compile=None, freeze=False, gemm=False, mode=None):
     import torch
@@ -146,7 +146,22 @@ def ov_builder(precision="f32", hint="LATENCY", streams=None, graph="student.onn
     return fn, "numpy"
 
 
+def dpiqa_builder(runtime="openvino"):
+    """The shipped CPU runner itself (`dpiqa score --runtime RUNTIME`): uint8 crops in, as score feeds it."""
+    from dpiqa_cli.scoring.pipeline import prepare_runner
+
+    runner, _ = prepare_runner(None, None, "cpu", "fp32", runtime=runtime, threads=THREADS, quiet=True)
+
+    def fn(x):
+        runner.chunk = len(x) if runtime != "openvino" else 1  # a forward of the whole batch, as the others
+        return runner.crop_scores(x).astype("float64")
+
+    return fn, "uint8"
+
+
 CANDIDATES = {
+    "dpiqa-openvino": (dpiqa_builder, {"runtime": "openvino"}),
+    "dpiqa-onnxruntime": (dpiqa_builder, {"runtime": "onnx"}),
     "torch-fp32": (torch_builder, {}),
     "torch-fp32-gemm": (torch_builder, {"gemm": True}),
     "torch-bf16": (torch_builder, {"precision": "bf16"}),
@@ -210,6 +225,8 @@ def main():
     thr = np.load(os.path.join(HERE, "thr.npy"))  # 8 x 512 x 512 x 3 uint8 real crops
 
     def prep(a):
+        if kind == "uint8":  # N x H x W x 3 crops as NCHW views, as the decode stage hands them over
+            return a.transpose(0, 3, 1, 2)
         x = a.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
         if kind == "torch":
             import torch
