@@ -136,10 +136,13 @@ def table(res: dict[str, dict], base: str, title: str) -> str:
     for k, v in res.items():
         lines.append(f"| {k} | {v['img_s']:.2f} | {v['img_s'] / res[base]['img_s']:.2f}x | {v['rss']:.0f} | "
                      f"{', '.join(map(str, v['walls']))} |")
-    naive = res.get("naive loop")
-    if naive:
+    new = res["auto (new default)"]["img_s"]
+    ratios = [(k, label) for k, label in (("naive loop", "New default over the naive loop"),
+                                          ("old model, torch", "Net change, new default over the replaced model "
+                                                               "on its old path")) if k in res]
+    if ratios:
         lines.append("")
-        lines.append(f"New default over the naive loop: **{res['auto (new default)']['img_s'] / naive['img_s']:.2f}x**.")
+        lines += [f"{label}: **{new / res[k]['img_s']:.2f}x**." for k, label in ratios]
     return "\n".join(lines) + "\n"
 
 
@@ -153,12 +156,15 @@ def main(argv=None) -> int:
     import onnxruntime
     import torch
 
+    from dpiqa_cli.scoring.openvino import openvino_version
+
     from dpiqa_cli.models.registry import get_spec
 
     spec = get_spec("student")
     head = (f"Measured {time.strftime('%Y-%m-%d')} by `python -m tools.runtime_bench --pairs {args.pairs}"
             f"{' --old-weights OLD' if args.old_weights else ''}`: {platform.processor() or platform.machine()}, "
-            f"{os.cpu_count()} cores, torch {torch.__version__}, onnxruntime {onnxruntime.__version__}; "
+            f"{os.cpu_count()} cores, torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "
+            f"openvino {openvino_version() or 'not installed'}; "
             f"the bundled `{spec.name}` ({spec.weights}). Whole process, start-up and model load included.\n")
     parts = [head]
     with tempfile.TemporaryDirectory() as tmp:
