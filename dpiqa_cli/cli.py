@@ -293,6 +293,7 @@ def bench(
     min_time: Annotated[float, typer.Option("--min-time", help="Seconds per model-only measurement.", rich_help_panel=_SPEED)] = 3.0,
     draft_images: Annotated[int, typer.Option("--draft-images", help="4032x3024 JPEGs for the draft-vs-full decode check (0: skip).", rich_help_panel=_SPEED)] = 6,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model, as `dpiqa score --compile`.", rich_help_panel=_SPEED)] = False,
+    runtime: Annotated[str, typer.Option("--runtime", help="auto|torch|onnx|openvino, as `dpiqa score --runtime` (auto: what score runs by default).", rich_help_panel=_SPEED)] = "auto",
 ) -> None:
     """Correlation report on a dataset's test splits (or --speed: a speed table and JSON)."""
     if speed:
@@ -300,7 +301,7 @@ def bench(
 
         speed_command(speed_models or model or "student", speed_batch_sizes, precisions, device=_device(device),
                       out_dir=out, jpeg_dir=jpeg_dir, n_images=images, naive_images=naive_images, workers=workers,
-                      min_time_s=min_time, draft_images=draft_images, rounds=rounds, compile=compile)
+                      min_time_s=min_time, draft_images=draft_images, rounds=rounds, compile=compile, runtime=runtime)
         return
     from dpiqa_cli.bench.dataset import bench_command
 

@@ -107,5 +107,24 @@ def test_speed_bench_writes_its_table_and_json(run_cli, tmp_path):
     rows = json.loads((tmp_path / "speed.json").read_text())["results"]
     assert [r["batch_size"] for r in rows] == [1, 2] and all(r["e2e_img_s"] > 0 and r["model_only_img_s"] > 0 for r in rows)
     assert "scoring speed" in out
+    assert all(r["runtime"] == "torch" for r in rows)  # random weights: nothing to export
     code, _, err = run_cli("bench", "--speed", "--speed-batch-sizes", "0", "--out", tmp_path)
     assert code == 2 and "--speed-batch-sizes" in err
+    code, _, err = run_cli("bench", "--speed", "--speed-models", "tiny-student", "--runtime", "onnx", "--out", tmp_path)
+    assert code == 2 and "--runtime onnx needs a student checkpoint" in err, err
+
+
+def test_speed_bench_times_what_score_runs_by_default(run_cli, tmp_path):
+    """The bundled student on the CPU: the runtime `dpiqa score` picks (OpenVINO where installed), both in the
+    model-only and the end-to-end measurement; `--runtime torch` still times the torch runner."""
+    import json
+
+    from dpiqa_cli.scoring.openvino import openvino_version
+
+    args = ["bench", "--speed", "--speed-models", "student", "--speed-batch-sizes", "1", "--images", "2",
+            "--naive-images", "0", "--rounds", "1", "--min-time", "0.1", "--draft-images", "0", "--device", "cpu"]
+    for runtime, expected in (("auto", "openvino" if openvino_version() else "onnxruntime"), ("torch", "torch")):
+        code, out, err = run_cli(*args, "--runtime", runtime, "--out", tmp_path / runtime)
+        assert code == 0, err
+        rows = json.loads((tmp_path / runtime / "speed.json").read_text())["results"]
+        assert [r["runtime"] for r in rows] == [expected] and rows[0]["e2e_img_s"] > 0 and "scoring speed" in out

@@ -30,7 +30,8 @@ from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.checkpoint import LoadedModel, load_model
 from dpiqa_cli.models.registry import get_spec
 from dpiqa_cli.scoring.decode import usable_cpus
-from dpiqa_cli.scoring.pipeline import score_paths
+from dpiqa_cli.scoring.graph_cache import checkpoint_file, pick_runtime
+from dpiqa_cli.scoring.pipeline import make_runner, score_paths
 from dpiqa_cli.scoring.torch_runner import TorchRunner
 
 
@@ -123,8 +124,11 @@ def _naive(model: torch.nn.Module, paths, size: int, device: torch.device) -> fl
 def run_speed_bench(models=("student-lite0",), batch_sizes=(8,), precisions=("auto",), device: str = "auto",
                     jpeg_dir=None, out_json=None, n_images: int = 64, naive_images: int = 16,
                     workers: int | None = None, min_time_s: float = 3.0, draft_images: int = 6, rounds: int = 3,
-                    compile: bool = False, console=None) -> dict:
+                    compile: bool = False, runtime: str = "auto", console=None) -> dict:
     """Benchmark each model x batch size x precision; print a table; write JSON. Returns the results.
+
+    `runtime` as `dpiqa score --runtime`: auto runs a student with weights on the CPU at fp32 with OpenVINO
+    (else ONNX Runtime), as score does; random-weight models always run on torch.
 
     Model-only, end-to-end and naive are measured back to back in each of `rounds` rounds and the best
     round of each is reported (the median too): on a shared machine, other jobs only ever slow a run down.
@@ -148,13 +152,21 @@ def run_speed_bench(models=("student-lite0",), batch_sizes=(8,), precisions=("au
             size = int(loaded.config.get("input_size") or loaded.spec.input_size)
             diff = draft_difference(big_jpegs, size)
             plain = copy.deepcopy(loaded.model).to(dev)  # the naive loop's model: as loaded, NCHW, fp32
+            ckpt = checkpoint_file(name, None) if weights == "checkpoint" else None
             for prec_in in precisions:
                 prec = resolve_precision(prec_in, dev)
-                runner = TorchRunner(loaded, dev, prec, compile=compile)
+                picked = pick_runtime(runtime, dev, prec, compile, ckpt)
+                if picked == "torch":
+                    runner = TorchRunner(loaded, dev, prec, compile=compile)
+                    e2e = {"model": loaded, "runtime": "torch", "compile": compile}
+                else:  # the exported graph `dpiqa score` would run; the end-to-end run names the model, as score
+                    runner = make_runner(name, device=dev, precision=prec, runtime=picked, quiet=True)
+                    e2e = {"model": name, "runtime": picked}
                 for bs in batch_sizes:
-                    row = _one(runner, loaded, plain, paths, bs, dev, workers, min_time_s, naive_images, rounds)
+                    row = _one(runner, e2e, plain, paths, bs, dev, workers, min_time_s, naive_images, rounds)
                     rows.append({"model": name, "weights": weights, "batch_size": bs, "precision": prec,
-                                 "compile": compile, "device": str(dev), **row, "draft_vs_full": diff})
+                                 "runtime": runner.runtime, "compile": compile, "device": str(dev), **row,
+                                 "draft_vs_full": diff})
     finally:
         shutil.rmtree(big_dir, ignore_errors=True)
         if tmp is not None:
@@ -180,12 +192,12 @@ def _model_only(score_batch, n_images: int, dev, min_time_s) -> tuple[float, flo
     return len(lat) * n_images / sum(lat), 1000 * float(np.median(lat))
 
 
-def _one(runner, loaded, plain, paths, bs, dev, workers, min_time_s, naive_images, rounds) -> dict:
+def _one(runner, e2e: dict, plain, paths, bs, dev, workers, min_time_s, naive_images, rounds) -> dict:
     size = runner.input_size
     # a batch of bs images as the view cuts a 1024 x 768 photo (4 crops each for the native view), forwarded in
     # chunks as score_paths forwards them
     k = len(runner.view.layout(*BENCH_SIZE)[1])
-    runner.chunk = runner.chunk or bs * (runner.view.crops_per_image() or 1)
+    runner.set_batch(bs)
     x = torch.randint(0, 256, (bs * k, size, size, 3), dtype=torch.uint8).permute(0, 3, 1, 2)
     if dev.type == "cuda":
         x = x.pin_memory()
@@ -199,8 +211,8 @@ def _one(runner, loaded, plain, paths, bs, dev, workers, min_time_s, naive_image
         if dev.type == "cuda":
             mem["peak_cuda_mb_model_only"] = torch.cuda.max_memory_allocated(dev) / 2**20
             torch.cuda.reset_peak_memory_stats(dev)
-        df = score_paths([str(p) for p in paths], model=loaded, device=str(dev), precision=runner.precision,
-                         batch_size=bs, workers=workers, progress=False, compile=runner.compiled)
+        df = score_paths([str(p) for p in paths], device=str(dev), precision=runner.precision, batch_size=bs,
+                         workers=workers, progress=False, **e2e)
         e2e_r.append(df.attrs["summary"]["images_per_s"])
         workers_used = df.attrs["summary"]["workers"]
         if dev.type == "cuda":
@@ -233,12 +245,12 @@ def _machine(dev: torch.device) -> dict:
 def _print_table(rows, machine, console=None) -> None:
     t = Table(title=f"scoring speed ({machine.get('cpu_model') or machine['processor']}, {machine['cpus']} cpus"
                     + (f", {machine['gpu']}" if "gpu" in machine else "") + ")")
-    for c in ("model", "batch", "prec", "model-only img/s", "ms/batch", "e2e img/s", "naive img/s",
+    for c in ("model", "runtime", "batch", "prec", "model-only img/s", "ms/batch", "e2e img/s", "naive img/s",
               "e2e/model", "e2e/naive", "peak mem MB"):
-        t.add_column(c, justify="right")
+        t.add_column(c, justify="right", overflow="fold")  # a narrow terminal wraps a cell, never cuts it
     for r in rows:
         mem = r.get("peak_cuda_mb_e2e") or r["self_peak_rss_mb"]
-        t.add_row(r["model"], str(r["batch_size"]), r["precision"] + (" compiled" if r.get("compile") else ""), f"{r['model_only_img_s']:.1f}",
+        t.add_row(r["model"], r.get("runtime", "torch"), str(r["batch_size"]), r["precision"] + (" compiled" if r.get("compile") else ""), f"{r['model_only_img_s']:.1f}",
                   f"{r['latency_ms_per_batch']:.0f}", f"{r['e2e_img_s']:.1f}",
                   f"{r['naive_img_s']:.1f}" if r["naive_img_s"] else "-", f"{r['e2e_over_model']:.2f}x",
                   f"{r['e2e_over_naive']:.2f}x" if r["e2e_over_naive"] else "-", f"{mem:.0f}")

@@ -73,7 +73,7 @@ def prepare_runner(model, weights, device, precision: str, compile: bool = False
         raise DpiqaError("--batch-size must be at least 1")
     runner = make_runner(model, weights, device, precision, compile, **runner_opts)
     batch_size = batch_size or runner.default_batch
-    runner.chunk = runner.chunk or batch_size * (runner.view.crops_per_image() or 1)
+    runner.set_batch(batch_size)
     return runner, batch_size
 
 

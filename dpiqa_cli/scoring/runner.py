@@ -25,8 +25,7 @@ class Runner(ABC):
     default_batch: int
     meta: dict = field(default_factory=dict)  # identifies the model in resume metadata
     precision: str = "fp32"
-    chunk: int | None = None  # crops per forward pass (fixed, so a score never depends on its batch mates);
-    # set by `prepare_runner` from the batch size unless the runner fixes its own
+    chunk: int | None = None  # crops per forward pass (fixed, so a score never depends on its batch mates)
 
     @property
     def input_size(self) -> int:
@@ -35,6 +34,10 @@ class Runner(ABC):
     @abstractmethod
     def __call__(self, x) -> np.ndarray:  # N x 3 x S x S uint8 crops (numpy or torch) -> N scores
         """Each backend (torch, onnxruntime) scores a batch of crops."""
+
+    def set_batch(self, images: int) -> None:
+        """Forward passes of `images` images' crops (one crop each where their number depends on the image)."""
+        self.chunk = images * (self.view.crops_per_image() or 1)
 
     def padding(self, n: int) -> int:
         """How many zero crops to append to n: every forward gets `chunk` crops, so a score never depends on

@@ -35,7 +35,7 @@ def crop_scores(weights: str | Path, paths: Sequence[Path], device: str = "cpu",
     """Each image's crops' scores under the checkpoint's view, in `paths` order (decode and runtime as in score)."""
     dev = device_name(device)
     runner = make_runner(str(weights), device=dev, quiet=True)  # the CPU runtime, as score
-    runner.chunk = runner.chunk or batch_size
+    runner.set_batch(batch_size)
     out: list = [None] * len(paths)
     for batch in make_loader([str(p) for p in paths], runner.view, batch_size, 0, dev):
         if batch.errors:
