@@ -72,6 +72,23 @@ def test_openvino_runs_f32_one_crop_per_request_in_any_batch():
     assert np.array_equal(together, alone) and np.array_equal(together, reversed_)
 
 
+def test_auto_falls_back_to_onnxruntime_when_openvino_cannot_compile(run_cli, tmp_path, monkeypatch):
+    pytest.importorskip("openvino")
+    from dpiqa_cli.scoring import pipeline
+
+    def refuse(*args, **kwargs):
+        raise DpiqaError("OpenVINO cannot compile g.onnx: unsupported CPU")
+
+    monkeypatch.setattr(pipeline, "OpenVinoRunner", refuse)
+    ref, _ = _score(run_cli, tmp_path / "ref.csv", "--runtime", "onnx")
+    got, err = _score(run_cli, tmp_path / "auto.csv")
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "unsupported CPU" in notes[0] and "ONNX Runtime instead" in notes[0], err
+    pd.testing.assert_frame_equal(got, ref)
+    code, _, err = run_cli("score", EXAMPLES, "--device", "cpu", "-q", "--runtime", "openvino")
+    assert code == 2 and err.strip().count("\n") == 0 and "--runtime onnx" in err, err
+
+
 def _entry(tmp_path) -> tuple[Path, Path, Path]:
     graphs = sorted(graph_cache.cache_dir().glob("*.onnx"))
     assert len(graphs) == 1, graphs

@@ -3,8 +3,8 @@
 `--runtime auto` (the default) picks OpenVINO where it is installed, else ONNX Runtime, for a student
 checkpoint on the CPU at fp32 (measured fastest with the same ranking: BENCHMARKS.md, "CPU runtime");
 everything else, and `--runtime torch`, runs the torch model. The exported graph lives in the user's cache
-folder, named by a key over everything that decides its contents: the checkpoint's sha256, its view, and the dpiqa, torch and onnxruntime versions.
-A cached graph is trusted only when its record matches that key and its own sha256; anything else (a
+folder, named by a key over everything that decides its contents: the checkpoint's sha256, its view, and
+the dpiqa, torch and onnxruntime versions. A cached graph is trusted only when its record matches that key and its own sha256; anything else (a
 torn file, an edited one, another version's) is rebuilt, with a one-line notice.
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dpiqa_cli.data.views import view_from_config
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.config import read_config, sha256_file
 from dpiqa_cli.models.registry import check_compatible, get_spec
+from dpiqa_cli.scoring.openvino import openvino_version as _openvino_version
 
 RUNTIMES = ("auto", "torch", "onnx", "openvino")
 CACHE_FORMAT = "dpiqa-graph-cache/1"
@@ -64,12 +65,6 @@ def _torch_version() -> str | None:
         return version("torch")
     except PackageNotFoundError:
         return None
-
-
-def _openvino_version() -> str | None:
-    from dpiqa_cli.scoring.openvino import openvino_version
-
-    return openvino_version()
 
 
 def pick_runtime(runtime: str, device, precision: str, compile: bool, ckpt: Path | None) -> str:

@@ -60,8 +60,7 @@ class OpenVinoRunner(Runner):
                 "PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": "f32",
                 "INFERENCE_NUM_THREADS": threads, "ENABLE_CPU_PINNING": threads >= usable_cpus()})
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses with multi-line texts
-            raise DpiqaError(f"OpenVINO cannot compile {path}: {str(exc).strip().splitlines()[0][:300]}; "
-                             "try --runtime onnx") from None
+            raise DpiqaError(f"OpenVINO cannot compile {path}: {str(exc).strip().splitlines()[0][:300]}") from None
         self.requests = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self.queue = ov.AsyncInferQueue(self.compiled, self.requests)
         self.queue.set_callback(self._done)

@@ -22,6 +22,7 @@ from dpiqa_cli.progress import Progress
 from dpiqa_cli.scoring.decode import default_workers, make_loader, usable_cpus
 from dpiqa_cli.scoring.graph_cache import cached_graph, checkpoint_file, pick_runtime
 from dpiqa_cli.scoring.onnx import OnnxRunner
+from dpiqa_cli.scoring.openvino import OpenVinoRunner
 from dpiqa_cli.scoring.runner import Runner
 from dpiqa_cli.scoring.writer import ResultWriter, errors_path
 
@@ -53,9 +54,12 @@ def make_runner(model, weights=None, device="cpu", precision: str = "fp32",
         threads = threads or max(1, usable_cpus() - workers)
         graph = cached_graph(ckpt, quiet)
         if picked == "openvino":
-            from dpiqa_cli.scoring.openvino import OpenVinoRunner
-
-            return OpenVinoRunner(graph, threads=threads, name=name)
+            try:
+                return OpenVinoRunner(graph, threads=threads, name=name)
+            except DpiqaError as exc:  # auto falls back to ONNX Runtime, which runs the same graph
+                if runtime != "auto":
+                    raise DpiqaError(f"{exc}; try --runtime onnx") from None
+                print(f"note: {exc}; scoring with ONNX Runtime instead", file=sys.stderr)
         return OnnxRunner(graph, device, threads=threads, name=name)
     from dpiqa_cli.models.checkpoint import load_model
     from dpiqa_cli.scoring.torch_runner import TorchRunner
