@@ -2,8 +2,8 @@
 
 It compiles the same cached ONNX graph as ONNX Runtime (`scoring.graph_cache`) in throughput mode: every crop
 is its own inference request of one crop, and the crops of a batch are spread over OpenVINO's streams (one
-per core on a small machine). Measured on 2 cores (BENCHMARKS.md, "CPU runtime"): ~1.4x the crops per second
-of ONNX Runtime on the same graph, scores equal to ~1e-6, and a crop's score never depends on its batch mates.
+per core on a small machine). Measured on 2 cores (BENCHMARKS.md, "CPU runtime"): more crops per second than
+ONNX Runtime on the same graph, scores equal to ~1e-6, and a crop's score never depends on its batch mates.
 
 Precision is pinned to f32: left alone, OpenVINO runs bf16 on CPUs that have it, which failed the ranking
 bar. OpenVINO's own compiled-model cache is not used: it trusts its files (a damaged one gave wrong scores,
