@@ -156,9 +156,8 @@ def main(argv=None) -> int:
     import onnxruntime
     import torch
 
-    from dpiqa_cli.scoring.openvino import openvino_version
-
     from dpiqa_cli.models.registry import get_spec
+    from dpiqa_cli.scoring.openvino import openvino_version
 
     spec = get_spec("student")
     head = (f"Measured {time.strftime('%Y-%m-%d')} by `python -m tools.runtime_bench --pairs {args.pairs}"

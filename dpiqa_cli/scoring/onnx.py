@@ -152,5 +152,9 @@ class OnnxRunner(Runner):
 
     def __call__(self, x) -> np.ndarray:
         n = len(x)
+        x = self.numpy_crops(x)
         pad = self.padding(n) if self.fixed_batch is None else 0  # a fixed graph batch: run_float pads
-        return self.run_float(self.float_crops(x, n + pad))[:n].astype(np.float32)
+        f = np.empty((n + pad,) + x.shape[1:], np.float32)  # NCHW-contiguous, as ONNX Runtime wants
+        np.divide(x, np.float32(255.0), out=f[:n], dtype=np.float32, casting="unsafe")
+        f[n:] = 0.0
+        return self.run_float(f)[:n].astype(np.float32)

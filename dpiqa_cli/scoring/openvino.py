@@ -79,8 +79,7 @@ class OpenVinoRunner(Runner):
 
     def crop_scores(self, x) -> np.ndarray:
         """One score per crop: every crop is its own request, spread over the streams."""
-        x = x if isinstance(x, np.ndarray) else x.numpy()  # torch crops from DataLoader workers
-        hwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # no copy: NCHW crops are H x W x 3 in memory
+        hwc = np.ascontiguousarray(self.numpy_crops(x).transpose(0, 2, 3, 1))  # no copy: NCHW crops are H x W x 3 in memory
         self._out = np.empty(len(hwc), np.float32)
         for i in range(len(hwc)):
             self.queue.start_async({0: hwc[i:i + 1]}, i)

@@ -33,7 +33,7 @@ class Runner(ABC):
 
     @abstractmethod
     def __call__(self, x) -> np.ndarray:  # N x 3 x S x S uint8 crops (numpy or torch) -> N scores
-        """Each backend (torch, onnxruntime) scores a batch of crops."""
+        """Each backend (torch, ONNX Runtime, OpenVINO) scores a batch of crops."""
 
     def set_batch(self, images: int) -> None:
         """Forward passes of `images` images' crops (one crop each where their number depends on the image)."""
@@ -45,15 +45,10 @@ class Runner(ABC):
         failure-thinned runs give bit-identical scores."""
         return max(0, self.chunk - n) if self.chunk else 0
 
-    def float_crops(self, x, total: int | None = None) -> np.ndarray:
-        """N x 3 x S x S uint8 crops (numpy or torch) -> `total` (>= N) x 3 x S x S float32 in [0, 1], NCHW-contiguous
-        as the exported graph's runtimes want; the rows past N are zero padding."""
-        n = len(x)
-        x = x if isinstance(x, np.ndarray) else x.numpy()  # torch crops from DataLoader workers
-        f = np.empty((max(n, total or n),) + x.shape[1:], np.float32)
-        np.divide(x, np.float32(255.0), out=f[:n], dtype=np.float32, casting="unsafe")
-        f[n:] = 0.0
-        return f
+    @staticmethod
+    def numpy_crops(x) -> np.ndarray:
+        """The crops as numpy: torch tensors come from DataLoader workers (a view of the same memory)."""
+        return x if isinstance(x, np.ndarray) else x.numpy()
 
     def crop_scores(self, x) -> np.ndarray:
         """One score per crop, in forward passes of `chunk` crops."""
