@@ -238,6 +238,34 @@ def test_card_blocks_are_replaced_and_a_missing_block_is_an_error(tmp_path):
     assert card.TEMPLATE.is_file() and "<!-- build:test -->" in card.TEMPLATE.read_text()
 
 
+def test_card_refresh_takes_the_templates_text_and_keeps_the_builds_blocks(tmp_path):
+    from tools.default_model import card
+
+    t, p = tmp_path / "card.md", tmp_path / "README.md"
+    p.write_text("old intro\n<!-- build:test -->\n| 0.958 |\n<!-- /build:test -->\n"
+                 "<!-- build:file -->\n- sha\n<!-- /build:file -->\n")
+    t.write_text("new intro\n<!-- build:file -->\n(written by the build)\n<!-- /build:file -->\nmid\n"
+                 "<!-- build:test -->\n(written by the build)\n<!-- /build:test -->\nnew end\n")
+    card.refresh(p, t)
+    assert p.read_text() == ("new intro\n<!-- build:file -->\n- sha\n<!-- /build:file -->\nmid\n"
+                             "<!-- build:test -->\n| 0.958 |\n<!-- /build:test -->\nnew end\n")
+    t.write_text(t.read_text() + "<!-- build:timing -->\nx\n<!-- /build:timing -->\n")
+    before = p.read_text()
+    with pytest.raises(SystemExit, match=r"lacks the build blocks \['timing'\]"):
+        card.refresh(p, t)
+    assert p.read_text() == before  # nothing half-written
+
+
+def test_the_bundled_card_is_its_template_with_the_builds_blocks(tmp_path):
+    from tools.default_model import card
+
+    copy = tmp_path / "README.md"
+    copy.write_text(card.CARD.read_text(encoding="utf-8"), encoding="utf-8")
+    card.refresh(copy)
+    assert copy.read_text(encoding="utf-8") == card.CARD.read_text(encoding="utf-8"), \
+        "weights/README.md differs from tools/default_model/card.md: run python -m tools.default_model.card"
+
+
 def test_choice_rule_and_candidate_order(tmp_path):
     from tools.default_model.choose import epoch_files, selection_score
 

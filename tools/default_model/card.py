@@ -2,12 +2,15 @@
 
 The card's text is `tools/default_model/card.md`, with blocks `<!-- build:NAME -->` ... `<!-- /build:NAME -->`;
 `write` fills each block with what this build produced, keeps the hand-written text around them, and writes
-the result as the bundled model's card (weights/README.md), so the card changes only with the model.
+the result as the bundled model's card (weights/README.md), so the card's numbers change only with the model.
+`python -m tools.default_model.card` (`refresh`) carries an edit of card.md's text into the card without a
+rebuild: every block keeps what the build that made the bundled file wrote there.
 """
 from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from pathlib import Path
 
 from dpiqa_cli.atomic import write_text
@@ -19,6 +22,8 @@ def sha256(path: Path) -> str:
 
 
 TEMPLATE = Path(__file__).with_name("card.md")
+CARD = Path(__file__).resolve().parents[2] / "weights" / "README.md"
+_BLOCK = re.compile(r"<!-- build:([\w-]+) -->\n(.*?)<!-- /build:\1 -->", re.S)
 
 
 def write(card: Path, blocks: dict[str, str], template: Path | None = None) -> None:
@@ -30,6 +35,16 @@ def write(card: Path, blocks: dict[str, str], template: Path | None = None) -> N
             raise SystemExit(f"error: {card} has no build:{name} block")
         text = pattern.sub(lambda m: m.group(1) + body.rstrip("\n") + "\n" + m.group(2), text)
     write_text(card, text)
+
+
+def refresh(card: Path = CARD, template: Path | None = None) -> None:
+    """Rewrite `card` from the template's current text, each block kept as the card holds it."""
+    blocks = dict(_BLOCK.findall(Path(card).read_text(encoding="utf-8")))
+    names = [name for name, _ in _BLOCK.findall(Path(template or TEMPLATE).read_text(encoding="utf-8"))]
+    missing = [name for name in names if name not in blocks]
+    if missing:
+        raise SystemExit(f"error: {card} lacks the build blocks {missing}: rebuild the model")
+    write(card, {name: blocks[name] for name in names}, template)
 
 
 def file_facts(path: Path) -> str:
@@ -56,3 +71,8 @@ def choice_table(choice: dict) -> str:
 def timing(times: dict[str, int], total_s: float) -> str:
     steps = ", ".join(f"{k} from {v // 60} min" for k, v in times.items())
     return f"Build time on this machine: {total_s / 60:.0f} min in all ({steps}).\n"
+
+
+if __name__ == "__main__":
+    refresh(*map(Path, sys.argv[1:3]))
+    print(f"refreshed {sys.argv[1] if len(sys.argv) > 1 else CARD}")
