@@ -4,8 +4,9 @@
 checkpoint on the CPU at fp32 (measured fastest with the same ranking: BENCHMARKS.md, "CPU runtime");
 everything else, and `--runtime torch`, runs the torch model. The exported graph lives in the user's cache
 folder, named by a key over everything that decides its contents: the checkpoint's sha256, its view, and
-the dpiqa, torch and onnxruntime versions. A cached graph is trusted only when its record matches that key and its own sha256; anything else (a
-torn file, an edited one, another version's) is rebuilt, with a one-line notice.
+the dpiqa, torch and onnxruntime versions. A cached graph is trusted only when its record matches that key
+and its own sha256; anything else (a torn file, an edited one, another version's) is rebuilt, with a
+one-line notice.
 """
 from __future__ import annotations
 

@@ -69,7 +69,6 @@ class OpenVinoRunner(Runner):
         super().__init__(name or path.name, view, config.get("mos_scale"), 2 * self.requests,
                          {"model": str(path.resolve()), "sha256": config.get("sha256"), "input_size": size,
                           "view": view.describe()})
-        self.chunk = 1
 
     def set_batch(self, images: int) -> None:
         """One crop per request whatever the batch: no score depends on its batch mates."""

@@ -172,7 +172,7 @@ def main(argv=None) -> int:
         scorers["previous"] = checkpoint_scorer(previous)
     summaries = run_level_bench(test_photos, scorers, work / "test")
     views = view_check(OUT, test_photos, work / "view-check")
-    card.write(ROOT / "weights" / "README.md", {
+    card.write(card.CARD, {
         "file": card.file_facts(OUT),
         "choice": card.choice_table(choice),
         "test": markdown_table(summaries),

@@ -29,12 +29,18 @@ _BLOCK = re.compile(r"<!-- build:([\w-]+) -->\n(.*?)<!-- /build:\1 -->", re.S)
 def write(card: Path, blocks: dict[str, str], template: Path | None = None) -> None:
     """`template` (default: card.md here) with its blocks filled, written to `card`."""
     text = Path(template or TEMPLATE).read_text(encoding="utf-8")
-    for name, body in blocks.items():
-        pattern = re.compile(rf"(<!-- build:{re.escape(name)} -->\n).*?(<!-- /build:{re.escape(name)} -->)", re.S)
-        if not pattern.search(text):
+    present = {name for name, _ in _BLOCK.findall(text)}
+    for name in blocks:
+        if name not in present:
             raise SystemExit(f"error: {card} has no build:{name} block")
-        text = pattern.sub(lambda m: m.group(1) + body.rstrip("\n") + "\n" + m.group(2), text)
-    write_text(card, text)
+
+    def fill(m: re.Match) -> str:
+        name = m.group(1)
+        if name not in blocks:
+            return m.group(0)
+        body = blocks[name].rstrip("\n")
+        return f"<!-- build:{name} -->\n{body}\n<!-- /build:{name} -->"
+    write_text(card, _BLOCK.sub(fill, text))
 
 
 def refresh(card: Path = CARD, template: Path | None = None) -> None:

@@ -153,7 +153,7 @@ def dpiqa_builder(runtime="openvino"):
     runner, _ = prepare_runner(None, None, "cpu", "fp32", runtime=runtime, threads=THREADS, quiet=True)
 
     def fn(x):
-        runner.chunk = len(x) if runtime != "openvino" else 1  # one forward of the whole batch, as the others
+        runner.set_batch(len(x))  # native view: one forward of the batch, as the others (OpenVINO: a request a crop)
         return runner.crop_scores(x).astype("float64")
 
     return fn, "uint8"
