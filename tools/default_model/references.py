@@ -13,8 +13,8 @@ References (`make_references`), per photo:
    absolute difference between neighbouring pixels (rows and columns, 0-255 scale); the crop is kept when
    the 90th percentile of the blocks reaches MIN_DETAIL = 1.5, i.e. at least a tenth of it has structure.
    Pure bokeh, blank walls, fog and clear sky fall below (checked by eye on the train and val crops);
-   a smooth crop and its blurred copy look alike, so they teach that blur costs nothing: keeping them was
-   tried (the card's history), and the model stopped ranking blur.
+   a smooth crop and its blurred copy look alike, so they may teach that blur costs nothing: one run that
+   kept them (the card's history) ranked blur far worse on the val photos.
 5. At most `max_per_photo` crops per photo (None: all), kept evenly over the photo's crop list.
 Everything is deterministic: same photos and arguments, same files.
 
