@@ -346,3 +346,30 @@ def test_keep_epochs_keeps_each_epochs_weights(tmp_path, run_cli, blur_csv):
     cut = tmp_path / "cut"
     _short_run(run_cli, blur_csv, cut, "--keep-epochs")
     assert not list(cut.glob("epoch-*"))
+
+
+def test_ema_keeps_an_average_without_changing_training_and_resumes_exactly(blur_csv, tmp_path, run_cli):
+    """--ema: the run's own weights are those of a run without it; RUN/ema.safetensors is the average
+    ema = d * ema + (1 - d) * w over the steps, and an interrupted run resumes it bit for bit."""
+    from safetensors.torch import load_file
+
+    args = ["-q", "distill", "--no-teacher", "-m", "tiny-student", "--dataset", "csv", "--root", blur_csv,
+            "--epochs", "2", "--batch-size", "16", "--lr", "1e-3", "--keep-epochs"]
+    assert run_cli(*args, "--out", tmp_path / "plain")[0] == 0
+    assert run_cli(*args, "--out", tmp_path / "ema", "--ema", "0.9")[0] == 0
+    plain, last = load_file(tmp_path / "plain" / "last.safetensors"), load_file(tmp_path / "ema" / "last.safetensors")
+    assert all(torch.equal(plain[k], last[k]) for k in plain)
+    assert not list((tmp_path / "plain").glob("*ema*"))
+    names = sorted(p.name for p in (tmp_path / "ema").glob("*ema.safetensors"))
+    assert names == ["ema.safetensors", "epoch-1-ema.safetensors", "epoch-2-ema.safetensors"]
+    ema = load_file(tmp_path / "ema" / "ema.safetensors")
+    moved = [k for k in ema if ema[k].is_floating_point() and not torch.equal(ema[k], last[k])]
+    assert moved  # an average of the iterates, not the last one
+    assert json.loads((tmp_path / "ema" / "ema.json").read_text())["ema_decay"] == 0.9
+    assert run_cli(*args, "--out", tmp_path / "part", "--ema", "0.9", "--max-steps", "5")[0] == 0
+    code, _, err = run_cli(*args, "--out", tmp_path / "part", "--ema", "0.9", "--resume")
+    assert code == 0, err
+    resumed = load_file(tmp_path / "part" / "ema.safetensors")
+    assert all(torch.equal(ema[k], resumed[k]) for k in ema)
+    code, _, err = run_cli(*args, "--out", tmp_path / "bad", "--ema", "1")
+    assert code == 2 and err.count("\n") == 1 and "--ema" in err

@@ -115,6 +115,10 @@ class TrainConfig:
     keep_epochs: bool = opt("--keep-epochs", default=False,
                             help="Also keep each epoch's weights as RUN/epoch-N.safetensors (to choose among them "
                                  "by another measure).")
+    ema: float = opt("--ema", default=0.0, type=float,
+                     help="Also keep an exponential moving average of the weights with this decay per step "
+                          "(e.g. 0.995) as RUN/ema.safetensors, and RUN/epoch-N-ema.safetensors with "
+                          "--keep-epochs; 0 = off. Training itself is unchanged.")
     resume: bool = opt("--resume", default=False, help="Continue the run in --out exactly where it stopped.")
     protocol: bool = opt("--protocol", default=False,
                          help="Run the paper's 5 seeds into OUT/seed-N and write the median table.")
@@ -189,6 +193,8 @@ def make_config(kind: str, values: dict) -> TrainConfig:
         except ValueError:
             raise DpiqaError(f"--split must be 'official' or a seed (got {split!r})") from None
     v["split"] = split
+    if not 0.0 <= v.get("ema", 0.0) < 1.0:
+        raise DpiqaError(f"--ema must be a decay in [0, 1), e.g. 0.995; 0 = off (got {v['ema']:g})")
     v["root"] = Path(v["root"])
     v["out"] = Path(v.get("out") or default_run_dir(kind))
     unknown = set(v) - {f.name for f in fields(TrainConfig)}

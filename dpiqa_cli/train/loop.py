@@ -23,9 +23,10 @@ from dpiqa_cli.evaluate.report import write_report
 from dpiqa_cli.models.checkpoint import load_checkpoint, save_checkpoint
 from dpiqa_cli.progress import Progress
 from dpiqa_cli.train.data import TableDataset
+from dpiqa_cli.train.ema import WeightEma
 from dpiqa_cli.train.logger import Logger
 from dpiqa_cli.train.run import Run, to_device
-from dpiqa_cli.train.state import load_state, save_state
+from dpiqa_cli.train.state import EMA_FILE, load_state, save_state
 
 
 def metrics_of(pred: np.ndarray, mos: np.ndarray) -> dict:
@@ -83,10 +84,13 @@ def fit(run: Run, model: torch.nn.Module, loss_fn: LossFn, spec_name: str, info:
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=sorted(cfg.milestones or []), gamma=cfg.gamma)
     model, opt = acc.prepare(model.to(memory_format=torch.channels_last), opt)
     net = acc.unwrap_model(model)
+    ema = WeightEma(net, cfg.ema) if cfg.ema else None
     t = {"step": 0, "epoch": 0, "batch_pos": 0, "best_srcc": None, "best_step": None, "sched_epoch": 0}
     if cfg.resume:
         t = load_state(acc, out)
         sched.last_epoch = t["sched_epoch"]  # lr itself comes back with the optimiser's param groups
+        if ema is not None:
+            ema.load(out / "state" / EMA_FILE)
     train_ds = run.dataset("train", train=True, cache=cache)
     n_batches = len(run.train_batches(train_ds, 0))
     if n_batches == 0:
@@ -96,7 +100,7 @@ def fit(run: Run, model: torch.nn.Module, loss_fn: LossFn, spec_name: str, info:
             "view": run.view.to_config()}
     log = Logger(out, run.main, keep_until=t["step"] if cfg.resume else None)
     try:
-        _train(run, model, net, opt, sched, loss_fn, train_ds, n_batches, t, log, spec_name, meta)
+        _train(run, model, net, opt, sched, loss_fn, train_ds, n_batches, t, log, spec_name, meta, ema)
         result = {"run_dir": str(out), "step": t["step"], "epoch": t["epoch"], "best_val_srcc": t["best_srcc"],
                   "best_step": t["best_step"], "seconds": round(time.time() - t["t0"], 2)}
         result["test"] = evaluate_test(run, spec_name, meta)
@@ -113,7 +117,7 @@ def fit(run: Run, model: torch.nn.Module, loss_fn: LossFn, spec_name: str, info:
 
 
 def _train(run: Run, model, net, opt, sched, loss_fn: LossFn, train_ds: TableDataset, n_batches: int, t: dict,
-           log: Logger, spec_name: str, meta: dict) -> None:
+           log: Logger, spec_name: str, meta: dict, ema: WeightEma | None = None) -> None:
     cfg, acc, out = run.cfg, run.acc, run.out
     val_ds = run.dataset("val")
     steps_per_epoch = math.ceil(n_batches / cfg.grad_accum)
@@ -143,7 +147,7 @@ def _train(run: Run, model, net, opt, sched, loss_fn: LossFn, train_ds: TableDat
                                 info={**meta, "metrics": {"val": m}, "step": t["step"], "epoch": t["epoch"]})
 
     def checkpoint_state() -> None:
-        save_state(acc, out, {k: v for k, v in t.items() if k != "t0"} | {"sched_epoch": sched.last_epoch})
+        save_state(acc, out, {k: v for k, v in t.items() if k != "t0"} | {"sched_epoch": sched.last_epoch}, ema)
 
     stop = False
     bar = Progress(total, "train", unit="step", enabled=not cfg.quiet and run.main, initial=t["step"], every_s=30.0)
@@ -173,6 +177,8 @@ def _train(run: Run, model, net, opt, sched, loss_fn: LossFn, train_ds: TableDat
                                  f"lower --lr (now {cfg.lr:g}) or use --precision fp32")
             opt.step()
             opt.zero_grad(set_to_none=True)
+            if ema is not None:
+                ema.update(net)
             t["step"], t["batch_pos"] = t["step"] + 1, pos + 1
             log({"kind": "train", "step": t["step"], "epoch": t["epoch"], "lr": opt.param_groups[0]["lr"],
                  "seconds": round(time.time() - t0, 3), **{key: round(v, 6) for key, v in sums.items()}})
@@ -195,6 +201,11 @@ def _train(run: Run, model, net, opt, sched, loss_fn: LossFn, train_ds: TableDat
             save_checkpoint(net, out / "last.safetensors", spec_name=spec_name, info=info)
             if cfg.keep_epochs and not stop:
                 save_checkpoint(net, out / f"epoch-{t['epoch']}.safetensors", spec_name=spec_name, info=info)
+            if ema is not None:
+                info = {**info, "ema_decay": cfg.ema}
+                save_checkpoint(ema.model, out / "ema.safetensors", spec_name=spec_name, info=info)
+                if cfg.keep_epochs and not stop:
+                    save_checkpoint(ema.model, out / f"epoch-{t['epoch']}-ema.safetensors", spec_name=spec_name, info=info)
         checkpoint_state()
     bar.close()
     if t["best_srcc"] is None:  # e.g. --max-steps before any validation (all ranks take part)

@@ -6,6 +6,7 @@ multi-process run draws the same random numbers on each rank), and reads them ba
 (the data order is a pure function of seed, epoch and position, see `train.data`), the scheduler's epoch
 and the best validation score so far. They go to `trainer.json` beside Accelerate's files: plain JSON
 rather than a registered custom object, because Accelerate unpickles those with `weights_only=False`.
+A run with `--ema` adds its weight average as `ema.safetensors`.
 
 The folder is replaced as a whole (state.tmp -> state), so a crash mid-save leaves the previous state intact.
 """
@@ -17,8 +18,10 @@ from pathlib import Path
 
 from dpiqa_cli.errors import DpiqaError
 
+EMA_FILE = "ema.safetensors"
 
-def save_state(acc, run_dir: Path, trainer: dict) -> None:
+
+def save_state(acc, run_dir: Path, trainer: dict, ema=None) -> None:
     """Every process calls this (each writes its own RNG file); the main process swaps the folder in."""
     final, tmp, old = Path(run_dir) / "state", Path(run_dir) / "state.tmp", Path(run_dir) / "state.old"
     if acc.is_main_process:
@@ -28,6 +31,8 @@ def save_state(acc, run_dir: Path, trainer: dict) -> None:
     acc.wait_for_everyone()
     if acc.is_main_process:
         (tmp / "trainer.json").write_text(json.dumps(trainer, indent=2, default=str))
+        if ema is not None:
+            ema.save(tmp / EMA_FILE)
         shutil.rmtree(old, ignore_errors=True)
         if final.exists():
             final.rename(old)

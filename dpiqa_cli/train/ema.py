@@ -1,0 +1,49 @@
+"""An exponential moving average of the weights, kept beside the model during training (`--ema DECAY`).
+
+A short fine-tune's last iterate depends on its last few hundred batches: two seeds of one recipe can end
+far apart. The average of the recent iterates is a steadier estimate of where the run has got to (Polyak
+averaging; the EMA kept by timm's and many detectors' recipes). Floating tensors, BatchNorm statistics
+included, follow ema = decay * ema + (1 - decay) * weight after every optimiser step; integer buffers are
+copied. It never feeds back into training, so the run's own weights are bit for bit those of a run without it.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from dpiqa_cli.errors import DpiqaError
+
+
+class WeightEma:
+    def __init__(self, net: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.model = copy.deepcopy(net).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, net: torch.nn.Module) -> None:
+        live = net.state_dict()
+        for k, e in self.model.state_dict().items():
+            if e.is_floating_point():
+                e.lerp_(live[k].detach(), 1.0 - self.decay)
+            else:
+                e.copy_(live[k])
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().to("cpu").contiguous().clone() for k, v in self.model.state_dict().items()}
+
+    def save(self, path: Path) -> None:
+        save_file(self.tensors(), str(path))
+
+    @torch.no_grad()
+    def load(self, path: Path) -> None:
+        if not path.is_file():
+            raise DpiqaError(f"--resume: {path} is missing; the run was started without --ema or its state is torn")
+        saved = load_file(str(path))
+        own = self.model.state_dict()
+        if saved.keys() != own.keys():
+            raise DpiqaError(f"--resume: {path} does not match the model")
+        for k, v in own.items():
+            v.copy_(saved[k])
