@@ -373,3 +373,23 @@ def test_ema_keeps_an_average_without_changing_training_and_resumes_exactly(blur
     assert all(torch.equal(ema[k], resumed[k]) for k in ema)
     code, _, err = run_cli(*args, "--out", tmp_path / "bad", "--ema", "1")
     assert code == 2 and err.count("\n") == 1 and "--ema" in err
+
+
+def test_weight_ema_averages_trainable_weights_and_buffers_only():
+    from dpiqa_cli.train.ema import WeightEma
+
+    net = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.BatchNorm1d(3), torch.nn.Linear(3, 1))
+    net[0].requires_grad_(False)
+    ema = WeightEma(net, 0.75)
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)  # a frozen layer that moved anyway is not averaged: ema only follows trainable weights
+    net.train()(torch.randn(8, 3))  # BatchNorm statistics move
+    ema.update(net)
+    now, avg = net.state_dict(), ema.model.state_dict()
+    assert torch.equal(avg["0.weight"], start["0.weight"])
+    for k in ("2.weight", "1.running_mean", "1.running_var"):
+        assert torch.allclose(avg[k], 0.75 * start[k] + 0.25 * now[k]), k
+    assert avg["1.num_batches_tracked"] == now["1.num_batches_tracked"] == 1
+    assert not any(p.requires_grad for p in ema.model.parameters())

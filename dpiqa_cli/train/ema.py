@@ -21,11 +21,16 @@ class WeightEma:
     def __init__(self, net: torch.nn.Module, decay: float):
         self.decay = decay
         self.model = copy.deepcopy(net).eval().requires_grad_(False)
+        # frozen weights never move, so their average is themselves: only these tensors are updated
+        saved = self.model.state_dict()
+        names = [k for k, p in net.named_parameters() if p.requires_grad] + [k for k, _ in net.named_buffers()]
+        self.moving = [k for k in names if k in saved]  # non-persistent buffers are not saved
 
     @torch.no_grad()
     def update(self, net: torch.nn.Module) -> None:
-        live = net.state_dict()
-        for k, e in self.model.state_dict().items():
+        live, own = net.state_dict(), self.model.state_dict()
+        for k in self.moving:
+            e = own[k]
             if e.is_floating_point():
                 e.lerp_(live[k].detach(), 1.0 - self.decay)
             else:
