@@ -269,10 +269,9 @@ def test_the_bundled_card_is_its_template_with_the_builds_blocks(tmp_path):
 def test_choice_rule_and_candidate_order(tmp_path):
     from tools.default_model.choose import epoch_files, selection_score
 
-    for name in ("epoch-10", "epoch-2", "epoch-1", "avg-last-2", "epoch-x", "epoch-2-ema", "epoch-1-ema"):
+    for name in ("epoch-10", "epoch-2", "epoch-1", "avg-last-2", "epoch-x"):
         (tmp_path / f"{name}.safetensors").write_bytes(b"")
     assert [p.stem for p in epoch_files(tmp_path)] == ["epoch-1", "epoch-2", "epoch-10"]
-    assert [p.stem for p in epoch_files(tmp_path, "-ema")] == ["epoch-1-ema", "epoch-2-ema"]
     s = {"per_type": {t: {"srcc": v} for t, v in (("blur", 1.0), ("noise", 0.8), ("jpeg", 0.6))},
          "pristine_vs_level3": {"rate": 0.6}}
     assert selection_score(s) == pytest.approx(0.75)

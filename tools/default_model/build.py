@@ -8,8 +8,7 @@
    reference), 5 levels, per-image MS-SSIM labels;
 4. one CSV over both, its `split` column the photo split (train / val);
 5. `dpiqa distill --no-teacher` of the Lite0 student with the native view (RECIPE), keeping every epoch;
-6. weight averages of the last epochs (beside each epoch's moving average); 7. the choice among them on the
-   VAL photos (`choose.py`);
+6. weight averages of the last epochs; 7. the choice among them on the VAL photos (`choose.py`);
 8. an fp16 copy of the choice into weights/, with its view and the choice recorded in its .json;
 9. the TEST photos, once: the level benchmark of the bundled file beside full-resolution PIQE and the file it
    replaces, and the native-vs-whole view check; both go into the model card (weights/README.md) as this
@@ -53,12 +52,10 @@ TYPES_PER_REF = 4
 # Seven levels up to 1.5x the anchors' strength: the level benchmark's sigma-8 blur at 1024 px lies past the
 # fifth anchor (5.5), and a model that never saw it scored heavy blur like a smooth sky, above level 3.
 LEVELS, MAX_STRENGTH = 7, 1.5
-# The student's recipe. Fixed before the first run was scored on the val photos; see card.md. The moving
-# average (decay 0.995: a half-life of about 140 of an epoch's ~830 steps) was added later as more candidates
-# for the val choice; it leaves the run's own weights unchanged.
+# The student's recipe. Fixed before the first run was scored on the val photos; see card.md.
 RECIPE = dict(model="student-lite0", init="imagenet", freeze_blocks=3, view="native", max_side=1024,
               epochs=2, milestones="1", batch_size=8, lr=1e-4, head_lr=1e-5, workers=1, seed=SEED,
-              split="official", test_frac=0.0, keep_epochs=True, no_teacher=True, ema=0.995)
+              split="official", test_frac=0.0, keep_epochs=True, no_teacher=True)
 MAX_MB = 50
 
 
@@ -153,7 +150,7 @@ def main(argv=None) -> int:
         result = run_training("student", {**RECIPE, "dataset": "csv", "root": work / "synth", "out": run,
                                           "resume": (run / "config.json").is_file()}, quiet=False)
     step(6, "weight averages of the last epochs")
-    candidates = epoch_files(run) + write_averages(run, epoch_files(run)) + epoch_files(run, "-ema")
+    candidates = epoch_files(run) + write_averages(run, epoch_files(run))
     step(7, "choose on the val photos")
     val_photos = prepare_eval_photos(photos["val"], work / "val-photos", rows=rows)
     choice = choose(candidates, val_photos, work)

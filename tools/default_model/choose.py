@@ -1,11 +1,11 @@
 """Choose the bundled model among a run's candidates, on the VALIDATION photos only.
 
-Candidates: every kept epoch (RUN/epoch-N.safetensors), the uniform weight averages of the last 2 and 3
-epochs, and each epoch's moving average of the weights (RUN/epoch-N-ema.safetensors, `--ema`), each with the two ways the native view can combine an image's crops (`mean`, `q25`). Each is asked
+Candidates: every kept epoch (RUN/epoch-N.safetensors) and the uniform weight averages of the last 2 and 3
+epochs, each with the two ways the native view can combine an image's crops (`mean`, `q25`). Each is asked
 the acceptance test's own questions on the val photos' level set (`dpiqa_cli.evaluate.levels`: blur, noise
 and JPEG levels in order, pristine above level 3). The rule, fixed before any candidate was scored: the
 highest mean of the three per-type SRCCs and the pristine win rate wins; ties go to the earlier candidate in
-the order above (epochs, then averages, then moving averages; mean before q25). Test photos are never touched here.
+the order above (epochs, then averages; mean before q25). Test photos are never touched here.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from tools.default_model.scorers import crop_scores
 
 AVERAGE_LAST = (2, 3)
 RULE = ("the highest mean of the blur, noise and JPEG SRCCs and the pristine win rate on the val photos; "
-        "ties to the earlier candidate (epochs, then averages, then moving averages; mean before q25)")
+        "ties to the earlier candidate (epochs, then averages; mean before q25)")
 
 
 def selection_score(summary: dict) -> float:
@@ -31,9 +31,9 @@ def selection_score(summary: dict) -> float:
     return float(np.mean(parts))
 
 
-def epoch_files(run: Path, suffix: str = "") -> list[Path]:
-    """RUN/epoch-N{suffix}.safetensors in epoch order (suffix "-ema": the moving averages)."""
-    files = [p for p in run.glob("epoch-*.safetensors") if re.fullmatch(r"epoch-\d+" + re.escape(suffix), p.stem)]
+def epoch_files(run: Path) -> list[Path]:
+    """RUN/epoch-N.safetensors in epoch order."""
+    files = [p for p in run.glob("epoch-*.safetensors") if re.fullmatch(r"epoch-\d+", p.stem)]
     return sorted(files, key=lambda p: int(p.stem.split("-")[1]))
 
 
