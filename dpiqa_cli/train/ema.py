@@ -22,9 +22,9 @@ class WeightEma:
         self.decay = decay
         self.model = copy.deepcopy(net).eval().requires_grad_(False)
         # frozen weights never move, so their average is themselves: only these tensors are updated
-        saved = self.model.state_dict()
+        kept = self.model.state_dict()
         names = [k for k, p in net.named_parameters() if p.requires_grad] + [k for k, _ in net.named_buffers()]
-        self.moving = [k for k in names if k in saved]  # non-persistent buffers are not saved
+        self.moving = [k for k in names if k in kept]  # non-persistent buffers are not in a state dict
 
     @torch.no_grad()
     def update(self, net: torch.nn.Module) -> None:
@@ -36,19 +36,14 @@ class WeightEma:
             else:
                 e.copy_(live[k])
 
-    def tensors(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().to("cpu").contiguous().clone() for k, v in self.model.state_dict().items()}
-
     def save(self, path: Path) -> None:
-        save_file(self.tensors(), str(path))
+        # cloned: safetensors refuses tensors that share storage
+        save_file({k: v.detach().to("cpu").contiguous().clone() for k, v in self.model.state_dict().items()}, str(path))
 
-    @torch.no_grad()
     def load(self, path: Path) -> None:
         if not path.is_file():
             raise DpiqaError(f"--resume: {path} is missing; the run was started without --ema or its state is torn")
-        saved = load_file(str(path))
-        own = self.model.state_dict()
-        if saved.keys() != own.keys():
-            raise DpiqaError(f"--resume: {path} does not match the model")
-        for k, v in own.items():
-            v.copy_(saved[k])
+        try:
+            self.model.load_state_dict(load_file(str(path)))
+        except RuntimeError:
+            raise DpiqaError(f"--resume: {path} does not match the model") from None
