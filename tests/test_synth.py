@@ -83,6 +83,21 @@ def test_condition_labels_are_one_per_type_and_level(src, tmp_path):
     assert json.loads((tmp_path / "c" / "synth.json").read_text())["label_kind"] == "condition"
 
 
+def test_mixed_labels_are_half_image_half_condition(src, synth_run, tmp_path):
+    _, image = synth_run  # same source, seed and types: the same images and per-image labels
+    mixed = synthesize(src, tmp_path / "m", seed=0, workers=0, label="mixed")
+    assert (mixed[["path", "fr"]].to_numpy() == image[["path", "fr"]].to_numpy()).all()
+    own = image["mos"].to_numpy()
+    mean = image.groupby(["type", "level"])["mos"].transform("mean").to_numpy()
+    np.testing.assert_allclose(mixed["mos"], 0.5 * own + 0.5 * mean, atol=2e-6)
+    assert (mixed.loc[mixed.type == "pristine", "mos"] == 1.0).all()
+    dist = mixed[mixed.type != "pristine"]
+    for (ref, dtype), grp in dist.groupby(["ref", "type"]):
+        assert grp.sort_values("level")["mos"].is_monotonic_decreasing, f"{ref} {dtype}: label rises with level"
+    assert (dist.groupby(["type", "level"])["mos"].nunique() > 1).any()  # still per image
+    assert json.loads((tmp_path / "m" / "synth.json").read_text())["label_kind"] == "mixed"
+
+
 def test_types_per_reference_are_drawn_per_reference(tmp_path):
     from dpiqa_cli.data.synth import types_of_reference
 

@@ -28,6 +28,11 @@ Label (the `mos` column: a MOS-like score in [0, 1], higher = better), `label="i
 `label="condition"` is the KADID-style alternative: step 2 uses q(type, level), the mean of fr over all
 references of the run, so a label belongs to the distortion condition and not to the image, and step 3
 runs over the levels of a type.
+`label="mixed"`: mos = 0.5 x the image's own label (steps 1-3) + 0.5 x the mean of those labels over all
+references of the run at its (type, level). MS-SSIM is lenient on blur of flat content (a sigma-9.5 blur of a
+smooth crop can still score near 1), so the condition half keeps heavy blur low on any content, while the
+image half keeps the content dependence. A mean of monotone sequences is monotone, so the label stays
+monotone in level.
 Labels are deterministic for a given source folder, seed, levels, types, sampling and size. Every random
 distortion draws from its own generator seeded by (seed, reference name, type, level), so results do not
 depend on worker count or order.
@@ -62,6 +67,9 @@ LABEL_DEFINITIONS = {
     "condition": "mos = running minimum over increasing level of clip(2*q - 1, 0, 1), where q(type, level) is the "
                  f"mean over all references of {_FR}; pristine references: type 'pristine', level 0, mos 1.0. "
                  "Higher is better.",
+    "mixed": "mos = 0.5 * m + 0.5 * mean(m over all references at the same (type, level)), where m is the 'image' "
+             "label: the running minimum over increasing level, within each (reference, type), of clip(2*fr - 1, 0, 1), "
+             f"with fr {_FR}; pristine references: type 'pristine', level 0, mos 1.0. Higher is better.",
 }
 
 
@@ -157,6 +165,8 @@ def make_labels(df: pd.DataFrame, label: str = "image") -> pd.DataFrame:
     df = df.sort_values(["ref", "type", "level"], kind="stable")
     df["mos"] = np.clip(2.0 * df["fr"] - 1.0, 0.0, 1.0)
     df["mos"] = df.groupby(["ref", "type"])["mos"].cummin()
+    if label == "mixed":
+        df["mos"] = 0.5 * df["mos"] + 0.5 * df.groupby(["type", "level"])["mos"].transform("mean")
     return df.sort_index()
 
 
