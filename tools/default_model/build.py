@@ -5,7 +5,7 @@
 1. fetch the manifest's photos (apt-get download + sha256 checks; `fetch.py`);
 2. references: multi-scale 512 x 512 crops of the train and val photos (`references.py`);
 3. `dpiqa synth` of each: TYPES_PER_REF distortion types per reference (ALWAYS plus others drawn per
-   reference), 7 levels, mixed labels (half the image's own MS-SSIM label, half its type and level's mean);
+   reference), 7 levels, per-image MS-SSIM labels;
 4. one CSV over both, its `split` column the photo split (train / val);
 5. `dpiqa distill --no-teacher` of the Lite0 student with the native view (RECIPE), keeping every epoch;
 6. weight averages of the last epochs; 7. the choice among them on the VAL photos (`choose.py`);
@@ -55,10 +55,7 @@ LEVELS, MAX_STRENGTH = 7, 1.5
 # The student's recipe. Fixed before the first run was scored on the val photos; see card.md.
 RECIPE = dict(model="student-lite0", init="imagenet", freeze_blocks=3, view="native", max_side=1024,
               epochs=2, milestones="1", batch_size=8, lr=1e-4, head_lr=1e-5, workers=1, seed=SEED,
-              split="official", test_frac=0.0, keep_epochs=True, no_teacher=True, mos_min=0.0, mos_max=1.0)
-# Half each image's own MS-SSIM label, half the mean of its type and level: chosen on the val photos over the
-# per-image label (see card.md), which rated heavy blur of flat content near clean.
-LABEL = "mixed"
+              split="official", test_frac=0.0, keep_epochs=True, no_teacher=True)
 MAX_MB = 50
 
 
@@ -91,7 +88,7 @@ def synth_done(folder: Path) -> bool:
     except (OSError, json.JSONDecodeError):
         return False
     return (meta.get("seed"), meta.get("per_ref"), meta.get("always"), meta.get("label_kind"), meta.get("levels"),
-            meta.get("max_strength")) == (SEED, TYPES_PER_REF, list(ALWAYS), LABEL, LEVELS, MAX_STRENGTH) \
+            meta.get("max_strength")) == (SEED, TYPES_PER_REF, list(ALWAYS), "image", LEVELS, MAX_STRENGTH) \
         and (folder / "synth.csv").is_file()
 
 
@@ -137,12 +134,12 @@ def main(argv=None) -> int:
         if not (refs[split] / "references.csv").is_file():  # written last: its presence means done
             make_references(photos[split], refs[split], rows, max_per_photo=cap)
     step(3, f"synthetic distortions ({TYPES_PER_REF} types per reference, {LEVELS} levels to strength "
-            f"{MAX_STRENGTH}, {LABEL} labels)")
+            f"{MAX_STRENGTH}, per-image labels)")
     synth = {split: work / "synth" / split for split in ("train", "val")}
     for split in ("val", "train"):
         if not synth_done(synth[split]):
             synthesize(refs[split], synth[split], seed=SEED, workers=args.workers, per_ref=TYPES_PER_REF,
-                       always=list(ALWAYS), levels=LEVELS, max_strength=MAX_STRENGTH, label=LABEL, progress=True)
+                       always=list(ALWAYS), levels=LEVELS, max_strength=MAX_STRENGTH, progress=True)
     step(4, "one dataset over both")
     make_dataset(synth, work / "synth")
     step(5, "train the student (native view, scores alone)")
@@ -162,7 +159,7 @@ def main(argv=None) -> int:
             "mos_scale": {"name": "synth", "min": 0.0, "max": 1.0, "lower_better": False},
             "photos": {s: sorted(photos[s]) for s in photos}, "manifest_sha256": card.sha256(MANIFEST),
             "synth": {"types_per_ref": TYPES_PER_REF, "always": list(ALWAYS), "levels": LEVELS,
-                      "max_strength": MAX_STRENGTH, "label": LABEL, "seed": SEED},
+                      "max_strength": MAX_STRENGTH, "label": "image", "seed": SEED},
             "recipe": {k: v for k, v in RECIPE.items()},
             "chosen_by": {"rule": RULE, "checkpoint": Path(choice["chosen"]).name, "combine": choice["combine"],
                           "photos": choice["photos"]},
