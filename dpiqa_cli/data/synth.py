@@ -61,15 +61,15 @@ MIN_SIDE = 32  # below this MS-SSIM drops to very few scales and distortions los
 CSV_NAME = "synth.csv"
 _FR = ("the colour MS-SSIM (0.8 Y + 0.1 Cb + 0.1 Cr, 5-scale MS-SSIM, Wang et al. 2003) of the distorted image "
        "against its pristine reference")
+_IMAGE = ("running minimum over increasing level, within each (reference, type), of clip(2*fr - 1, 0, 1), "
+          f"where fr is {_FR}")
 LABEL_DEFINITIONS = {
-    "image": "mos = running minimum over increasing level, within each (reference, type), of clip(2*fr - 1, 0, 1), "
-             f"where fr is {_FR}; pristine references: type 'pristine', level 0, mos 1.0. Higher is better.",
+    "image": f"mos = {_IMAGE}; pristine references: type 'pristine', level 0, mos 1.0. Higher is better.",
     "condition": "mos = running minimum over increasing level of clip(2*q - 1, 0, 1), where q(type, level) is the "
                  f"mean over all references of {_FR}; pristine references: type 'pristine', level 0, mos 1.0. "
                  "Higher is better.",
-    "mixed": "mos = 0.5 * m + 0.5 * mean(m over all references at the same (type, level)), where m is the 'image' "
-             "label: the running minimum over increasing level, within each (reference, type), of clip(2*fr - 1, 0, 1), "
-             f"with fr {_FR}; pristine references: type 'pristine', level 0, mos 1.0. Higher is better.",
+    "mixed": "mos = 0.5 * m + 0.5 * mean(m over all references at the same (type, level)), where m is the "
+             f"'image' label, the {_IMAGE}; pristine references: type 'pristine', level 0, mos 1.0. Higher is better.",
 }
 
 
