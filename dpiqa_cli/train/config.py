@@ -106,6 +106,10 @@ class TrainConfig:
     grad_accum: int = opt("--grad-accum", default=1, type=int, help="Micro-batches per optimiser step.")
     precision: str = opt("--precision", default="fp32", type=str, help="fp32, bf16 or fp16 (fp16 needs a GPU).")
     seed: int = opt("--seed", default=0, type=int, help="Seed of initial weights, data order and flips.")
+    data_seed: Optional[int] = opt("--data-seed", type=int,
+                                   help="Seed of data order and flips alone (default: --seed): runs that start "
+                                        "from the same weights but see the data in another order, e.g. to "
+                                        "average their weights.")
     preset: str = opt("--preset", default="paper", type=str,
                       help="paper (default) or release (authors' scripts: no rank loss, 30 teacher epochs, release prompts).")
     # running

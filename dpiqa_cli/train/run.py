@@ -65,6 +65,11 @@ class Run:
         if cfg.ref_runs > 1 and ("ref" not in df or df["ref"].isna().any()):
             raise DpiqaError(f"--ref-runs needs a reference image for every image; {cfg.dataset!r} has none")
 
+    @property
+    def data_seed(self) -> int:
+        """The seed of data order and flips: --data-seed, else --seed."""
+        return self.cfg.seed if self.cfg.data_seed is None else self.cfg.data_seed
+
     def train_batches(self, ds: TableDataset, epoch: int) -> list[list[int]]:
         """This process's batches of `epoch` over the train part (grouped by reference with --ref-runs)."""
         cfg, acc = self.cfg, self.acc
@@ -72,12 +77,12 @@ class Run:
         if cfg.ref_runs > 1:
             refs = self.parts["train"]["ref"].astype(str).tolist()
             groups = [refs[i] for i in ds.item_image]
-        return epoch_batches(len(ds), cfg.batch_size, cfg.seed, epoch, acc.process_index, acc.num_processes,
+        return epoch_batches(len(ds), cfg.batch_size, self.data_seed, epoch, acc.process_index, acc.num_processes,
                              groups=groups, run=cfg.ref_runs)
 
     def dataset(self, part: str, train: bool = False, cache: torch.Tensor | None = None) -> TableDataset:
         t = self.parts[part]
-        return TableDataset(t["path"].tolist(), t["mos"].tolist(), self.view, train=train, seed=self.cfg.seed,
+        return TableDataset(t["path"].tolist(), t["mos"].tolist(), self.view, train=train, seed=self.data_seed,
                             cache=cache, crop_jitter=self.cfg.crop_jitter)
 
     def loader(self, ds, batches) -> DataLoader:

@@ -65,13 +65,20 @@ def file_facts(path: Path) -> str:
 
 
 def choice_table(choice: dict) -> str:
-    lines = ["| candidate | combine | score | blur SRCC | noise SRCC | JPEG SRCC | pristine > level 3 |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| candidate | combine | score | blur SRCC | noise SRCC | JPEG SRCC | pristine > level 3 | view check |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in choice["rows"]:
         mark = " **(chosen)**" if (r["checkpoint"], r["combine"]) == (choice["chosen"], choice["combine"]) else ""
-        lines.append(f"| {Path(r['checkpoint']).name}{mark} | {r['combine']} | {r['score']:.3f} | {r['blur']:.3f} | "
-                     f"{r['noise']:.3f} | {r['jpeg']:.3f} | {r['wins']}/{r['cases']} |")
+        view = f"{r['view_lower']}/{r['view_pairs']}" if "view_lower" in r else "-"
+        lines.append(f"| {candidate_label(r['checkpoint'])}{mark} | {r['combine']} | {r['score']:.3f} | "
+                     f"{r['blur']:.3f} | {r['noise']:.3f} | {r['jpeg']:.3f} | {r['wins']}/{r['cases']} | {view} |")
     return "\n".join(lines) + "\n"
+
+
+def candidate_label(checkpoint: str | Path) -> str:
+    """`run-1/epoch-1.safetensors` for a run's epoch, else the file's name."""
+    p = Path(checkpoint)
+    return f"{p.parent.name}/{p.name}" if p.parent.name.startswith("run-") else p.name
 
 
 def timing(times: dict[str, int], total_s: float) -> str:
