@@ -7,8 +7,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import re
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -275,6 +277,42 @@ def test_choice_rule_and_candidate_order(tmp_path):
     s = {"per_type": {t: {"srcc": v} for t, v in (("blur", 1.0), ("noise", 0.8), ("jpeg", 0.6))},
          "pristine_vs_level3": {"rate": 0.6}}
     assert selection_score(s) == pytest.approx(0.75)
+    assert selection_score(s, view_rate=0.5) == pytest.approx(0.7)  # the view check counts as one more question
+
+
+def test_choose_asks_every_candidate_the_level_and_view_questions(tmp_path):
+    """Two runs' weights and their average, each with both crop combinations, scored on one val photo's level
+    set and its view-check pair; the table names each run's epoch by its run."""
+    import torch
+    from safetensors.torch import load_file
+
+    from dpiqa_cli.models.checkpoint import load_model, save_checkpoint
+    from tools.default_model.card import choice_table
+    from tools.default_model.choose import choose, write_run_average
+
+    runs = []
+    for k in (0, 1):
+        torch.manual_seed(k)
+        (tmp_path / f"run-{k}").mkdir()
+        runs.append(save_checkpoint(load_model("tiny-student").model, tmp_path / f"run-{k}" / "epoch-1.safetensors",
+                                    spec_name="tiny-student",
+                                    info={"view": {"name": "native", "max_side": 128, "combine": "mean"}}))
+    avg = write_run_average(runs, tmp_path / "average-of-runs.safetensors")
+    a, b, m = (load_file(p) for p in (*runs, avg))
+    assert all(torch.allclose(m[k], (a[k] + b[k]) / 2) for k in m if m[k].is_floating_point())
+    photo = tmp_path / "p.png"
+    Image.fromarray((np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)).save(photo)
+    result = choose([*runs, avg], {"p": photo}, tmp_path / "work", log=lambda *_: None)
+    assert [(Path(r["checkpoint"]).name, r["combine"]) for r in result["rows"]] == [
+        (n, c) for n in ("epoch-1.safetensors", "epoch-1.safetensors", "average-of-runs.safetensors")
+        for c in ("mean", "q25")]
+    assert all(r["view_pairs"] == 1 and r["view_lower"] in (0, 1) and r["cases"] == 3 for r in result["rows"])
+    best = max(result["rows"], key=lambda r: r["score"])
+    assert (result["chosen"], result["combine"]) == (best["checkpoint"], best["combine"])
+    assert json.loads((tmp_path / "work" / "choose.json").read_text())["chosen"] == result["chosen"]
+    table = choice_table(result)
+    assert "| run-0/epoch-1.safetensors" in table and "| run-1/epoch-1.safetensors" in table
+    assert "| average-of-runs.safetensors" in table and table.count("**(chosen)**") == 1
 
 
 def test_make_dataset_joins_the_synth_folders_with_their_split(tmp_path):

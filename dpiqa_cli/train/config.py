@@ -197,6 +197,8 @@ def make_config(kind: str, values: dict) -> TrainConfig:
         except ValueError:
             raise DpiqaError(f"--split must be 'official' or a seed (got {split!r})") from None
     v["split"] = split
+    if v.get("protocol") and v.get("data_seed") is not None:
+        raise DpiqaError("--data-seed cannot be used with --protocol: each of its seeds sets its own data order")
     if not 0.0 <= v.get("ema", 0.0) < 1.0:
         raise DpiqaError(f"--ema must be a decay in [0, 1), e.g. 0.995; 0 = off (got {v['ema']:g})")
     v["root"] = Path(v["root"])
