@@ -288,7 +288,7 @@ def test_choose_asks_every_candidate_the_level_and_view_questions(tmp_path):
 
     from dpiqa_cli.models.checkpoint import load_model, save_checkpoint
     from tools.default_model.card import choice_table
-    from tools.default_model.choose import choose, write_run_average
+    from tools.default_model.choose import choose, write_average
 
     runs = []
     for k in (0, 1):
@@ -297,7 +297,7 @@ def test_choose_asks_every_candidate_the_level_and_view_questions(tmp_path):
         runs.append(save_checkpoint(load_model("tiny-student").model, tmp_path / f"run-{k}" / "epoch-1.safetensors",
                                     spec_name="tiny-student",
                                     info={"view": {"name": "native", "max_side": 128, "combine": "mean"}}))
-    avg = write_run_average(runs, tmp_path / "average-of-runs.safetensors")
+    avg = write_average(runs, tmp_path / "average-of-runs.safetensors")
     a, b, m = (load_file(p) for p in (*runs, avg))
     assert all(torch.allclose(m[k], (a[k] + b[k]) / 2) for k in m if m[k].is_floating_point())
     photo = tmp_path / "p.png"

@@ -39,7 +39,7 @@ from dpiqa_cli.evaluate.levels import markdown_table, piqe_scorer, run_level_ben
 from dpiqa_cli.models.checkpoint import load_checkpoint, save_checkpoint
 from dpiqa_cli.train.protocol import run_training
 from tools.default_model import card
-from tools.default_model.choose import RULE, choose, epoch_files, write_averages, write_run_average
+from tools.default_model.choose import RULE, choose, epoch_files, write_average, write_averages
 from tools.default_model.fetch import fetch_photos
 from tools.default_model.manifest import MANIFEST, load_manifest
 from tools.default_model.references import TRAIN_MAX_PER_PHOTO, VAL_MAX_PER_PHOTO, make_references, prepare_eval_photos
@@ -159,7 +159,7 @@ def main(argv=None) -> int:
                                                     "resume": (run / "config.json").is_file()}, quiet=False))
     step(6, "the average of the runs' weights")
     candidates = [c for run in runs for c in epoch_files(run) + write_averages(run, epoch_files(run))]
-    candidates.append(write_run_average([epoch_files(run)[-1] for run in runs], work / "average-of-runs.safetensors"))
+    candidates.append(write_average([epoch_files(run)[-1] for run in runs], work / "average-of-runs.safetensors"))
     step(7, "choose on the val photos")
     val_photos = prepare_eval_photos(photos["val"], work / "val-photos", rows=rows)
     choice = choose(candidates, val_photos, work)

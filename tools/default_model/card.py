@@ -69,9 +69,8 @@ def choice_table(choice: dict) -> str:
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in choice["rows"]:
         mark = " **(chosen)**" if (r["checkpoint"], r["combine"]) == (choice["chosen"], choice["combine"]) else ""
-        view = f"{r['view_lower']}/{r['view_pairs']}" if "view_lower" in r else "-"
         lines.append(f"| {candidate_label(r['checkpoint'])}{mark} | {r['combine']} | {r['score']:.3f} | "
-                     f"{r['blur']:.3f} | {r['noise']:.3f} | {r['jpeg']:.3f} | {r['wins']}/{r['cases']} | {view} |")
+                     f"{r['blur']:.3f} | {r['noise']:.3f} | {r['jpeg']:.3f} | {r['wins']}/{r['cases']} | {r['view_lower']}/{r['view_pairs']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -20,8 +20,9 @@ from dpiqa_cli.atomic import write_json
 from dpiqa_cli.data.views import COMBINE
 from dpiqa_cli.evaluate.levels import TYPES, summarise, write_level_set
 from dpiqa_cli.models.checkpoint import average_checkpoints, save_checkpoint
+from tools.default_model.card import candidate_label
 from tools.default_model.scorers import crop_scores
-from tools.default_model.view_check import make_pair
+from tools.default_model.view_check import make_pair, noisy_lower
 
 AVERAGE_LAST = (2, 3)
 RULE = ("the highest mean of the blur, noise and JPEG SRCCs, the pristine win rate and the view check's win rate "
@@ -43,17 +44,12 @@ def epoch_files(run: Path) -> list[Path]:
 
 def write_averages(run: Path, epochs: list[Path]) -> list[Path]:
     """RUN/avg-last-K.safetensors for each K of AVERAGE_LAST that the run has enough epochs for."""
-    out = []
-    for k in AVERAGE_LAST:
-        if len(epochs) >= k:
-            model, config = average_checkpoints(epochs[-k:])
-            out.append(save_checkpoint(model, run / f"avg-last-{k}.safetensors", spec_name=config["model"], info=config))
-    return out
+    return [write_average(epochs[-k:], run / f"avg-last-{k}.safetensors") for k in AVERAGE_LAST if len(epochs) >= k]
 
 
-def write_run_average(last: list[Path], dest: Path) -> Path:
-    """DEST: the uniform average of the runs' final weights."""
-    model, config = average_checkpoints(last)
+def write_average(checkpoints: list[Path], dest: Path) -> Path:
+    """DEST: the uniform average of the checkpoints' weights (the last epochs of a run, or several runs)."""
+    model, config = average_checkpoints(checkpoints)
     return save_checkpoint(model, dest, spec_name=config["model"], info=config)
 
 
@@ -61,7 +57,6 @@ def choose(candidates: list[Path], val_photos: dict[str, Path], work: Path, log=
     """Score every candidate x combine rule on the val level set; returns {chosen, combine, rows}."""
     files = write_level_set(val_photos, work / "val-levels")
     keys = list(files)
-    (work / "val-view-check").mkdir(parents=True, exist_ok=True)
     pairs = [make_pair(p, work / "val-view-check", name) for name, p in val_photos.items()]
     rows = []
     for ckpt in candidates:
@@ -71,14 +66,14 @@ def choose(candidates: list[Path], val_photos: dict[str, Path], work: Path, log=
             combine = np.mean if rule == "mean" else (lambda c: np.quantile(c, 0.25))
             scores = {k: float(combine(c)) for k, c in zip(keys, crops)}
             pair_scores = [float(combine(c)) for c in pair_crops]
-            lower = sum(n < c for c, n in zip(pair_scores[0::2], pair_scores[1::2]))
+            lower = noisy_lower(zip(pair_scores[0::2], pair_scores[1::2]))
             s = summarise(scores, list(val_photos))
             row = {"checkpoint": str(ckpt), "combine": rule, "score": selection_score(s, lower / len(pairs)),
                    **{t: s["per_type"][t]["srcc"] for t in TYPES},
                    "wins": s["pristine_vs_level3"]["wins"], "cases": s["pristine_vs_level3"]["cases"],
                    "view_lower": lower, "view_pairs": len(pairs)}
             rows.append(row)
-            log(f"  {Path(ckpt).name} {rule:4s}: score {row['score']:.3f}  " +
+            log(f"  {candidate_label(ckpt)} {rule:4s}: score {row['score']:.3f}  " +
                 "  ".join(f"{t} {row[t]:.3f}" for t in TYPES) + f"  pristine > level 3 {row['wins']}/{row['cases']}"
                 f"  view check {lower}/{len(pairs)}")
     best = max(rows, key=lambda r: r["score"])  # max keeps the first of equal scores

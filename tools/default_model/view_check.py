@@ -17,7 +17,8 @@ SIGMA = 6.0  # 8-bit levels
 
 
 def make_pair(photo: Path, out: Path, name: str) -> tuple[Path, Path]:
-    """(clean, noisy) copies of `photo` upscaled to SIZE (bicubic), as PNG; the noise is seeded by the name."""
+    """(clean, noisy) copies of `photo` upscaled to SIZE (bicubic), as PNG in OUT; the noise is seeded by the name."""
+    out.mkdir(parents=True, exist_ok=True)
     with Image.open(photo) as im:
         a = np.asarray(im.convert("RGB"), dtype=np.float64)
     rng = np.random.default_rng([sum(name.encode()), 6])
@@ -31,16 +32,20 @@ def make_pair(photo: Path, out: Path, name: str) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
+def noisy_lower(pairs) -> int:
+    """How many (clean score, noisy score) pairs rank the noisy copy strictly lower."""
+    return sum(n < c for c, n in pairs)
+
+
 def view_check(weights: Path, photos: dict[str, Path], work: Path) -> dict:
     """{rows: per view {photo: (clean, noisy)}, lower: per view how often noisy < clean, table: markdown}."""
-    work.mkdir(parents=True, exist_ok=True)
     pairs = {name: make_pair(p, work, name) for name, p in photos.items()}
     files = [f for pair in pairs.values() for f in pair]
     rows, lower = {}, {}
     for label, view in (("native", None), ("whole", View("whole", 512))):
         s = dict(zip(files, checkpoint_scorer(weights, view=view)(files)))
         rows[label] = {name: (s[c], s[n]) for name, (c, n) in pairs.items()}
-        lower[label] = sum(n < c for c, n in rows[label].values())
+        lower[label] = noisy_lower(rows[label].values())
     gap = {label: float(np.mean([c - n for c, n in r.values()])) for label, r in rows.items()}
     table = ("| view (same weights) | noisy copy ranked lower | mean score gap clean - noisy |\n|---|---:|---:|\n" +
              "".join(f"| {label} | {lower[label]}/{len(pairs)} | {gap[label]:+.4f} |\n" for label in rows))
