@@ -281,14 +281,19 @@ def test_choice_rule_and_candidate_order(tmp_path):
 
 
 def test_choose_asks_every_candidate_the_level_and_view_questions(tmp_path):
-    """Two runs' weights and their average, each with both crop combinations, scored on one val photo's level
-    set and its view-check pair; the table names each run's epoch by its run."""
+    """Two runs' weights and their average, each under two working-scale limits and both crop combinations,
+    scored on one val photo's level set and its view-check pair; the table names each run's epoch by its run,
+    and the build bundles the chosen limit and combination into the file's view."""
     import torch
     from safetensors.torch import load_file
 
+    from dpiqa_cli.data.views import View
     from dpiqa_cli.models.checkpoint import load_model, save_checkpoint
+    from dpiqa_cli.models.config import read_config
+    from tools.default_model.build import bundle
     from tools.default_model.card import choice_table
     from tools.default_model.choose import choose, write_average
+    from tools.default_model.scorers import crop_scores
 
     runs = []
     for k in (0, 1):
@@ -302,17 +307,24 @@ def test_choose_asks_every_candidate_the_level_and_view_questions(tmp_path):
     assert all(torch.allclose(m[k], (a[k] + b[k]) / 2) for k in m if m[k].is_floating_point())
     photo = tmp_path / "p.png"
     Image.fromarray((np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)).save(photo)
-    result = choose([*runs, avg], {"p": photo}, tmp_path / "work", log=lambda *_: None)
-    assert [(Path(r["checkpoint"]).name, r["combine"]) for r in result["rows"]] == [
-        (n, c) for n in ("epoch-1.safetensors", "epoch-1.safetensors", "average-of-runs.safetensors")
-        for c in ("mean", "q25")]
+    result = choose([*runs, avg], {"p": photo}, tmp_path / "work", log=lambda *_: None, max_sides=(128, 256))
+    assert [(Path(r["checkpoint"]).name, r["max_side"], r["combine"]) for r in result["rows"]] == [
+        (n, limit, c) for n in ("epoch-1.safetensors", "epoch-1.safetensors", "average-of-runs.safetensors")
+        for limit in (128, 256) for c in ("mean", "q25")]
     assert all(r["view_pairs"] == 1 and r["view_lower"] in (0, 1) and r["cases"] == 3 for r in result["rows"])
     best = max(result["rows"], key=lambda r: r["score"])
-    assert (result["chosen"], result["combine"]) == (best["checkpoint"], best["combine"])
+    assert (result["chosen"], result["max_side"], result["combine"]) == (best["checkpoint"], best["max_side"], best["combine"])
     assert json.loads((tmp_path / "work" / "choose.json").read_text())["chosen"] == result["chosen"]
+    # the limit really changes the cutting of the 4000 x 3000 pair: 2 x 2 crops at 128 px, 4 x 3 at 256
+    pair = tmp_path / "work" / "val-view-check" / "p_clean.png"
+    assert [len(crop_scores(runs[0], [pair], max_side=limit)[0]) for limit in (128, 256)] == [
+        len(View("native", 64, limit).layout(4000, 3000)[1]) for limit in (128, 256)] == [4, 12]
     table = choice_table(result)
     assert "| run-0/epoch-1.safetensors" in table and "| run-1/epoch-1.safetensors" in table
     assert "| average-of-runs.safetensors" in table and table.count("**(chosen)**") == 1
+    assert "view check, score ≤128" in table and "view check, score ≤256" in table and table.count("\n") == 2 + 6
+    out = bundle({**result, "chosen": str(runs[1]), "max_side": 256, "combine": "q25"}, tmp_path / "b.safetensors", {})
+    assert read_config(out)[1]["view"] == {"name": "native", "max_side": 256, "combine": "q25"}
 
 
 def test_make_dataset_joins_the_synth_folders_with_their_split(tmp_path):

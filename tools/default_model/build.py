@@ -9,8 +9,8 @@
 4. one CSV over both, its `split` column the photo split (train / val);
 5. `dpiqa distill --no-teacher` of the Lite0 student with the native view (RECIPE), once per data order in
    DATA_SEEDS: the same initial weights, the data in another order;
-6. the average of the runs' weights; 7. the choice among the runs and their average on the VAL photos
-   (`choose.py`);
+6. the average of the runs' weights; 7. the choice among the runs and their average, and of the native view's
+   working-scale limit and crop combination, on the VAL photos (`choose.py`);
 8. an fp16 copy of the choice into weights/, with its view and the choice recorded in its .json;
 9. the TEST photos, once: the level benchmark of the bundled file beside full-resolution PIQE and the file it
    replaces, and the native-vs-whole view check; both go into the model card (weights/README.md) as this
@@ -104,9 +104,9 @@ def environment() -> dict:
 
 
 def bundle(choice: dict, out: Path, info: dict) -> Path:
-    """The chosen checkpoint as fp16 in weights/, its view's crop combination as chosen."""
+    """The chosen checkpoint as fp16 in weights/, its view's limit and crop combination as chosen."""
     model, config = load_checkpoint(choice["chosen"])
-    config["view"] = {**config["view"], "combine": choice["combine"]}
+    config["view"] = {**config["view"], "max_side": choice["max_side"], "combine": choice["combine"]}
     save_checkpoint(model, out, spec_name=config["model"], info={**config, **info}, dtype=torch.float16)
     mb = out.stat().st_size / 2**20
     if mb > MAX_MB:
@@ -170,7 +170,8 @@ def main(argv=None) -> int:
             "synth": {"types_per_ref": TYPES_PER_REF, "always": list(ALWAYS), "levels": LEVELS,
                       "max_strength": MAX_STRENGTH, "label": "image", "seed": SEED},
             "recipe": {k: v for k, v in RECIPE.items()}, "data_seeds": list(DATA_SEEDS),
-            "chosen_by": {"rule": RULE, "checkpoint": card.candidate_label(choice["chosen"]), "combine": choice["combine"],
+            "chosen_by": {"rule": RULE, "checkpoint": card.candidate_label(choice["chosen"]),
+                          "max_side": choice["max_side"], "combine": choice["combine"],
                           "photos": choice["photos"]},
             "environment": environment(), "best_val_srcc_labels": [r.get("best_val_srcc") for r in results]}
     bundle(choice, OUT, info)

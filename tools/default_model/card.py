@@ -59,18 +59,31 @@ def file_facts(path: Path) -> str:
     return (f"- file: `weights/{Path(path).name}` ({Path(path).stat().st_size / 2**20:.1f} MB, fp16), "
             f"sha256 `{config['sha256']}`\n"
             f"- architecture: `{config['model']}`, view `{config['view']}`\n"
-            f"- chosen: `{config['chosen_by']['checkpoint']}` with crop combination "
+            f"- chosen: `{config['chosen_by']['checkpoint']}` with working-scale limit "
+            f"{config['chosen_by'].get('max_side', config['view'].get('max_side'))} px and crop combination "
             f"`{config['chosen_by']['combine']}`\n"
             f"- built with: {env}\n")
 
 
 def choice_table(choice: dict) -> str:
-    lines = ["| candidate | combine | score | blur SRCC | noise SRCC | JPEG SRCC | pristine > level 3 | view check |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    """One line per candidate and crop combination; the view check and the score per working-scale limit."""
+    limits = list(dict.fromkeys(r["max_side"] for r in choice["rows"]))
+    lines = ["| candidate | combine | blur SRCC | noise SRCC | JPEG SRCC | pristine > level 3 | " +
+             " | ".join(f"view check, score ≤{m}" for m in limits) + " |",
+             "|---|---|---:|---:|---:|---:|" + "---:|" * len(limits)]
+    chosen = (choice["chosen"], choice["max_side"], choice["combine"])
+    groups: dict = {}
     for r in choice["rows"]:
-        mark = " **(chosen)**" if (r["checkpoint"], r["combine"]) == (choice["chosen"], choice["combine"]) else ""
-        lines.append(f"| {candidate_label(r['checkpoint'])}{mark} | {r['combine']} | {r['score']:.3f} | "
-                     f"{r['blur']:.3f} | {r['noise']:.3f} | {r['jpeg']:.3f} | {r['wins']}/{r['cases']} | {r['view_lower']}/{r['view_pairs']} |")
+        groups.setdefault((r["checkpoint"], r["combine"]), {})[r["max_side"]] = r
+    for (ckpt, combine), by_limit in groups.items():
+        r = next(iter(by_limit.values()))  # the level questions do not depend on the limit
+        cells = []
+        for m in limits:
+            v = by_limit[m]
+            mark = " **(chosen)**" if (ckpt, m, combine) == chosen else ""
+            cells.append(f"{v['view_lower']}/{v['view_pairs']}, {v['score']:.3f}{mark}")
+        lines.append(f"| {candidate_label(ckpt)} | {combine} | {r['blur']:.3f} | {r['noise']:.3f} | {r['jpeg']:.3f} | "
+                     f"{r['wins']}/{r['cases']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -31,10 +31,15 @@ def checkpoint_scorer(weights: str | Path | None, device: str = "cpu", view: Vie
     return score
 
 
-def crop_scores(weights: str | Path, paths: Sequence[Path], device: str = "cpu", batch_size: int = 2) -> list[np.ndarray]:
-    """Each image's crops' scores under the checkpoint's view, in `paths` order (decode and runtime as in score)."""
+def crop_scores(weights: str | Path, paths: Sequence[Path], device: str = "cpu", batch_size: int = 2,
+                max_side: int | None = None) -> list[np.ndarray]:
+    """Each image's crops' scores under the checkpoint's view (with `max_side`, the native view with that
+    working-scale limit: the runtimes score any crops of the model's size, so only the cutting changes), in
+    `paths` order (decode and runtime as in score)."""
     dev = device_name(device)
     runner = make_runner(str(weights), device=dev, quiet=True)  # the CPU runtime, as score
+    if max_side is not None:
+        runner.view = View("native", runner.view.size, max_side, runner.view.combine_rule)
     runner.set_batch(batch_size)
     out: list = [None] * len(paths)
     for batch in make_loader([str(p) for p in paths], runner.view, batch_size, 0, dev):
