@@ -219,3 +219,23 @@ def test_device_name_answers_cpu_without_torch_only_where_no_gpu_can_exist(monke
     monkeypatch.setattr(device.sys, "platform", "darwin")  # MPS can only be known from torch
     monkeypatch.setattr(device, "_GPU_DRIVER_NODES", ("/nonexistent/driver",))
     assert device.device_name("auto") == "cuda:0" and asked == ["auto", "auto"]
+
+
+def test_same_weights_with_another_mos_scale_get_their_own_graph(run_cli, tmp_path, monkeypatch):
+    """The cached graph's .json carries the MOS scale: two checkpoints of the same weights, one with a scale,
+    must not share a graph, or the second would lose (or gain) its `mos` column."""
+    from dpiqa_cli.models.checkpoint import load_model, save_checkpoint
+
+    monkeypatch.setenv("DPIQA_CACHE_DIR", str(tmp_path / "cache"))
+    net = load_model("tiny-student").model
+    plain = save_checkpoint(net, tmp_path / "plain.safetensors", spec_name="tiny-student", info={})
+    scaled = save_checkpoint(net, tmp_path / "scaled.safetensors", spec_name="tiny-student",
+                             info={"mos_scale": {"name": "live", "min": 0.0, "max": 100.0, "lower_better": True}})
+    assert graph_cache.sha256_file(plain) == graph_cache.sha256_file(scaled)  # the very same weights file
+    cols = {}
+    for ckpt in (plain, scaled):
+        code, _, err = run_cli("score", EXAMPLES, "-w", ckpt, "--device", "cpu", "-q", "-o", tmp_path / f"{ckpt.stem}.csv")
+        assert code == 0, err
+        cols[ckpt.stem] = list(pd.read_csv(tmp_path / f"{ckpt.stem}.csv").columns)
+    assert "mos" not in cols["plain"] and "mos" in cols["scaled"]
+    assert len(list((tmp_path / "cache").rglob("*.onnx"))) == 2

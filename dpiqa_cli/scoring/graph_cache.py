@@ -97,8 +97,10 @@ def _expected(ckpt: Path) -> dict:
     """What a graph for this checkpoint must have been built from."""
     _, config = read_config(ckpt)
     size = int(config.get("input_size") or 0)
+    # the graph's .json carries the MOS scale and dataset too: the same weights with another scale are another graph
     return {"checkpoint_sha256": sha256_file(ckpt), "model": config.get("model"), "input_size": size,
-            "view": view_from_config(config, size).to_config(), "dpiqa": __version__, "torch": _torch_version(),
+            "view": view_from_config(config, size).to_config(), "mos_scale": config.get("mos_scale"),
+            "dataset": config.get("dataset"), "dpiqa": __version__, "torch": _torch_version(),
             "onnxruntime": _ort_version()}
 
 
