@@ -17,7 +17,7 @@ from dpiqa_cli.atomic import write_json, write_via
 from dpiqa_cli.data.views import view_from_config
 from dpiqa_cli.device import device_type
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.models.config import read_json_config, sha256_file
+from dpiqa_cli.models.config import FORMAT, read_json_config, sha256_file
 from dpiqa_cli.scoring.runner import Runner
 
 ONNX_FORMAT = "dpiqa-onnx/1"
@@ -35,6 +35,9 @@ def export_onnx(model: str = "student", weights=None, out: str | Path = "model.o
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise DpiqaError(f"--out must end in .onnx, not {out.name!r}")
+    if read_json_config(out.with_suffix(".json"), FORMAT, required=False):  # x.safetensors's own config
+        raise DpiqaError(f"--out {out.name}: its {out.with_suffix('.json').name} would overwrite the checkpoint "
+                         "config of the same name; choose another name")
     loaded = load_model(model, weights, device="cpu")
     size = loaded.input_size
     net = loaded.model.eval()
