@@ -23,6 +23,10 @@ USAGE_ERRORS = [
      ["error: Invalid value for '--batch-size' / '-b': Input should be a valid integer, unable to parse string "
       "as an integer (see `dpiqa score --help`)",
       "error: Invalid value for '--batch-size' / '-b': 'abc' is not a valid integer. (see `dpiqa score --help`)"]),
+    (["score", "--max-side", "big", "x"],
+     ["error: Invalid value for '--max-side': Input should be a valid integer, unable to parse string as an integer "
+      "(see `dpiqa score --help`)",
+      "error: Invalid value for '--max-side': 'big' is not a valid integer. (see `dpiqa score --help`)"]),
     (["distill"], ["error: Missing option '--dataset' / '-d'. (see `dpiqa distill --help`)"]),
     (["distill", "--dataset", "csv"], ["error: Missing option '--root'. (see `dpiqa distill --help`)"]),
     (["train-teacher", "--dataset", "csv", "--root", ".", "--no-teacher"],

@@ -114,6 +114,18 @@ def test_python_api_on_bytes_decoded_in_tasks_native_view(cluster, folder, tmp_p
         else:
             assert pd.isna(s) and err == ref_err[key], (p, err)
     assert len(ref) == len(photos) + 1  # the photos and the CMYK JPEG scored, the rest failed
+    # --max-side reaches the actors: another limit, other crops, the same scores as `dpiqa score --max-side`
+    big = tmp_path / "big.png"  # larger than both limits: 4 crops of 128 x 85 at 128, 2 of 96 x 64 at 64
+    Image.fromarray((np.random.default_rng(5).random((200, 300, 3)) * 255).astype(np.uint8)).save(big)
+    small = [str(big), str(d / photos[0])]
+    r = run_cli("score", *small, "-m", ckpt, "--device", "cpu", "-j", "0", "--max-side", "64", "-o", tmp_path / "s.csv")
+    assert r.returncode == 0, r.stderr
+    limited = pd.read_csv(tmp_path / "s.csv").set_index("path")["score"]
+    got = dray.score_dataset(ray.data.from_items([{"path": p} for p in small]), model=str(ckpt), device="cpu",
+                             max_side=64).to_pandas().set_index("path")["score"]
+    assert all(got[p] == limited[p] for p in small) and got[small[1]] == ref[small[1]]  # the photo under both limits
+    own = run_cli("score", big, "-m", ckpt, "--device", "cpu", "-j", "0", "-o", tmp_path / "b.csv")
+    assert own.returncode == 0 and pd.read_csv(tmp_path / "b.csv")["score"][0] != got[str(big)]
 
 
 def test_killed_actor_then_resume(cluster, folder, reference, tmp_path, monkeypatch):

@@ -117,8 +117,45 @@ def test_score_and_onnx_use_the_checkpoints_native_view(tmp_path, run_cli):
         ref = net(torch.from_numpy(crops).permute(0, 3, 1, 2).float().div(255.0))[0].reshape(-1)
     assert len(crops) == 4 and got == pytest.approx(float(ref.mean()), abs=1e-6)
     code, _, err = run_cli("export", "-w", ckpt, "-o", tmp_path / "n.onnx")
+    assert code == 2 and "would overwrite the checkpoint config" in err  # n.json is the checkpoint's own
+    code, _, err = run_cli("export", "-w", ckpt, "-o", tmp_path / "e.onnx")
     assert code == 0, err
-    assert json.loads((tmp_path / "n.json").read_text())["view"] == view.to_config()
-    code, out, err = run_cli("score", img, "-m", tmp_path / "n.onnx", "-j", "0", "-q")
+    assert json.loads((tmp_path / "e.json").read_text())["view"] == view.to_config()
+    code, out, err = run_cli("score", img, "-m", tmp_path / "e.onnx", "-j", "0", "-q")
     assert code == 0, err
     assert float(out.splitlines()[1].split(",")[2]) == pytest.approx(got, abs=1e-5)
+
+
+def test_score_max_side_replaces_the_native_limit(tmp_path, run_cli):
+    """`--max-side` cuts the crops of the native view with another limit, on torch and ONNX alike, and a
+    resumed run can tell the two apart; it is refused for a whole-view model and under the crop size."""
+    from dpiqa_cli.models.checkpoint import load_model, save_checkpoint
+    from dpiqa_cli.scoring.pipeline import make_runner
+
+    net = load_model("tiny-student").model.eval()
+    ckpt = save_checkpoint(net, tmp_path / "n.safetensors", spec_name="tiny-student",
+                           info={"view": View("native", 64, max_side=128).to_config()})
+    img = tmp_path / "a.png"
+    Image.fromarray((np.random.default_rng(3).random((90, 120, 3)) * 255).astype(np.uint8)).save(img)
+    scores = {}
+    for limit in (None, 64):
+        extra = [] if limit is None else ["--max-side", str(limit)]
+        code, out, err = run_cli("score", img, "-w", ckpt, "-j", "0", "-q", "--runtime", "torch", *extra)
+        assert code == 0, err
+        scores[limit] = float(out.splitlines()[1].split(",")[2])
+    crops, _ = decode_views(img, View("native", 64, max_side=64))
+    with torch.inference_mode():
+        ref = net(torch.from_numpy(crops).permute(0, 3, 1, 2).float().div(255.0))[0].reshape(-1)
+    assert len(crops) == 2 and scores[64] == pytest.approx(float(ref.mean()), abs=1e-6)
+    assert scores[64] != pytest.approx(scores[None], abs=1e-6)  # 2 crops of a 85 x 64 resize, not 4 of 128 x 96
+    code, _, err = run_cli("export", "-w", ckpt, "-o", tmp_path / "e.onnx")
+    assert code == 0, err
+    code, out, err = run_cli("score", img, "-m", tmp_path / "e.onnx", "-j", "0", "-q", "--max-side", "64")
+    assert code == 0, err
+    assert float(out.splitlines()[1].split(",")[2]) == pytest.approx(scores[64], abs=1e-5)
+    assert make_runner(str(ckpt), max_side=64).meta["view"] != make_runner(str(ckpt)).meta["view"]
+    whole = save_checkpoint(net, tmp_path / "w.safetensors", spec_name="tiny-student", info={"view": {"name": "whole"}})
+    for args, words in ((["-w", whole, "--max-side", "256"], "native view only"),
+                        (["-w", ckpt, "--max-side", "32"], "under the crop size")):
+        code, out, err = run_cli("score", img, "-j", "0", "-q", *args)
+        assert code == 2 and out == "" and err.count("\n") == 1 and err.startswith("error: ") and words in err, err

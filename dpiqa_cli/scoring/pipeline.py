@@ -33,7 +33,16 @@ NOTHING_SCORED = 4  # apart from 2 (a usage mistake): the arguments were fine, e
 
 def make_runner(model, weights=None, device="cpu", precision: str = "fp32",
                 compile: bool = False, runtime: str = "auto", workers: int = 0, quiet: bool = False,
-                threads: int | None = None) -> Runner:
+                threads: int | None = None, max_side: int | None = None) -> Runner:
+    """`_runner`, with `max_side` (`dpiqa score --max-side`) the native view's working-scale limit replaced."""
+    runner = _runner(model, weights, device, precision, compile, runtime, workers, quiet, threads)
+    if max_side is not None:
+        runner.limit(max_side)
+    return runner
+
+
+def _runner(model, weights, device, precision: str, compile: bool, runtime: str, workers: int, quiet: bool,
+            threads: int | None) -> Runner:
     """A registry name, checkpoint, .onnx file or an already loaded `LoadedModel` -> Runner.
 
     `device` is a torch.device or its name. `runtime` (auto|torch|onnx|openvino, see `scoring.graph_cache`)
@@ -85,13 +94,13 @@ def score_paths(paths, model=None, weights=None, device: str = "auto", precision
                 batch_size: int | None = None, workers: int | None = None,
                 max_pixels: int | None = DEFAULT_MAX_PIXELS, compile: bool = False, out: str | Path | None = None,
                 resume: bool = False, progress: bool = True, flush_every: int = 4,
-                runtime: str = "auto") -> pd.DataFrame:
+                runtime: str = "auto", max_side: int | None = None) -> pd.DataFrame:
     """Score image paths; returns the ranked DataFrame (rank, path, score, width, height[, mos]).
 
     `model` is a registry name (default: the bundled default scorer), a checkpoint, an .onnx file or a
     LoadedModel; `weights` a checkpoint whose own config names its architecture. `runtime` auto|torch|onnx:
     auto runs a student checkpoint on the CPU at fp32 with OpenVINO, else ONNX Runtime (`scoring.graph_cache`);
-    torch at fp32 is the reference path.
+    torch at fp32 is the reference path. `max_side` replaces a native-view model's working-scale limit.
     `df.attrs['errors']` is a dict {path: reason} of the files that failed and `df.attrs['summary']`
     a dict (scored, failed, resumed, images_per_s, wall_s, ...). With `out`, results also go to that
     file (.csv/.jsonl/.parquet), failures to `<stem>.errors.csv`, and a sidecar makes the run resumable.
@@ -106,7 +115,7 @@ def score_paths(paths, model=None, weights=None, device: str = "auto", precision
     if workers is None:  # a worker process costs more to start than a few decodes take
         workers = 0 if len(paths) <= SMALL_JOB else default_workers(dev)
     runner, batch_size = prepare_runner(model, weights, dev, resolve_precision(precision, dev), compile, batch_size,
-                                        runtime=runtime, workers=workers, quiet=not progress)
+                                        runtime=runtime, workers=workers, quiet=not progress, max_side=max_side)
     todo = writer.open(dict(runner.meta, max_pixels=max_pixels), paths)
 
     bar = Progress(len(todo), "processed", enabled=progress)

@@ -98,12 +98,13 @@ class Scorer:
     """The Ray actor: one runner, loaded once; scores a batch of rows (decoding them first if needed)."""
 
     def __init__(self, model, weights, device: str, precision: str, compile: bool, batch_size: int | None,
-                 max_pixels: int | None, threads: int | None, exit_hook: str | None = None, runtime: str = "auto"):
+                 max_pixels: int | None, threads: int | None, exit_hook: str | None = None, runtime: str = "auto",
+                 max_side: int | None = None):
         if threads:
             torch.set_num_threads(threads)
         dev = resolve_device(device)
         self.runner, _ = prepare_runner(model, weights, dev, resolve_precision(precision, dev), compile, batch_size,
-                                        runtime=runtime, threads=threads, quiet=True)
+                                        runtime=runtime, threads=threads, quiet=True, max_side=max_side)
         self.max_pixels, self.exit_hook, self.calls = max_pixels, exit_hook, 0
 
     def _maybe_exit(self) -> None:
@@ -151,7 +152,7 @@ class Plan:
 def plan_job(model=None, weights=None, device: str = "auto", precision: str = "auto", batch_size: int | None = None,
              max_pixels: int | None = DEFAULT_MAX_PIXELS, compile: bool = False, actors: int | None = None,
              cpus_per_actor: int = 1, rows_per_batch: int | None = None, decode_in_tasks: bool | None = None,
-             view: View | None = None, spare_cpus: int = 0, runtime: str = "auto") -> Plan:
+             view: View | None = None, spare_cpus: int = 0, runtime: str = "auto", max_side: int | None = None) -> Plan:
     """Resources from the connected cluster: a GPU per actor when the cluster has GPUs (and --device allows),
     else `cpus_per_actor` CPUs per actor; `spare_cpus` are left for upstream read tasks."""
     if batch_size is not None and batch_size < 1:
@@ -174,10 +175,10 @@ def plan_job(model=None, weights=None, device: str = "auto", precision: str = "a
         n, num_cpus, num_gpus, threads = actors or max(1, free // cpus_per_actor), cpus_per_actor, 0, cpus_per_actor
     rows = max(rows_per_batch or (128 if use_gpu else 16), batch_size or 1)
     if view is None:
-        view = make_runner(model, weights, runtime="torch").view
+        view = make_runner(model, weights, runtime="torch", max_side=max_side).view
     args = dict(model=model, weights=weights, device=actor_dev, precision=prec, compile=compile,
                 batch_size=batch_size, max_pixels=max_pixels, threads=threads, exit_hook=os.environ.get(EXIT_HOOK),
-                runtime=runtime)
+                runtime=runtime, max_side=max_side)
     return Plan(args, view, n, num_cpus, num_gpus, rows, decode_in_tasks, actor_dev, prec)
 
 
@@ -194,7 +195,8 @@ def apply_plan(ds: ray.data.Dataset, plan: Plan) -> ray.data.Dataset:
 def score_dataset(ds: ray.data.Dataset, model=None, weights=None, device: str = "auto", precision: str = "auto",
                   batch_size: int | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS, compile: bool = False,
                   actors: int | None = None, cpus_per_actor: int = 1, rows_per_batch: int | None = None,
-                  decode_in_tasks: bool | None = None, runtime: str = "auto") -> ray.data.Dataset:
+                  decode_in_tasks: bool | None = None, runtime: str = "auto",
+                  max_side: int | None = None) -> ray.data.Dataset:
     """A Dataset of `path` (+ optional `bytes`) rows -> one of `path, score, width, height, error` rows (lazy,
     like any Ray Dataset). Decoding, view and model are those of `dpiqa score`, so a file gets the same score
     on both paths. Needs a connected Ray (`ray.init(...)`). A Dataset still to be read from storage gets one
@@ -206,7 +208,7 @@ def score_dataset(ds: ray.data.Dataset, model=None, weights=None, device: str = 
         raise DpiqaError(f"score_dataset needs a `path` column (and optionally `bytes`), not {cols}")
     spare = 0 if isinstance(ds, MaterializedDataset) else 1
     plan = plan_job(model, weights, device, precision, batch_size, max_pixels, compile, actors, cpus_per_actor,
-                    rows_per_batch, decode_in_tasks, spare_cpus=spare, runtime=runtime)
+                    rows_per_batch, decode_in_tasks, spare_cpus=spare, runtime=runtime, max_side=max_side)
     return apply_plan(ds, plan)
 
 
@@ -235,7 +237,7 @@ def score_ray(paths, address: str | None = None, model=None, weights=None, devic
               precision: str = "auto", batch_size: int | None = None, workers: int | None = None,
               max_pixels: int | None = DEFAULT_MAX_PIXELS, compile: bool = False, out: str | Path | None = None,
               resume: bool = False, progress: bool = True, flush_every: int = 4, runtime: str = "auto",
-              **plan_opts):
+              max_side: int | None = None, **plan_opts):
     """`score_paths` on a Ray cluster: the same ranked DataFrame, attrs, outputs and --resume; the store is
     `<stem>.parts/` (Parquet partitions, see `scoring.parts`). `address` as for `ray.init` (None: RAY_ADDRESS
     or the cluster `ray start` made here, else a new local Ray; `local`, `auto`, `HOST:PORT`, `ray://...`);
@@ -245,7 +247,7 @@ def score_ray(paths, address: str | None = None, model=None, weights=None, devic
         raise DpiqaError("--workers does not apply with --ray: the Ray actors (or tasks, on GPUs) decode")
     out = Path(out) if out is not None else None
     writer = ResultWriter(out, resume, store=PartsStore(out, flush_every) if out is not None else None)
-    local = make_runner(model, weights, runtime=runtime, quiet=not progress)  # the run's identity and view
+    local = make_runner(model, weights, runtime=runtime, quiet=not progress, max_side=max_side)  # identity and view
     paths = unique_paths(paths)
     todo = writer.open(dict(local.meta, max_pixels=max_pixels), paths)
     view, mos_scale = local.view, local.mos_scale
@@ -256,7 +258,7 @@ def score_ray(paths, address: str | None = None, model=None, weights=None, devic
     try:
         if todo:
             plan = plan_job(model, weights, device, precision, batch_size, max_pixels, compile, view=view,
-                            runtime=runtime, **plan_opts)
+                            runtime=runtime, max_side=max_side, **plan_opts)
             _own_progress()
             blocks = [pa.table({"path": pa.array(todo[i:i + plan.rows], pa.string())})
                       for i in range(0, len(todo), plan.rows)]

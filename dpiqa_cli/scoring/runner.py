@@ -11,6 +11,7 @@ from typing import ClassVar
 import numpy as np
 
 from dpiqa_cli.data.views import View
+from dpiqa_cli.errors import DpiqaError
 
 
 @dataclass
@@ -34,6 +35,14 @@ class Runner(ABC):
     @abstractmethod
     def __call__(self, x) -> np.ndarray:  # N x 3 x S x S uint8 crops (numpy or torch) -> N scores
         """Each backend (torch, ONNX Runtime, OpenVINO) scores a batch of crops."""
+
+    def limit(self, max_side: int) -> None:
+        """Score under the native view with another working-scale limit (`dpiqa score --max-side`); the model
+        scores crops of its own size whatever the limit, so only the cutting changes."""
+        if self.view.name != "native":
+            raise DpiqaError(f"--max-side applies to the native view only; {self.name} uses the {self.view.name} view")
+        self.view = View("native", self.view.size, max_side, self.view.combine_rule)  # checks the limit
+        self.meta = {**self.meta, "view": self.view.describe()}  # a resumed run must use the same limit
 
     def set_batch(self, images: int) -> None:
         """Forward passes of `images` images' crops (one crop each where their number depends on the image)."""

@@ -37,9 +37,7 @@ def crop_scores(weights: str | Path, paths: Sequence[Path], device: str = "cpu",
     working-scale limit: the runtimes score any crops of the model's size, so only the cutting changes), in
     `paths` order (decode and runtime as in score)."""
     dev = device_name(device)
-    runner = make_runner(str(weights), device=dev, quiet=True)  # the CPU runtime, as score
-    if max_side is not None:
-        runner.view = View("native", runner.view.size, max_side, runner.view.combine_rule)
+    runner = make_runner(str(weights), device=dev, quiet=True, max_side=max_side)  # the CPU runtime, as score
     runner.set_batch(batch_size)
     out: list = [None] * len(paths)
     for batch in make_loader([str(p) for p in paths], runner.view, batch_size, 0, dev):
