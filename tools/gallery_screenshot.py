@@ -6,6 +6,7 @@ in headless Chromium (the browser test's setup), and store it as a 256-colour PN
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         page = Path(tmp) / "gallery.html"
         subprocess.run([sys.executable, "-m", "dpiqa_cli", "--quiet", "score", str(ROOT / "examples"),
-                        "--out", str(Path(tmp) / "scores.csv"), "--gallery", str(page)], check=True)
+                        "--out", str(Path(tmp) / "scores.csv"), "--gallery", str(page)], check=True,
+                       env=dict(os.environ, DPIQA_WEIGHTS_DIR=str(ROOT / "weights")))  # this checkout's model
         with Browser(tuple(int(v) for v in a.window.split("x"))) as b:
             b.open(page)
             shot = Path(tmp) / "shot.png"

@@ -6,6 +6,7 @@ model, its summary line (without the speed) and the ranked CSV (paths shortened 
 """
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -17,6 +18,9 @@ import pandas as pd
 from dpiqa_cli.atomic import write_text
 
 ROOT = Path(__file__).resolve().parents[1]
+# this checkout's bundled file, however dpiqa is installed: an editable install of another checkout (or an
+# installed wheel) would otherwise supply its own weights/, and the example would show another model's scores
+ENV = dict(os.environ, DPIQA_WEIGHTS_DIR=str(ROOT / "weights"))
 BLOCK = re.compile(r"(<!-- example:begin -->\n).*?(<!-- example:end -->)", re.S)
 
 
@@ -24,7 +28,7 @@ def example_block() -> str:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "scores.csv"
         r = subprocess.run([sys.executable, "-m", "dpiqa_cli", "score", "examples/", "--out", str(out)], cwd=ROOT,
-                           capture_output=True, text=True, timeout=600)
+                           env=ENV, capture_output=True, text=True, timeout=600)
         if r.returncode != 0:
             raise SystemExit(f"error: dpiqa score examples/ failed: {r.stderr.strip().splitlines()[-1:]}")
         # "scored 7, failed 0, 9.1 img/s, wall 2.1 s": speed belongs in BENCHMARKS.md, not in an example
