@@ -60,7 +60,7 @@ def file_facts(path: Path) -> str:
             f"sha256 `{config['sha256']}`\n"
             f"- architecture: `{config['model']}`, view `{config['view']}`\n"
             f"- chosen: `{config['chosen_by']['checkpoint']}` with working-scale limit "
-            f"{config['chosen_by'].get('max_side', config['view'].get('max_side'))} px and crop combination "
+            f"{config['view']['max_side']} px and crop combination "
             f"`{config['chosen_by']['combine']}`\n"
             f"- built with: {env}\n")
 

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from dpiqa_cli.atomic import write_json
-from dpiqa_cli.data.views import COMBINE
+from dpiqa_cli.data.views import COMBINE, View
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.evaluate.levels import TYPES, summarise, write_level_set
 from dpiqa_cli.models.checkpoint import average_checkpoints, save_checkpoint
@@ -32,6 +32,7 @@ AVERAGE_LAST = (2, 3)
 # The native view's working-scale limit: 1024 px (a KonIQ photo's size), 2048, and 4000 (a 12 MP camera file
 # at its own pixels); each step up costs about four times the crops on a 12 MP photo.
 MAX_SIDES = (1024, 2048, 4000)
+_COMBINE = {rule: View("native", 1, combine_rule=rule).combine for rule in COMBINE}  # as scoring combines crops
 RULE = ("the highest mean of the blur, noise and JPEG SRCCs, the pristine win rate and the view check's win rate "
         "on the val photos; ties to the earlier candidate (runs, then their average; the lower limit; mean before q25)")
 
@@ -65,7 +66,7 @@ def choose(candidates: list[Path], val_photos: dict[str, Path], work: Path, log=
     """Score every candidate x limit x combine rule on the val questions; returns {chosen, max_side, combine, rows}."""
     files = write_level_set(val_photos, work / "val-levels")
     keys = list(files)
-    too_big = [k for k, f in files.items() if max(Image.open(f).size) > min(max_sides)]
+    too_big = [k for k, f in files.items() if max(_size(f)) > min(max_sides)]
     if too_big:  # the level crops are scored once, which holds only where no limit shrinks them
         raise DpiqaError(f"val level photos larger than the lowest limit {min(max_sides)} px: {too_big[:3]}")
     pairs = [make_pair(p, work / "val-view-check", name) for name, p in val_photos.items()]
@@ -73,10 +74,21 @@ def choose(candidates: list[Path], val_photos: dict[str, Path], work: Path, log=
     rows = []
     for ckpt in candidates:
         crops = crop_scores(ckpt, [files[k] for k in keys])
+        levels = {rule: summarise({k: _COMBINE[rule](c) for k, c in zip(keys, crops)}, list(val_photos))
+                  for rule in COMBINE}  # the level photos are under every limit: one summary per rule
         for max_side in max_sides:
             pair_crops = crop_scores(ckpt, pair_files, max_side=max_side)
-            for rule in COMBINE:
-                rows.append(_row(ckpt, max_side, rule, keys, crops, pair_crops, list(val_photos), log))
+            for rule, s in levels.items():
+                scores = [_COMBINE[rule](c) for c in pair_crops]
+                lower = noisy_lower(zip(scores[0::2], scores[1::2]))
+                row = {"checkpoint": str(ckpt), "max_side": max_side, "combine": rule,
+                       "score": selection_score(s, lower / len(pairs)), **{t: s["per_type"][t]["srcc"] for t in TYPES},
+                       "wins": s["pristine_vs_level3"]["wins"], "cases": s["pristine_vs_level3"]["cases"],
+                       "view_lower": lower, "view_pairs": len(pairs)}
+                rows.append(row)
+                log(f"  {candidate_label(ckpt)} <={max_side} {rule:4s}: score {row['score']:.3f}  " +
+                    "  ".join(f"{t} {row[t]:.3f}" for t in TYPES) +
+                    f"  pristine > level 3 {row['wins']}/{row['cases']}  view check {lower}/{len(pairs)}")
     best = max(rows, key=lambda r: r["score"])  # max keeps the first of equal scores
     result = {"photos": list(val_photos), "rule": RULE, "chosen": best["checkpoint"], "max_side": best["max_side"],
               "combine": best["combine"], "rows": rows}
@@ -84,17 +96,6 @@ def choose(candidates: list[Path], val_photos: dict[str, Path], work: Path, log=
     return result
 
 
-def _row(ckpt: Path, max_side: int, rule: str, keys: list, crops: list, pair_crops: list, photos: list, log) -> dict:
-    combine = np.mean if rule == "mean" else (lambda c: np.quantile(c, 0.25))
-    scores = {k: float(combine(c)) for k, c in zip(keys, crops)}
-    pair_scores = [float(combine(c)) for c in pair_crops]
-    lower = noisy_lower(zip(pair_scores[0::2], pair_scores[1::2]))
-    s = summarise(scores, photos)
-    row = {"checkpoint": str(ckpt), "max_side": max_side, "combine": rule,
-           "score": selection_score(s, lower / len(photos)), **{t: s["per_type"][t]["srcc"] for t in TYPES},
-           "wins": s["pristine_vs_level3"]["wins"], "cases": s["pristine_vs_level3"]["cases"],
-           "view_lower": lower, "view_pairs": len(photos)}
-    log(f"  {candidate_label(ckpt)} <={max_side} {rule:4s}: score {row['score']:.3f}  " +
-        "  ".join(f"{t} {row[t]:.3f}" for t in TYPES) + f"  pristine > level 3 {row['wins']}/{row['cases']}"
-        f"  view check {lower}/{len(photos)}")
-    return row
+def _size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as im:
+        return im.size
