@@ -155,7 +155,7 @@ def test_score_max_side_replaces_the_native_limit(tmp_path, run_cli):
     assert float(out.splitlines()[1].split(",")[2]) == pytest.approx(scores[64], abs=1e-5)
     assert make_runner(str(ckpt), max_side=64).meta["view"] != make_runner(str(ckpt)).meta["view"]
     whole = save_checkpoint(net, tmp_path / "w.safetensors", spec_name="tiny-student", info={"view": {"name": "whole"}})
-    for args, words in ((["-w", whole, "--max-side", "256"], "native view only"),
+    for args, words in ((["-w", whole, "--max-side", "256"], "native and multiscale views only"),
                         (["-w", ckpt, "--max-side", "32"], "under the crop size")):
         code, out, err = run_cli("score", img, "-j", "0", "-q", *args)
         assert code == 2 and out == "" and err.count("\n") == 1 and err.startswith("error: ") and words in err, err

@@ -194,9 +194,9 @@ def _model_only(score_batch, n_images: int, dev, min_time_s) -> tuple[float, flo
 
 def _one(runner, e2e: dict, plain, paths, bs, dev, workers, min_time_s, naive_images, rounds) -> dict:
     size = runner.input_size
-    # a batch of bs images as the view cuts a 1024 x 768 photo (4 crops each for the native view), forwarded in
+    # a batch of bs images as the view cuts a 1024 x 768 photo (4 crops each for the native views), forwarded in
     # chunks as score_paths forwards them
-    k = len(runner.view.layout(*BENCH_SIZE)[1])
+    k = runner.view.n_crops(*BENCH_SIZE)
     runner.set_batch(bs)
     x = torch.randint(0, 256, (bs * k, size, size, 3), dtype=torch.uint8).permute(0, 3, 1, 2)
     if dev.type == "cuda":
@@ -205,7 +205,7 @@ def _one(runner, e2e: dict, plain, paths, bs, dev, workers, min_time_s, naive_im
     for _ in range(max(1, rounds)):
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
-        ips, lat = _model_only(lambda: runner.score_images(x, [k] * bs), bs, dev, min_time_s)
+        ips, lat = _model_only(lambda: runner.score_images(x, [k] * bs, [BENCH_SIZE] * bs), bs, dev, min_time_s)
         model_r.append(ips)
         lat_r.append(lat)
         if dev.type == "cuda":

@@ -137,17 +137,28 @@ def load_rgb(path: str | os.PathLike | BinaryIO, size: int | tuple[int, int] | C
     def box_of(orig: tuple[int, int]):
         return size(*orig) if callable(size) else (size, size) if isinstance(size, int) else size
 
-    def draft_box(orig: tuple[int, int], raw: tuple[int, int]):
-        box = box_of(orig)
-        if not (draft and box):
-            return None
-        return tuple(box) if raw == orig else tuple(box)[::-1]  # the file's stored orientation
-
     def finish(img: Image.Image, orig: tuple[int, int]) -> Image.Image:
         box = box_of(orig)
         return img.resize(tuple(box), Image.BILINEAR) if box and img.size != tuple(box) else img
 
-    return _decode(path, max_pixels, draft_box, finish)
+    return _decode(path, max_pixels, _draft_box(box_of, draft), finish)
+
+
+def decode_for(path: str | os.PathLike | BinaryIO, box_of: Callable[[int, int], tuple[int, int]],
+               max_pixels: int | None = DEFAULT_MAX_PIXELS, draft: bool = True) -> tuple[Image.Image, tuple[int, int]]:
+    """Decode to RGB at the smallest JPEG DCT scale that keeps at least the box `box_of(width, height)` gives
+    for the oriented size, without resizing; also returns the original oriented size."""
+    return _decode(path, max_pixels, _draft_box(lambda orig: box_of(*orig), draft), lambda img, orig: img)
+
+
+def _draft_box(box_of, draft: bool):
+    """draft_box for `_decode`: the box in the file's stored orientation, or None (no DCT scaling)."""
+    def draft_box(orig: tuple[int, int], raw: tuple[int, int]):
+        box = box_of(orig)
+        if not (draft and box):
+            return None
+        return tuple(box) if raw == orig else tuple(box)[::-1]
+    return draft_box
 
 
 def load_thumbnail(path: str | os.PathLike, max_side: int,

@@ -125,7 +125,7 @@ def score_paths(paths, model=None, weights=None, device: str = "auto", precision
         for batch in make_loader(todo, runner.view, batch_size, workers, dev, max_pixels):
             rows = [(todo[i], None, 0, 0, reason) for i, reason in batch.errors]
             if batch.x is not None:
-                scores = runner.score_images(batch.x, batch.counts)
+                scores = runner.score_images(batch.x, batch.counts, batch.sizes)
                 rows += [(todo[i], float(s), w, h, None) for i, s, (w, h) in zip(batch.index, scores, batch.sizes)]
             writer.add(rows)
             bar.update(len(rows), failed=len(writer.failed))

@@ -127,7 +127,7 @@ class Scorer:
         else:
             items = decode_batch(paths, _blobs(t), self.runner.view, self.max_pixels)
         batch = collate(items)
-        scores = self.runner.score_images(batch.x, batch.counts) if batch.x is not None else []
+        scores = self.runner.score_images(batch.x, batch.counts, batch.sizes) if batch.x is not None else []
         return result_table(paths, batch, scores)
 
 

@@ -5,7 +5,7 @@ process) or torch tensors (from DataLoader worker processes); this base needs ne
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
@@ -37,11 +37,12 @@ class Runner(ABC):
         """Each backend (torch, ONNX Runtime, OpenVINO) scores a batch of crops."""
 
     def limit(self, max_side: int) -> None:
-        """Score under the native view with another working-scale limit (`dpiqa score --max-side`); the model
-        scores crops of its own size whatever the limit, so only the cutting changes."""
-        if self.view.name != "native":
-            raise DpiqaError(f"--max-side applies to the native view only; {self.name} uses the {self.view.name} view")
-        self.view = View("native", self.view.size, max_side, self.view.combine_rule)  # checks the limit
+        """Score with another finest working scale (`dpiqa score --max-side`); the model scores crops of its
+        own size whatever the limit, so only the cutting changes."""
+        if self.view.name not in ("native", "multiscale"):
+            raise DpiqaError(f"--max-side applies to the native and multiscale views only; {self.name} uses the "
+                             f"{self.view.name} view")
+        self.view = replace(self.view, max_side=max_side)  # checks the limit
         self.meta = {**self.meta, "view": self.view.describe()}  # a resumed run must use the same limit
 
     def set_batch(self, images: int) -> None:
@@ -64,8 +65,10 @@ class Runner(ABC):
         step = self.chunk or len(x)
         return np.concatenate([self(x[i:i + step]) for i in range(0, len(x), step)])
 
-    def score_images(self, x, counts: list[int]) -> np.ndarray:
-        """sum(counts) crops (image-major) -> one score per image, combined as the view says."""
+    def score_images(self, x, counts: list[int], sizes: list[tuple[int, int]]) -> np.ndarray:
+        """sum(counts) crops (image-major) of images of these original sizes -> one score per image, combined
+        as the view says."""
         crops = self.crop_scores(x)
         ends = np.cumsum(counts)
-        return np.array([self.view.combine(crops[e - k:e]) for k, e in zip(counts, ends)], dtype=np.float64)
+        return np.array([self.view.combine(crops[e - k:e], size) for k, e, size in zip(counts, ends, sizes)],
+                        dtype=np.float64)

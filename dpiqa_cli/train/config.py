@@ -74,13 +74,15 @@ class TrainConfig:
     image_size: Optional[int] = opt("--image-size", type=int, help="Training input size (default: the model's, 512).")
     view: Optional[str] = opt("--view", type=str,
                               help="How the model sees an image, recorded in its checkpoint: whole (S x S resize), "
-                                   "patches (two S x S halves of a 2S x 1.5S resize) or native (S x S crops at the "
-                                   "image's own scale, long side at most --max-side). Default: patches for "
+                                   "patches (two S x S halves of a 2S x 1.5S resize), native (S x S crops at the "
+                                   "image's own scale, long side at most --max-side) or multiscale (a few crops "
+                                   "at display scale and a few at its own pixels). Default: patches for "
                                    "synthetic datasets, else whole.")
-    max_side: int = opt("--max-side", default=1024, type=int,
-                        help="--view native: downscale images whose long side is larger to this working scale.")
+    max_side: Optional[int] = opt("--max-side", type=int,
+                                  help="--view native or multiscale: the finest working scale's long side (larger "
+                                       "images are downscaled to it; default 1024 native, 4000 multiscale).")
     combine: str = opt("--combine", default="mean", type=str,
-                       help="--view native: an image's score from its crops' scores, mean or q25 (25th percentile).")
+                       help="--view native or multiscale: an image's score from its crops' scores, mean or q25.")
     ref_runs: int = opt("--ref-runs", default=0, type=int,
                         help="Build batches from runs of N images of one reference (synthetic data), so the ranking "
                              "loss compares distortions of the same scene; 0 = random batches (the paper's).")

@@ -30,7 +30,7 @@ from dpiqa_cli.data.catalog import dataset_info
 from dpiqa_cli.data.datasets import read_dataset
 from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS, ImageError, image_size, load_rgb
 from dpiqa_cli.data.splits import make_split, official_split
-from dpiqa_cli.data.views import View
+from dpiqa_cli.data.views import View, decode_views
 from dpiqa_cli.errors import DpiqaError
 
 
@@ -124,12 +124,16 @@ class TableDataset(Dataset):
         self.train, self.seed, self.epoch, self.cache = train, seed, 0, cache
         self.max_pixels, self.patches = max_pixels, view.name == "patches"
         if view.crops_per_image() is not None:  # one layout for every image
-            self.layouts = [view.layout(view.size, view.size)] * len(self.paths)
-        else:  # the native view's layout depends on each image's size (read from its header)
-            self.layouts = [view.layout(*self._size(p)) for p in self.paths]
-        counts = [len(corners) for _, corners in self.layouts]
-        self.item_image = np.repeat(np.arange(len(self.paths)), counts)
-        self.item_crop = np.concatenate([np.arange(c) for c in counts]) if counts else np.zeros(0, int)
+            self.sizes = [(view.size, view.size)] * len(self.paths)
+        else:  # the native views' layouts depend on each image's size (read from its header)
+            self.sizes = [self._size(p) for p in self.paths]
+        self.layouts = [view.parts(*size) for size in self.sizes]
+        # items: (image, part, crop), image-major, in the order decode_views cuts them
+        items = [(i, j, k) for i, parts in enumerate(self.layouts) for j, part in enumerate(parts)
+                 for k in range(len(part.corners))]
+        self.item_image, self.item_part, self.item_crop = (np.array([it[n] for it in items], dtype=int)
+                                                           for n in range(3))
+        self._cut: tuple[int, np.ndarray] | None = None  # the last image decode_views cut (multiscale)
         if cache is not None and len(cache) != len(self):
             raise DpiqaError(f"teacher cache holds {len(cache)} maps for {len(self)} training items; delete it")
 
@@ -147,14 +151,27 @@ class TableDataset(Dataset):
 
     def per_image(self, item_scores: np.ndarray) -> np.ndarray:
         """Item scores -> image scores, combined as the view combines an image's crops."""
-        ends = np.cumsum([len(corners) for _, corners in self.layouts])[:-1]
-        return np.array([self.view.combine(c) for c in np.split(np.asarray(item_scores, float), ends)])
+        ends = np.cumsum([sum(len(p.corners) for p in parts) for parts in self.layouts])[:-1]
+        return np.array([self.view.combine(c, size)
+                         for c, size in zip(np.split(np.asarray(item_scores, float), ends), self.sizes)])
+
+    def _view_crop(self, i: int) -> torch.Tensor:
+        """Item i as `score` cuts it (multiscale: one decode per image, its crops reused by its next items)."""
+        image = int(self.item_image[i])
+        if self._cut is None or self._cut[0] != image:
+            try:
+                self._cut = (image, decode_views(self.paths[image], self.view, self.max_pixels)[0])
+            except ImageError as exc:
+                raise DpiqaError(f"cannot read training image {self.paths[image]}: {exc}") from None
+        first = int(np.searchsorted(self.item_image, image))  # items are image-major
+        return torch.from_numpy(self._cut[1][i - first].copy()).permute(2, 0, 1).float().div_(255.0)
 
     def _decode(self, i: int, g: torch.Generator | None = None) -> torch.Tensor:
-        """Item i's image resized to its layout's box (S x S for whole, 2S x 1.5S for patches, the working scale
-        for native), float in [0, 1]; with crop_jitter and a generator, a random box of the image at its own
-        resolution is what gets resized."""
-        path, box = self.paths[self.item_image[i]], self.layouts[self.item_image[i]][0]
+        """Item i's image resized to its part's box (S x S for whole, 2S x 1.5S for patches, a working scale
+        for the native views), float in [0, 1]; with crop_jitter and a generator, a random box of the image at
+        its own resolution is what gets resized."""
+        path = self.paths[self.item_image[i]]
+        box = self.layouts[self.item_image[i]][self.item_part[i]].box
         jitter = self.crop_jitter if g is not None else 0.0
         try:
             img, _ = load_rgb(path, None if jitter else box, self.max_pixels)
@@ -170,9 +187,13 @@ class TableDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         g = item_generator(self.seed, self.epoch, i) if self.train else None
-        x = self._decode(i, g)  # draws from g only with crop_jitter: without it, flips and crops are unchanged
+        s, part = self.size, self.layouts[self.item_image[i]][self.item_part[i]]
+        box, corners = part.box, part.corners
+        if g is None and self.view.name == "multiscale" and tuple(box) != (s, s):
+            x, box = self._view_crop(i), (s, s)  # validation: exactly the crops `score` cuts
+        else:
+            x = self._decode(i, g)  # draws from g only with crop_jitter: without it, flips and crops are unchanged
         flip = bool(torch.randint(0, 2, (1,), generator=g).item()) if g is not None else False
-        s, (box, corners) = self.size, self.layouts[self.item_image[i]]
         if tuple(box) != (s, s):
             if g is not None and self.cache is None:  # random position (a live teacher sees the same crop)
                 x0, y0 = (int(torch.randint(0, d - s + 1, (1,), generator=g)) for d in box)
