@@ -66,7 +66,12 @@ def test_split_sizes_and_level_photos(rows):
     assert len(val) >= 6 and set(val) <= nat
     for p in test + val:  # natural Debian photos big enough for the ~1024 px level benchmark
         assert M.is_level_photo(rows[p]), p
-    assert {M.collection(rows[p]["source"]) for p in test} == {"lomiri", "lxqt", "plasma"}
+    assert {M.collection(rows[p]["source"]) for p in test} == {"endless-sky", "other"}
+    # the second split's test photos are fresh: none from the first split's sources, whose test photos are spent
+    assert not any(M.is_first(rows[p]["source"]) for p in test)
+    first = M.first_split(rows)
+    assert {p for p, s in first.items() if s in ("val", "test")} <= set(val)  # rule 5
+    assert len(M.photos_in(rows, "train")) >= 5 * 20  # several times the first split's 20 train photos
     assert not {"astronaut", "coffee", "chelsea", "clock"} & set(M.photos_in(rows, "train", "val", "test"))
 
 
