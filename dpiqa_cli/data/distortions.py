@@ -225,6 +225,72 @@ def camera_chain(img, t, rng):
     return _encode_decode(x, format="JPEG", quality=int(round(_p([75, 55, 38, 25, 14], t, lo=1))))
 
 
+# ---- camera defects: what phones and casual shooting add -------------------------------------
+
+
+def haze(img, t, rng):
+    """Atmospheric veil: I = J t + A (1 - t), the airlight A a pale grey-blue, the transmission t falling
+    towards the top of the frame (distance) so the veil is thicker in the sky than in the foreground."""
+    t0 = _p([0.85, 0.7, 0.55, 0.4, 0.28], t, lo=0.05)
+    air = np.array([0.82, 0.85, 0.9], np.float32) * rng.uniform(0.9, 1.05)
+    h = img.shape[0]
+    depth = np.linspace(1.0, 0.6, h, dtype=np.float32)[:, None, None]  # rows from the top
+    trans = np.clip(t0 ** depth, 0.0, 1.0)
+    return np.clip(img, 0, 1) * trans + air * (1.0 - trans)
+
+
+def color_cast(img, t, rng):
+    """White balance off: red and blue gains moved apart in linear light (too warm or too cool)."""
+    shift = _p([0.08, 0.16, 0.26, 0.38, 0.52], t) * (1 if rng.random() < 0.5 else -1)
+    gains = np.array([1.0 + shift, 1.0, 1.0 - shift], np.float32)
+    return np.clip(np.clip(img, 0, 1) ** _GAMMA * gains, 0, 1) ** (1.0 / _GAMMA)
+
+
+def sharpen_halo(img, t, rng):
+    """Wide-radius "clarity" sharpening: bright and dark rims several pixels wide along every edge."""
+    amount = _p([0.6, 1.1, 1.7, 2.5, 3.5], t)
+    return img + amount * (img - _gauss(img, rng.uniform(2.5, 4.0)))
+
+
+def denoise_smear(img, t, rng):
+    """A phone's noise reduction: sensor noise, then edge-aware smoothing that wipes out fine texture
+    (waxy skin, painted foliage) while keeping strong edges."""
+    x = camera_noise(img, _p([0.15, 0.25, 0.35, 0.45, 0.55], t), rng)
+    sigma = _p([1.2, 2.0, 3.0, 4.2, 5.5], t)
+    smooth = _gauss(x, sigma)
+    y = _luma(x)
+    grad = np.hypot(ndimage.sobel(y, 0), ndimage.sobel(y, 1))
+    keep = np.clip(grad / _p([0.9, 1.2, 1.6, 2.1, 2.7], t), 0.0, 1.0)[..., None]  # only strong edges survive
+    return keep * x + (1.0 - keep) * smooth
+
+
+def resample(img, t, rng):
+    """Downscaled and enlarged back (a thumbnail blown up, a digital zoom): softness and ringing."""
+    f = _p([1.6, 2.2, 3.0, 4.0, 5.5], t)
+    h, w, _ = img.shape
+    down = [Image.Resampling.BILINEAR, Image.Resampling.BICUBIC, Image.Resampling.LANCZOS][rng.integers(3)]
+    small = Image.fromarray(_to_u8(img)).resize((max(1, round(w / f)), max(1, round(h / f))), down)
+    return _from_u8(np.asarray(small.resize((w, h), Image.Resampling.BICUBIC)))
+
+
+def blur_jpeg(img, t, rng):
+    """LIVE-MD's first set: blur, then JPEG."""
+    x = _gauss(img, _p([0.6, 1.0, 1.6, 2.3, 3.2], t))
+    return _encode_decode(x, format="JPEG", quality=int(round(_p([60, 40, 25, 15, 9], t, lo=1))))
+
+
+def blur_noise(img, t, rng):
+    """LIVE-MD's second set: blur, then noise."""
+    x = _gauss(img, _p([0.6, 1.0, 1.6, 2.3, 3.2], t))
+    return x + rng.normal(0.0, _p([0.01, 0.02, 0.035, 0.05, 0.07], t), img.shape).astype(np.float32)
+
+
+def dark_noise(img, t, rng):
+    """A dim scene: under-exposed, then the sensor's shadow noise of the brightened result."""
+    x = underexposure(img, _p([0.1, 0.2, 0.3, 0.45, 0.6], t), rng)
+    return camera_noise(x, _p([0.2, 0.35, 0.5, 0.65, 0.8], t), rng)
+
+
 # Names are the `type` column of synth.csv and the values of `dpiqa synth --types`.
 DISTORTIONS: dict[str, Callable] = {
     "gaussian_blur": gaussian_blur,
@@ -246,9 +312,22 @@ DISTORTIONS: dict[str, Callable] = {
     "pixelate": pixelate,
     "oversharpen": oversharpen,
     "camera_chain": camera_chain,
+    "haze": haze,
+    "color_cast": color_cast,
+    "sharpen_halo": sharpen_halo,
+    "denoise_smear": denoise_smear,
+    "resample": resample,
+    "blur_jpeg": blur_jpeg,
+    "blur_noise": blur_noise,
+    "dark_noise": dark_noise,
 }
+# What photos from phones and casual shooting carry (optics, exposure, tone, processing, their mixtures):
+# the pool the bundled model's build draws each reference's extra types from.
+CAMERA_TYPES = ("motion_blur", "defocus_blur", "camera_noise", "underexposure", "overexposure",
+                "contrast_decrease", "haze", "color_cast", "saturation_decrease", "oversharpen", "sharpen_halo",
+                "denoise_smear", "resample", "webp", "camera_chain", "blur_jpeg", "blur_noise", "dark_noise")
 # Types whose output must keep the codec's artefacts (they are decoded, then saved losslessly).
-COMPRESSION_TYPES = ("jpeg", "jpeg2000", "webp", "camera_chain")
+COMPRESSION_TYPES = ("jpeg", "jpeg2000", "webp", "camera_chain", "blur_jpeg")
 
 
 def strength(level: int, levels: int, max_strength: float = 1.0) -> float:
