@@ -271,8 +271,9 @@ def bench(
     weights: WeightsOpt = None,
     dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="koniq|clive|spaq|livefb|live|csiq|tid2013|kadid|csv.")] = None,
     root: Annotated[Optional[Path], typer.Option("--root", help="The dataset's folder, as distributed.")] = None,
-    split: Annotated[str, typer.Option("--split", help="seeds (80/20 per seed) | official (KonIQ test set) | all (every image: cross-dataset).")] = "seeds",
-    seeds: Annotated[str, typer.Option("--seeds", help="Seeds for --split seeds: a range 0-4 or a list 0,1,2.")] = "0-4",
+    split: Annotated[Optional[str], typer.Option("--split", help="checkpoint (its own test images: the default for a checkpoint trained on this dataset) | seeds (80/20 per seed: the default otherwise) | official (KonIQ test set) | all (every image: cross-dataset).")] = None,
+    seeds: Annotated[Optional[str], typer.Option("--seeds", help="Seeds for --split seeds: a range 0-4 (the default) or a list 0,1,2.")] = None,
+    allow_overlap: Annotated[bool, typer.Option("--allow-overlap", help="Bench test splits that share images with the checkpoint's training or validation images (refused otherwise); the report's first line says so.")] = False,
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder: report.md, report.json, scatter.png, splits/.")] = Path("bench"),
     scores: Annotated[Optional[Path], typer.Option("--scores", help="Evaluate this existing `dpiqa score` output instead of scoring.")] = None,
     mos: Annotated[Optional[Path], typer.Option("--mos", help="With --scores: a CSV of path/name + MOS (instead of --dataset).")] = None,
@@ -308,7 +309,7 @@ def bench(
 
     bench_command(model=model, weights=weights, dataset=dataset, root=root, split=split, seeds=seeds, out_dir=out,
                   device=_device(device), batch_size=batch_size, workers=workers, allow_missing=allow_missing,
-                  scores=scores, mos=mos, progress=not state.quiet,
+                  scores=scores, mos=mos, progress=not state.quiet, allow_overlap=allow_overlap,
                   dataset_opts={"mos_min": mos_min, "mos_max": mos_max, "lower_better": lower_better or None})
 
 

@@ -119,6 +119,7 @@ def test_kadid_higher_better(tmp_path):
     touch(tmp_path, ["images/I01_01_01.png", "images/I01_01_05.png", "images/I02_03_02.png"])
     df = read_dataset("kadid10k", tmp_path)
     assert df["mos"].tolist() == pytest.approx([0.9, 0.1, 0.5])  # (dmos-1)/4, not flipped
+    assert df.attrs["direction"] == "the kadid catalog entry"  # the catalog wins over the column name
     assert df["ref"].tolist() == ["I01", "I01", "I02"] and df["level"].tolist() == [1, 5, 2]
 
 
@@ -157,3 +158,13 @@ def test_dataset_info():
     assert dataset_info("csiq")["milestones_teacher"] == [2, 4]
     assert dataset_info("clive")["milestones_student"] == [10, 25]
     assert dataset_info("live")["scale"]["lower_better"] is True
+
+
+def test_generic_csv_reads_a_dmos_column_as_lower_better(tmp_path):
+    pd.DataFrame({"path": ["a.png", "b.png", "c.png"], "dmos": [10.0, 50.0, 90.0]}).to_csv(tmp_path / "l.csv", index=False)
+    touch(tmp_path, ["a.png", "b.png", "c.png"])
+    df = read_dataset("csv", tmp_path)
+    assert df["mos"].tolist() == pytest.approx([1.0, 0.5, 0.0])  # flipped: the best image has the lowest DMOS
+    assert df.attrs["scale"]["lower_better"] is True and df.attrs["direction"] == "column name 'dmos' (DMOS)"
+    assert read_dataset("csv", tmp_path, lower_better=False)["mos"].tolist() == \
+        pytest.approx([0.0, 0.5, 1.0])  # told otherwise

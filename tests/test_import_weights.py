@@ -51,6 +51,8 @@ def test_authors_student_imports_with_identical_outputs(tmp_path, run_cli):
     assert code == 0, err
     model, config = load_checkpoint(tmp_path / "s.safetensors")
     assert config["model"] == "student-b7" and config["dataset"] == "koniq"
+    # what the release trained on, so bench keeps KonIQ's official test set held out
+    assert config["split_images"]["official"] == {"train": ["train"], "val": [], "test": ["test"]}
     x = torch.rand(1, 3, 512, 512, generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
         (s0, f0), (s1, f1) = src(x), model(x)

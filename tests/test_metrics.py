@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from dpiqa_cli.evaluate.metrics import MetricWarning, aggregate, compute_metrics
+from dpiqa_cli.evaluate.metrics import MetricWarning, aggregate, compute_metrics, fit_logistic
 
 
 def test_matches_scipy():
@@ -17,7 +17,10 @@ def test_matches_scipy():
     assert m["plcc"] == pytest.approx(stats.pearsonr(pred, mos)[0], abs=1e-12)
     assert m["srcc"] == pytest.approx(stats.spearmanr(pred, mos)[0], abs=1e-12)
     assert m["krcc"] == pytest.approx(stats.kendalltau(pred, mos)[0], abs=1e-12)
-    assert m["rmse"] == pytest.approx(np.sqrt(np.mean((pred - mos) ** 2)), abs=1e-12)
+    fitted, sign = fit_logistic(pred, mos)
+    assert sign == 1.0
+    assert m["rmse"] == pytest.approx(np.sqrt(np.mean((fitted - mos) ** 2)), abs=1e-12)  # after the mapping
+    assert m["rmse"] < np.sqrt(np.mean((pred - mos) ** 2))  # a least-squares fit can only lower it
     assert m["n"] == 200
     assert m["plcc_logistic"] >= m["plcc"] - 1e-6  # the mapping can only help a least-squares fit
 
@@ -28,7 +31,14 @@ def test_hand_values():
     assert m["plcc"] == pytest.approx(0.8)  # cov 1.0 / var 1.25
     assert m["srcc"] == pytest.approx(0.8)  # 1 - 6*2/(4*15)
     assert m["krcc"] == pytest.approx(4 / 6)  # (5 concordant - 1 discordant) / 6
-    assert m["rmse"] == pytest.approx(math.sqrt(0.5))
+
+
+def test_rmse_is_after_the_mapping_so_the_scale_of_the_scores_does_not_matter():
+    rng = np.random.default_rng(3)
+    mos = rng.uniform(0, 1, 100)
+    pred = mos + rng.normal(0, 0.1, 100)
+    a, b = compute_metrics(pred, mos), compute_metrics(40 * pred + 7, mos)  # same scores on another scale
+    assert a["rmse"] == pytest.approx(b["rmse"], rel=1e-5) and a["rmse"] < 0.15
 
 
 def test_logistic_linearises_monotone_transform():
@@ -40,12 +50,21 @@ def test_logistic_linearises_monotone_transform():
     assert m["srcc"] == pytest.approx(1.0)
 
 
-def test_negative_direction_fits():
+def test_negative_direction_keeps_its_sign():
     mos = np.linspace(0, 1, 50)
     m = compute_metrics(np.exp(-3 * mos), mos)  # a lower-better score
     assert m["srcc"] == pytest.approx(-1.0)
     assert m["plcc"] < 0
-    assert m["plcc_logistic"] > 0.99  # f(pred) predicts MOS, so the mapping absorbs the direction
+    assert m["plcc_logistic"] < -0.99  # the fitted logistic falls: the relation is negative, and so is its PLCC
+
+
+def test_weak_negative_relation_is_not_reported_as_positive():
+    rng = np.random.default_rng(7)
+    mos = rng.uniform(1, 5, 40)
+    pred = -0.1 * mos + rng.normal(0, 0.25, 40)  # the newcomer's case: PLCC and SRCC about -0.3
+    m = compute_metrics(pred, (mos - 1) / 4)
+    assert m["plcc"] < 0 and m["srcc"] < 0
+    assert m["plcc_logistic"] < 0 and abs(m["plcc_logistic"]) >= abs(m["plcc"]) - 1e-6
 
 
 def test_permutation_srcc_exact():

@@ -2,6 +2,8 @@
 
 Every image any split needs is scored once (`scoring.pipeline.score_paths`, the same decode/resize/model path as
 `dpiqa score`), then each split's test part is evaluated on the normalised [0, 1] MOS scale:
+- checkpoint: the test part of the split the checkpoint was made with (the default for a checkpoint made on
+  this dataset; `bench.held_out` refuses any other split that overlaps its training or validation images);
 - seeds: random 80/20 by image (authentic) or by reference image (synthetic), one split per seed; the test
   part equals the one training draws with the same seed (same make_split call);
 - official: the dataset's own test set (KonIQ `set`);
@@ -18,18 +20,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dpiqa_cli.bench.held_out import HeldOut, held_out
 from dpiqa_cli.data.catalog import canonical, dataset_info
 from dpiqa_cli.data.datasets import read_dataset
 from dpiqa_cli.data.splits import make_split, official_split, save_split
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.evaluate.metrics import aggregate, compute_metrics
-from dpiqa_cli.evaluate.mos import match, read_mos
-from dpiqa_cli.evaluate.report import write_report
-from dpiqa_cli.models.config import read_config
+from dpiqa_cli.evaluate.metrics import aggregate, evaluate_split
+from dpiqa_cli.evaluate.mos import mos_split
+from dpiqa_cli.evaluate.report import require_evaluated, write_report
+from dpiqa_cli.models.config import read_config, read_json_config
 from dpiqa_cli.models.registry import get_spec
 from dpiqa_cli.scoring.pipeline import score_paths
 
-SPLITS = ("seeds", "official", "all")
+SPLITS = ("checkpoint", "seeds", "official", "all")
 
 
 def parse_seeds(text) -> list[int]:
@@ -46,18 +49,31 @@ def parse_seeds(text) -> list[int]:
 
 
 def model_info(model: str | None, weights) -> dict:
-    """The checkpoint's training dataset, from its config (the network is not loaded)."""
+    """The checkpoint, its training dataset and its config (the network is not loaded); config None: random
+    weights, nothing was trained."""
     path = Path(weights) if weights else None
+    if path is None and model is not None and Path(model).suffix.lower() == ".onnx":
+        from dpiqa_cli.scoring.onnx import ONNX_FORMAT
+
+        config = read_json_config(Path(model).with_suffix(".json"), ONNX_FORMAT, required=False)
+        return {"checkpoint": str(model), "trained_on": config.get("dataset"), "config": config}
     if path is None and model is not None and Path(model).suffix in {".safetensors", ".json"}:
         path = Path(model)
-    if path is None and (model is None or Path(model).suffix.lower() != ".onnx"):
+    if path is None:
         path = get_spec(model or "student").default_weights
     if path is None or not Path(path).is_file():
-        return {"checkpoint": None, "trained_on": "random weights (no checkpoint)"}
-    return {"checkpoint": str(path), "trained_on": read_config(path)[1].get("dataset")}
+        return {"checkpoint": None, "trained_on": "random weights (no checkpoint)", "config": None}
+    config = read_config(path)[1]
+    return {"checkpoint": str(path), "trained_on": config.get("dataset"), "config": config}
 
 
-def make_splits(df: pd.DataFrame, dataset: str, split: str, seeds) -> list[dict]:
+def make_splits(df: pd.DataFrame, dataset: str, split: str, seeds, guard: HeldOut | None = None) -> list[dict]:
+    if split == "checkpoint":
+        if guard is None or guard.own is None:
+            raise DpiqaError(f"--split checkpoint needs a checkpoint that records its split of {dataset}")
+        if not guard.own["test"]:
+            raise DpiqaError(f"{guard.name} has no test images of {dataset}")
+        return [{"name": "checkpoint", "split": dict(guard.own)}]
     if split == "official":
         sp = official_split(df)
         if not sp["test"]:
@@ -71,6 +87,21 @@ def make_splits(df: pd.DataFrame, dataset: str, split: str, seeds) -> list[dict]
     if synthetic and not by_ref:
         raise DpiqaError(f"{dataset} is synthetic: its splits go by reference image, but some rows have no ref")
     return [{"name": f"seed {s}", "split": make_split(df, s, by_ref)} for s in parse_seeds(seeds)]
+
+
+def overlap_line(allow_overlap: bool, overlap: dict, guard: HeldOut | None, dataset: str) -> str | None:
+    """The report's first line under --allow-overlap: what was allowed."""
+    if not allow_overlap:
+        return None
+    if overlap:
+        k, n = sum(v[0] for v in overlap.values()), sum(v[1] for v in overlap.values())
+        return (f"--allow-overlap: {k} of {n} test images were among the images the checkpoint trained or "
+                "validated on; these are not held-out results")
+    if guard is not None and guard.applies:
+        return "--allow-overlap: no test image was among the images the checkpoint trained or validated on"
+    if guard is not None and guard.unknown:
+        return "--allow-overlap: the checkpoint does not record its training images; overlap was not checked"
+    return f"--allow-overlap: the checkpoint was not trained on {dataset}; nothing to overlap"
 
 
 def read_scores(path) -> dict:
@@ -111,26 +142,26 @@ def _evaluate(df: pd.DataFrame, splits: list[dict], pred: dict, out: Path) -> tu
             notes.append(f"{s['name']}: {int((~have).sum())} of {len(rows)} test images have no score (excluded)")
         rows = rows[have]
         p = np.array([pred[x] for x in rows["path"]], float)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            m = compute_metrics(p, rows["mos"].to_numpy(float))
-        notes += [f"{s['name']}: {w.message}" for w in caught]
-        results.append({"name": s["name"], "metrics": m, "pred": p.tolist(), "mos": rows["mos"].tolist(),
-                        "ids": rows.index.astype(str).tolist(), "split_file": f"splits/{fname}"})
+        r = evaluate_split(s["name"], p, rows["mos"].to_numpy(float), rows.index.astype(str).tolist())
+        results.append({**r, "split_file": f"splits/{fname}"})
     return results, notes
 
 
-def run_bench(model=None, weights=None, dataset=None, root=None, split="seeds", seeds="0-4", out_dir="bench",
+def run_bench(model=None, weights=None, dataset=None, root=None, split=None, seeds=None, out_dir="bench",
               device="auto", batch_size=None, workers=None, allow_missing=False, scores=None, mos=None,
-              progress=True, dataset_opts: dict | None = None) -> dict:
-    """Evaluate; write out_dir/report.{md,json}, scatter.png, splits/*.json. Returns the report's numbers."""
+              progress=True, dataset_opts: dict | None = None, allow_overlap: bool = False) -> dict:
+    """Evaluate; write out_dir/report.{md,json}, scatter.png, splits/*.json. Returns the report's numbers.
+
+    split None: the checkpoint's own test split when it was made on this dataset, else seeds (`seeds` None: 0-4)."""
     out = Path(out_dir)
-    if split not in SPLITS:
+    if split is not None and split not in SPLITS:
         raise DpiqaError(f"--split must be one of {', '.join(SPLITS)} (got {split!r})")
-    if split == "seeds":
+    if seeds is not None:
         parse_seeds(seeds)  # a typo fails before any file is read
+        split = split or "seeds"
+    seeds = "0-4" if seeds is None else seeds
     if mos is not None:
-        return _bench_mos_file(scores, mos, out, model, weights)
+        return _bench_mos_file(scores, mos, out, allow_overlap)
     if dataset is None or root is None:
         raise DpiqaError("bench needs --dataset and --root (or --scores FILE --mos FILE)")
     dataset = canonical(dataset)
@@ -141,55 +172,78 @@ def run_bench(model=None, weights=None, dataset=None, root=None, split="seeds", 
         print(f"warning: {w.message}", file=sys.stderr)
     if len(df) == 0:
         raise DpiqaError(f"{dataset} at {root}: no images")
-    splits = make_splits(df, dataset, split, seeds)
+    if scores is not None:
+        info = {"checkpoint": None, "trained_on": None, "scores_file": str(scores), "config": None}
+    else:
+        info = model_info(model, weights)
+    guard = held_out(info["checkpoint"], info.pop("config"), dataset, df, allow_overlap)
+    notes = []
+    if guard is not None:
+        if guard.warning():
+            print(f"warning: {guard.warning()}", file=sys.stderr)
+            notes.append(guard.warning())
+        notes += guard.notes
+    split = split or (guard.default_split() if guard is not None else "seeds")
+    splits = make_splits(df, dataset, split, seeds, guard)
+    overlap = guard.check(splits) if guard is not None else {}
+    notes += [f"{n}: {k} of {t} test images were among the checkpoint's training or validation images"
+              for n, (k, t) in overlap.items()]
     needed = sorted(set().union(*(s["split"]["test"] for s in splits)))
     paths = df.set_index("id").loc[needed, "path"].tolist()
     if scores is not None:
         pred = read_scores(scores)
         pred = {p: pred.get(str(Path(p).resolve()), np.nan) for p in paths}
-        info = {"checkpoint": None, "trained_on": None, "scores_file": str(scores)}
     else:
         pred = _score(paths, model, weights, device, batch_size, workers, progress)
-        info = model_info(model, weights)
-    results, notes = _evaluate(df, splits, pred, out)
+    results, more = _evaluate(df, splits, pred, out)
     agg = aggregate([r["metrics"] for r in results])
     trained_on = info.get("trained_on")
     meta = {"command": "bench", "model": None if scores else model, "weights": str(weights) if weights else None,
-            **info, "dataset": dataset, "root": str(Path(root).resolve()), "split": split,
+            **info, "dataset": dataset, "root": str(Path(root).resolve()), "split": _split_label(split, splits),
             "seeds": parse_seeds(seeds) if split == "seeds" else None, "n_images": len(df),
             "n_scored": int(sum(np.isfinite(v) for v in pred.values())), "scale": df.attrs.get("scale"),
+            "direction": df.attrs.get("direction"),
             "cross_dataset": split == "all" and bool(trained_on) and dataset not in str(trained_on).lower(),
-            "missing_skipped": df.attrs.get("missing", 0), "notes": notes}
+            "held_out": None if guard is None or not guard.applies else "; ".join(guard.what),
+            "overlap": {n: {"seen": k, "test": t} for n, (k, t) in overlap.items()},
+            "first_line": overlap_line(allow_overlap, overlap, guard, dataset),
+            "missing_skipped": df.attrs.get("missing", 0), "notes": notes + more}
     write_report(out, {"splits": results, "aggregate": agg}, meta)
-    return {"splits": [{"name": r["name"], **r["metrics"]} for r in results], "aggregate": agg, "out": str(out)}
+    return {"splits": [{"name": r["name"], **r["metrics"]} for r in results], "aggregate": agg, "out": str(out),
+            "warnings": require_evaluated(results, out), "first_line": meta["first_line"]}
 
 
-def _bench_mos_file(scores, mos, out: Path, model, weights) -> dict:
-    """--scores FILE --mos FILE: one split of every scored file that has a MOS (MOS on the file's own scale)."""
+def _split_label(split: str, splits: list[dict]) -> str:
+    if split != "checkpoint":
+        return split
+    s = splits[0]["split"]
+    how = f"seed {s.get('seed')}, by {s.get('by')}" if s.get("by") != "official" else "official"
+    return f"checkpoint (its own test images: {how})"
+
+
+def _bench_mos_file(scores, mos, out: Path, allow_overlap: bool = False) -> dict:
+    """--scores FILE --mos FILE: one split of every scored file that has a MOS, normalised as `score --mos` does."""
     if scores is None:
         raise DpiqaError("--mos needs --scores FILE (bench does not score loose folders; use `dpiqa score --mos`)")
     mos = Path(mos)
     if not mos.is_file():
         raise DpiqaError(f"--mos file not found: {mos}")
-    pred = read_scores(scores)
-    joined = match(pd.DataFrame({"path": list(pred), "score": list(pred.values())}), read_mos(mos), mos.resolve().parent)
-    if len(joined) < 3:
-        raise DpiqaError(f"only {len(joined)} scored file(s) have a MOS; correlations need at least 3")
-    m = compute_metrics(joined["score"].to_numpy(float), joined["mos_true"].to_numpy(float))
-    res = [{"name": "all", "metrics": m, "pred": joined["score"].tolist(), "mos": joined["mos_true"].tolist(),
-            "ids": joined["path"].tolist()}]
-    agg = aggregate([m])
-    meta = {"command": "bench --scores --mos", "scores_file": str(scores), "mos_file": str(mos), "split": "all",
-            "n_matched": len(joined), "n_scored": len(pred),
-            "notes": ["MOS taken as given in the MOS file (not normalised): RMSE is on that file's scale"]}
-    write_report(out, {"splits": res, "aggregate": agg}, meta)
-    return {"splits": [{"name": "all", **m}], "aggregate": agg, "out": str(out)}
+    pred = {p: v for p, v in read_scores(scores).items() if np.isfinite(v)}  # a failed file has no score
+    split, meta = mos_split(pd.DataFrame({"path": list(pred), "score": list(pred.values())}), mos)
+    agg = aggregate([split["metrics"]])
+    first = "--allow-overlap: no checkpoint is named; overlap was not checked" if allow_overlap else None
+    write_report(out, {"splits": [split], "aggregate": agg},
+                 {"command": "bench --scores --mos", "scores_file": str(scores), **meta, "first_line": first})
+    return {"splits": [{"name": "all", **split["metrics"]}], "aggregate": agg, "out": str(out),
+            "warnings": require_evaluated([split], out), "first_line": first}
 
 
 def bench_command(**kw) -> dict:
-    """`dpiqa bench`: run_bench, then one summary line on stderr."""
+    """`dpiqa bench`: run_bench, then a warning line per split without metrics and one summary line on stderr."""
     kw["dataset_opts"] = {k: v for k, v in (kw.get("dataset_opts") or {}).items() if v is not None}
     res = run_bench(**kw)
+    for line in res["warnings"] + ([res["first_line"]] if res["first_line"] else []):
+        print(f"warning: {line}", file=sys.stderr)
     med = res["aggregate"]
     print(f"SRCC {med['srcc']['median']:.4f}  PLCC {med['plcc']['median']:.4f}  "
           f"PLCC(logistic) {med['plcc_logistic']['median']:.4f}  (median of {len(res['splits'])} split(s)); "

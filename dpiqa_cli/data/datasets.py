@@ -2,7 +2,8 @@
 
 Columns: path (absolute), id (path relative to root: the stable id in split files), mos (float in [0, 1],
 higher = better), mos_raw, ref (reference image id or None), split (official split or None), plus type/level
-where the dataset encodes them. df.attrs['scale'] = {name, min, max, lower_better} maps mos back to raw.
+where the dataset encodes them. df.attrs["scale"] = {name, min, max, lower_better} maps mos back to raw, and
+df.attrs["direction"] says where the direction came from (`data.labels`: catalog entry or column name).
 Columns are selected by name, never by position: directions and scales differ between datasets. The nominal range is widened
 to the data when a file exceeds it (LIVE DMOS runs a little past 100), so mos always stays inside [0, 1].
 """
@@ -16,7 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import io
 
-from dpiqa_cli.data.catalog import INFO, OFFICIAL, canonical
+from dpiqa_cli.data.catalog import OFFICIAL, canonical
+from dpiqa_cli.data.labels import label_scale, normalise
 from dpiqa_cli.errors import DpiqaError
 
 
@@ -77,7 +79,7 @@ class _CaseFix:
 
 
 def _finish(key: str, root: Path, rel, mos_raw, ref=None, split=None, extra: dict | None = None,
-            allow_missing: bool = False, source: str = "", scale=None) -> pd.DataFrame:
+            allow_missing: bool = False, source: str = "", scale=None, column: str | None = None) -> pd.DataFrame:
     rel = [str(r).replace("\\", "/") for r in rel]
     raw = pd.to_numeric(pd.Series(list(mos_raw)), errors="coerce").to_numpy(float)
     if len(raw) != len(rel):
@@ -91,11 +93,9 @@ def _finish(key: str, root: Path, rel, mos_raw, ref=None, split=None, extra: dic
     df["split"] = pd.Series(list(split), dtype=object) if split is not None else None
     for k, v in (extra or {}).items():
         df[k] = list(v)
-    lo, hi, lower_better = scale or INFO[key]["scale"]
-    lo = float(raw.min()) if lo is None or len(raw) == 0 else min(float(lo), float(raw.min()))
-    hi = float(raw.max()) if hi is None or len(raw) == 0 else max(float(hi), float(raw.max()))
-    mos = (raw - lo) / ((hi - lo) or 1.0)
-    df["mos"] = 1.0 - mos if lower_better else mos
+    lo, hi, lower_better = scale or (None, None, None)
+    sc = label_scale(raw, column, key, lo, hi, lower_better)
+    df["mos"] = normalise(raw, sc)
     exists = np.fromiter((os.path.isfile(p) for p in df["path"]), bool, len(df))
     if not exists.all():
         miss = df.loc[~exists, "id"].tolist()
@@ -106,7 +106,8 @@ def _finish(key: str, root: Path, rel, mos_raw, ref=None, split=None, extra: dic
         warnings.warn(msg + "; skipped", stacklevel=3)
         df = df.loc[exists].reset_index(drop=True)
     df = df[["path", "id", "mos", "mos_raw", "ref", "split"] + [c for c in df.columns if c in (extra or {})]]
-    df.attrs["scale"] = {"name": key, "min": lo, "max": hi, "lower_better": bool(lower_better)}
+    df.attrs["scale"] = {k: sc[k] for k in ("name", "min", "max", "lower_better")}
+    df.attrs["direction"] = sc["why"]
     df.attrs["missing"] = int((~exists).sum())
     return df
 
@@ -119,7 +120,7 @@ def _koniq(root: Path, size: str | None = None, **kw):
     folder = size or next((d for d in ("1024x768", "512x384") if (root / d).is_dir()), "1024x768")
     raw = pd.to_numeric(t[mos], errors="coerce")
     # the file may carry MOS on the 1-5 rating scale (c1..c5 are its vote counts) rather than 0-100
-    scale = (1.0, 5.0, False) if raw.max() <= 5.0 and {"c1", "c5"} <= set(t.columns) else None
+    scale = (1.0, 5.0, None) if raw.max() <= 5.0 and {"c1", "c5"} <= set(t.columns) else None
     split = [OFFICIAL.get(str(s).strip().lower()) for s in t[st]]
     return _finish("koniq", root, [f"{folder}/{n}" for n in t[name]], raw, None, split, source=src.name,
                    scale=scale, **kw)
@@ -234,7 +235,7 @@ def _kadid(root: Path, **kw):
                    [os.path.splitext(r)[0] for r in ref], extra=extra, source=src.name, **kw)
 
 
-def _csv(root: Path, csv: str | None = None, mos_min=None, mos_max=None, lower_better: bool = False, **kw):
+def _csv(root: Path, csv: str | None = None, mos_min=None, mos_max=None, lower_better: bool | None = None, **kw):
     if root.is_file():
         root, csv = root.parent, root.name
     if csv is None:
@@ -247,13 +248,15 @@ def _csv(root: Path, csv: str | None = None, mos_min=None, mos_max=None, lower_b
         if not src.is_file():
             raise DpiqaError(f"csv dataset: {src} not found")
     t = pd.read_csv(src)
-    pc, mc = _col(t, ["path"], src), _col(t, ["mos"], src)
+    pc, mc = _col(t, ["path"], src), _col(t, ["mos", "dmos"], src)  # dmos: lower is better, unless told
     lower = {str(c).lower(): c for c in t.columns}
     ref = t[lower["ref"]].astype(str) if "ref" in lower else None
     split = [OFFICIAL.get(str(s).strip().lower()) for s in t[lower["split"]]] if "split" in lower else None
     extra = {k: t[lower[k]] for k in ("type", "level") if k in lower}
-    scale = (None if mos_min is None else float(mos_min), None if mos_max is None else float(mos_max), bool(lower_better))
-    return _finish("csv", root, t[pc].astype(str), t[mc], ref, split, extra=extra, source=src.name, scale=scale, **kw)
+    scale = (None if mos_min is None else float(mos_min), None if mos_max is None else float(mos_max),
+             None if lower_better is None else bool(lower_better))
+    return _finish("csv", root, t[pc].astype(str), t[mc], ref, split, extra=extra, source=src.name, scale=scale,
+                   column=str(mc), **kw)
 
 
 READERS = {"koniq": _koniq, "clive": _clive, "spaq": _spaq, "livefb": _livefb, "live": _live, "csiq": _csiq,

@@ -6,6 +6,7 @@ to the dataset root), so a saved split replays on any machine. Randomness is a n
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from dpiqa_cli.atomic import write_json
+from dpiqa_cli.data.catalog import canonical
 from dpiqa_cli.errors import DpiqaError
 
 PARTS = ("train", "val", "test")
@@ -73,3 +75,51 @@ def load_split(path) -> dict:
     if not isinstance(split, dict) or not all(isinstance(split.get(p), list) for p in PARTS):
         raise DpiqaError(f"{path}: a split file needs lists 'train', 'val' and 'test'")
     return split
+
+
+# ---- what a checkpoint records of the images it was made with (its config's "split_images") ----
+RECORD = "dpiqa-split-images/1"
+
+
+def ids_sha256(ids) -> str:
+    """A set of ids, hashed in sorted order: equal sets give equal hashes on any machine."""
+    return hashlib.sha256("\n".join(sorted(map(str, ids))).encode()).hexdigest()
+
+
+def split_record(split: dict, dataset: str, root=None, split_file=None) -> dict:
+    """The images of each part of `split` (ids, count, sha256) and how it was made (seed, by, fractions,
+    split file), so `bench` can tell which of a dataset's images the checkpoint has seen."""
+    return {"format": RECORD, "dataset": canonical(dataset), "root": None if root is None else str(root),
+            "split_file": None if split_file is None else str(split_file), "by": split.get("by"),
+            "seed": split.get("seed"), "test_frac": split.get("test_frac"), "val_frac": split.get("val_frac"),
+            "n": {p: len(split[p]) for p in PARTS}, "sha256": {p: ids_sha256(split[p]) for p in PARTS},
+            "ids": {p: sorted(map(str, split[p])) for p in PARTS}}
+
+
+def official_record(dataset: str, parts: dict, source: str, note: str | None = None) -> dict:
+    """A record by the dataset's own split: `parts` maps train/val/test to official parts, e.g. the authors'
+    KonIQ release {"train": ["train"], "val": [], "test": ["test"]}; the ids come from the table when read."""
+    return {"format": RECORD, "dataset": canonical(dataset), "by": "official", "source": source,
+            "official": {p: list(parts.get(p) or []) for p in PARTS}, **({"note": note} if note else {})}
+
+
+def inherited_images(role: str, checkpoint, config: dict) -> dict:
+    """What a checkpoint made from another one (its teacher, its starting weights) records of that one's images:
+    its training and validation ids (a test part is not seen), or None when it records none."""
+    rec = config.get("split_images")
+    if rec is not None and "ids" in rec:
+        rec = {**rec, "ids": {p: rec["ids"].get(p) or [] for p in ("train", "val")}}
+    return {"from": role, "checkpoint": str(checkpoint), "dataset": config.get("dataset"), "record": rec}
+
+
+def record_parts(record: dict, df: pd.DataFrame) -> dict:
+    """{train, val, test: sorted ids} of a record; an official record reads them from the table's split column."""
+    if "ids" in record:
+        return {p: list(record["ids"].get(p) or []) for p in PARTS}
+    if "official" not in record:
+        raise DpiqaError(f"unreadable split_images record (format {record.get('format')})")
+    if "split" not in df or df["split"].isna().all():
+        raise DpiqaError(f"the checkpoint was trained on {record.get('dataset')}'s official split, but this table "
+                         "has no split column")
+    norm = df["split"].map(lambda s: {"training": "train", "validation": "val"}.get(s, s))
+    return {p: sorted(df.loc[norm.isin(record["official"].get(p) or []), "id"].astype(str)) for p in PARTS}

@@ -1,8 +1,13 @@
 """Correlation metrics for IQA: PLCC (raw and after the VQEG 4-parameter logistic), SRCC, KRCC, RMSE.
 
-Convention (stated in every report): PLCC_logistic is the Pearson correlation between MOS and
-f(pred) = (b1 - b2) / (1 + exp(-(pred - b3) / |b4|)) + b2, fitted by least squares (VQEG FR-TV
-Phase I). RMSE compares pred and mos as given: `bench` passes both on the normalised [0, 1] scale.
+Convention (stated in every report). `mos` is the normalised MOS in [0, 1], higher is better (lower-is-better
+labels flipped first, `data.labels`), so every caller gets the same numbers for the same labels.
+- PLCC_logistic: the Pearson correlation between MOS and f(pred) = (b1 - b2) / (1 + exp(-(pred - b3) / |b4|))
+  + b2, fitted by least squares (VQEG FR-TV Phase I), with the sign of the fitted relation: a score that falls
+  as quality rises keeps a negative PLCC_logistic, as its PLCC and SRCC are negative.
+- RMSE: between f(pred) and the normalised MOS (after the nonlinear mapping, the VQEG convention), so it
+  measures the prediction error in MOS units of the [0, 1] scale whatever the scale of the predictions.
+When the logistic fit fails, a straight-line least-squares fit takes its place (with a warning).
 Degenerate input (constant, NaN, n < 3) gives NaN with a warning, never an exception.
 """
 from __future__ import annotations
@@ -15,7 +20,9 @@ from scipy import optimize, stats
 from dpiqa_cli.errors import DpiqaError
 
 KEYS = ("plcc", "plcc_logistic", "srcc", "krcc", "rmse")
-LOGISTIC = "PLCC_logistic: Pearson r after the VQEG 4-parameter logistic f(x)=(b1-b2)/(1+exp(-(x-b3)/|b4|))+b2"
+LOGISTIC = ("PLCC_logistic: Pearson r after the VQEG 4-parameter logistic f(x)=(b1-b2)/(1+exp(-(x-b3)/|b4|))+b2, "
+            "signed as the fitted relation (negative when the score falls as MOS rises)")
+RMSE = "RMSE: between f(pred) and the MOS normalised to [0, 1] (after the logistic mapping, VQEG)"
 
 
 class MetricWarning(UserWarning):
@@ -27,9 +34,10 @@ def logistic4(x, b1, b2, b3, b4):
     return (b1 - b2) / (1.0 + np.exp(z)) + b2
 
 
-def fit_logistic(pred: np.ndarray, mos: np.ndarray) -> np.ndarray | None:
-    """Fitted f(pred), or None when the fit fails. Init: MOS range and the predictions' centre/spread,
-    the usual VQEG start; the sign of the slope goes into b1 > b2 or b1 < b2, so |b4| stays positive."""
+def fit_logistic(pred: np.ndarray, mos: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """(fitted f(pred), +1 or -1: whether f rises or falls), or None when the fit fails. Init: MOS range and
+    the predictions' centre/spread, the usual VQEG start; the sign of the slope goes into b1 > b2 or b1 < b2,
+    so |b4| stays positive."""
     sign = 1.0 if stats.pearsonr(pred, mos)[0] >= 0 else -1.0
     hi, lo = (mos.max(), mos.min()) if sign > 0 else (mos.min(), mos.max())
     p0 = [hi, lo, float(np.mean(pred)), float(np.std(pred)) or 1.0]
@@ -40,11 +48,13 @@ def fit_logistic(pred: np.ndarray, mos: np.ndarray) -> np.ndarray | None:
         fitted = logistic4(pred, *beta)
     except (RuntimeError, ValueError, optimize.OptimizeWarning):
         return None
-    return fitted if np.all(np.isfinite(fitted)) else None
+    if not np.all(np.isfinite(fitted)) or np.ptp(fitted) == 0:
+        return None
+    return fitted, (1.0 if beta[0] > beta[1] else -1.0)
 
 
 def _nan_result(n: int, why: str) -> dict:
-    warnings.warn(f"metrics undefined: {why}; returning NaN", MetricWarning, stacklevel=3)
+    warnings.warn(f"metrics undefined: {why}", MetricWarning, stacklevel=3)
     return {**{k: float("nan") for k in KEYS}, "n": int(n)}
 
 
@@ -56,23 +66,40 @@ def compute_metrics(pred, mos) -> dict:
         raise DpiqaError(f"metrics: {pred.size} predictions but {mos.size} MOS values")
     n = int(pred.size)
     if n < 3:
-        return _nan_result(n, f"only {n} sample(s), need at least 3")
+        return _nan_result(n, f"only {n} sample{'' if n == 1 else 's'}, need at least 3")
     if not (np.all(np.isfinite(pred)) and np.all(np.isfinite(mos))):
         bad = int(np.sum(~np.isfinite(pred) | ~np.isfinite(mos)))
         return _nan_result(n, f"{bad} NaN/inf value(s) among {n}")
     if np.ptp(pred) == 0 or np.ptp(mos) == 0:
         return _nan_result(n, "constant " + ("predictions" if np.ptp(pred) == 0 else "MOS"))
     plcc = float(stats.pearsonr(pred, mos)[0])
-    fitted = fit_logistic(pred, mos)
-    if fitted is None or np.ptp(fitted) == 0:
-        warnings.warn("4-parameter logistic fit failed; plcc_logistic falls back to raw PLCC", MetricWarning,
-                      stacklevel=2)
-        plcc_log = plcc
+    fit = fit_logistic(pred, mos)
+    if fit is None:
+        warnings.warn("4-parameter logistic fit failed; PLCC_logistic and RMSE use a straight-line fit",
+                      MetricWarning, stacklevel=2)
+        fitted, plcc_log = np.polyval(np.polyfit(pred, mos, 1), pred), plcc
     else:
-        plcc_log = float(stats.pearsonr(fitted, mos)[0])
+        fitted, sign = fit
+        plcc_log = sign * float(stats.pearsonr(fitted, mos)[0])
     return {"plcc": plcc, "plcc_logistic": plcc_log, "srcc": float(stats.spearmanr(pred, mos)[0]),
-            "krcc": float(stats.kendalltau(pred, mos)[0]), "rmse": float(np.sqrt(np.mean((pred - mos) ** 2))),
+            "krcc": float(stats.kendalltau(pred, mos)[0]), "rmse": float(np.sqrt(np.mean((fitted - mos) ** 2))),
             "n": n}
+
+
+def evaluate_split(name: str, pred, mos, ids=None) -> dict:
+    """One split of a report: {name, metrics, pred, mos, ids, notes, undefined}. `notes` are compute_metrics'
+    warnings; `undefined` is why the split has no metrics (None when it has them)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = compute_metrics(pred, mos)
+    notes = [str(w.message) for w in caught if issubclass(w.category, MetricWarning)]
+    undefined = None
+    if not np.isfinite(m["srcc"]):
+        undefined = next((n.removeprefix("metrics undefined: ") for n in notes if n.startswith("metrics undefined")),
+                         "SRCC is undefined")
+    return {"name": name, "metrics": m, "pred": np.asarray(pred, float).tolist(),
+            "mos": np.asarray(mos, float).tolist(), "ids": None if ids is None else list(ids), "notes": notes,
+            "undefined": undefined}
 
 
 def aggregate(rows: list[dict]) -> dict:

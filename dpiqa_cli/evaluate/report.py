@@ -5,7 +5,8 @@
 - score --mos: {"metrics", "pred", "mos", "paths"} (one split)
 - training's final test: {"metrics", "table": DataFrame(path, id, score, mos), "model", "checkpoint"}
 - training's protocol: {"protocol": {"per_seed": [...], ...}, "metrics": {...}} (no predictions)
-`meta` names what was measured: model, weights/checkpoint, dataset, trained_on (cross-dataset), split.
+`meta` names what was measured: model, weights/checkpoint, dataset, trained_on (cross-dataset), split, the
+labels' scale and direction, and `first_line`, a warning that must not be missed (e.g. --allow-overlap).
 Every file is written to a temporary name first and moved into place, so a reader never sees half a report.
 """
 from __future__ import annotations
@@ -17,7 +18,9 @@ import numpy as np
 import pandas as pd
 
 from dpiqa_cli.atomic import write_json, write_text, write_via
-from dpiqa_cli.evaluate.metrics import KEYS, LOGISTIC, aggregate
+from dpiqa_cli.data.labels import direction_text
+from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.evaluate.metrics import KEYS, LOGISTIC, RMSE, aggregate
 
 COLS = ("n",) + KEYS
 HEAD = {"n": "n", "plcc": "PLCC", "plcc_logistic": "PLCC (logistic)", "srcc": "SRCC", "krcc": "KRCC", "rmse": "RMSE"}
@@ -70,7 +73,8 @@ def _fmt(v, key: str) -> str:
 
 def _markdown(splits: list[dict], agg: dict, meta: dict) -> str:
     title = meta.get("title") or "dpiqa correlation report"
-    lines = [f"# {title}", ""]
+    lines = [f"**{meta['first_line']}**", ""] if meta.get("first_line") else []
+    lines += [f"# {title}", ""]
     labels = [("model", "model"), ("weights", "weights"), ("checkpoint", "checkpoint"), ("dataset", "dataset"),
               ("root", "dataset root"), ("split", "split protocol"), ("trained_on", "trained on"),
               ("command", "command"), ("mos_file", "MOS file")]
@@ -80,9 +84,11 @@ def _markdown(splits: list[dict], agg: dict, meta: dict) -> str:
     if meta.get("cross_dataset"):
         lines.append(f"- **cross-dataset**: trained on {meta.get('trained_on') or 'unknown'}, "
                      f"tested on every image of {meta.get('dataset')}")
+    direction = direction_text({**(meta.get("scale") or {}), "why": meta.get("direction")})
+    if direction:
+        lines.append(f"- **MOS direction**: {direction}")
     lines += ["", f"Convention: {LOGISTIC}, fitted by least squares (scipy curve_fit) on each split; "
-              "PLCC is the raw Pearson r; SRCC/KRCC are rank correlations; RMSE is between the raw "
-              "predictions and MOS on the scale given to the metrics (normalised [0, 1] for bench). "
+              f"PLCC is the raw Pearson r; SRCC/KRCC are rank correlations; {RMSE}. "
               "Aggregates over splits: median (the paper's headline), mean and population std.", "",
               "## Per split", "", "| split | " + " | ".join(HEAD[c] for c in COLS) + " |",
               "|---" * (len(COLS) + 1) + "|"]
@@ -94,7 +100,7 @@ def _markdown(splits: list[dict], agg: dict, meta: dict) -> str:
                   " | ".join(HEAD[c] for c in KEYS) + " |", "|---" * (len(KEYS) + 1) + "|"]
         for stat in ("median", "mean", "std"):
             lines.append(f"| {stat} | " + " | ".join(_fmt((agg.get(c) or {}).get(stat), c) for c in KEYS) + " |")
-    notes = meta.get("notes") or []
+    notes = list(meta.get("notes") or []) + [f"{s['name']}: {n}" for s in splits for n in s.get("notes") or []]
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
@@ -143,8 +149,10 @@ def write_report(out_dir, results: dict, meta: dict | None = None) -> Path:
             for i, p, m in zip(s.get("ids") or [None] * len(s["pred"]), s["pred"], s["mos"])]
     if rows:
         write_via(out / "scores.csv", lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
-    doc = {"meta": meta, "convention": {"plcc_logistic": LOGISTIC, "aggregate": "median over splits (paper)"},
-           "splits": [{"name": s["name"], "metrics": s.get("metrics") or {}} for s in splits],
+    doc = {"meta": meta, "convention": {"plcc_logistic": LOGISTIC, "rmse": RMSE,
+                                        "aggregate": "median over splits (paper)"},
+           "splits": [{"name": s["name"], "metrics": s.get("metrics") or {},
+                       **({"undefined": s["undefined"]} if s.get("undefined") else {})} for s in splits],
            "aggregate": agg}
     extra = {k: v for k, v in results.items() if k not in ("splits", "aggregate", "pred", "mos", "ids", "paths",
                                                            "table", "metrics", "model", "checkpoint")}
@@ -155,3 +163,13 @@ def write_report(out_dir, results: dict, meta: dict | None = None) -> Path:
     write_text(out / "report.md", md)
     _scatter(out / "scatter.png", splits, meta)
     return out
+
+
+def require_evaluated(splits: list[dict], report_dir) -> list[str]:
+    """Warning lines for the splits without metrics; a one-line error when no split has any."""
+    bad = [s for s in splits if s.get("undefined")]
+    if splits and len(bad) == len(splits):
+        more = f" (and {len(bad) - 1} more split(s) alike)" if len(bad) > 1 else ""
+        raise DpiqaError(f"no split could be evaluated: {bad[0]['name']}: {bad[0]['undefined']}{more}; "
+                         f"report: {Path(report_dir) / 'report.md'}")
+    return [f"{s['name']}: metrics undefined: {s['undefined']}" for s in bad]

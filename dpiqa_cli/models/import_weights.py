@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-from dpiqa_cli.data.catalog import dataset_info
+from dpiqa_cli.data.catalog import canonical, dataset_info
+from dpiqa_cli.data.splits import RECORD, official_record
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.checkpoint import save_checkpoint
 from dpiqa_cli.models.prompts import build_prompts
@@ -139,9 +140,26 @@ def import_authors_checkpoint(src: Path, kind: str, out: Path, model_name: str |
     return save_checkpoint(model, out, spec_name=spec.name, info=info)
 
 
+# What the release says each checkpoint trained on: the authors' README names one checkpoint, trained on
+# KonIQ-10k, whose demo tests it on KonIQ's official test set, so its training images are the official
+# training set. For the other datasets the paper's splits are random and unseeded: unknown.
+RELEASE_SPLITS = {"koniq": {"train": ["train"], "val": [], "test": ["test"]}}
+RELEASE_NOTE = "the released scripts chose their best epoch on the test split"
+
+
 def _dataset_facts(dataset: str | None) -> dict:
-    """The MOS scale to map scores back, and the view: synthetic datasets were trained on two patches."""
+    """The MOS scale to map scores back, the view (synthetic datasets were trained on two patches), and what
+    the release says of the images it trained on (`split_images`, so bench keeps its test images held out)."""
     if not dataset:
-        return {"mos_scale": None, "view": {"name": "whole"}}
+        return {"mos_scale": None, "view": {"name": "whole"},
+                "split_images": {"format": RECORD, "dataset": None, "unknown": "imported without --dataset"}}
     info = dataset_info(dataset)  # an unknown name is a one-line error
-    return {"mos_scale": info["scale"], "view": {"name": "patches" if info["synthetic"] else "whole"}}
+    name = canonical(dataset)
+    if name in RELEASE_SPLITS:
+        record = official_record(name, RELEASE_SPLITS[name], "the authors' release (README: trained on KonIQ-10k)",
+                                 note=RELEASE_NOTE)
+    else:
+        record = {"format": RECORD, "dataset": name,
+                  "unknown": f"the authors' release does not say which {name} images it trained on"}
+    return {"mos_scale": info["scale"], "view": {"name": "patches" if info["synthetic"] else "whole"},
+            "split_images": record}

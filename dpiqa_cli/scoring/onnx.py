@@ -63,7 +63,7 @@ def export_onnx(model: str = "student", weights=None, out: str | Path = "model.o
               "source_sha256": loaded.config.get("sha256"), "input_size": size,
               "feat_size": int(loaded.config.get("feat_size") or loaded.spec.feat_size),
               "mos_scale": loaded.config.get("mos_scale"), "dataset": loaded.config.get("dataset"),
-              "view": loaded.view.to_config(),
+              "split_images": loaded.config.get("split_images"), "view": loaded.view.to_config(),
               "opset": opset, "input": "input", "outputs": ["score", "feat"], "range": [0.0, 1.0],
               "sha256": sha256_file(out)}
     if check:

@@ -17,6 +17,7 @@ from accelerate.utils import set_seed
 from safetensors.torch import load_file, save_file
 
 from dpiqa_cli.atomic import write_json, write_via
+from dpiqa_cli.data.splits import inherited_images
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.checkpoint import load_checkpoint
 from dpiqa_cli.models.registry import get_spec
@@ -76,8 +77,10 @@ def distill(cfg: TrainConfig) -> dict:
         student = spec.build(pretrained=init == "imagenet", **overrides)
     except RuntimeError as exc:  # timm: unknown backbone name
         raise DpiqaError(f"cannot build --backbone {backbone}: {str(exc).splitlines()[0][:200]}") from None
+    inherited = []  # the images its teacher or its starting checkpoint saw count as seen by it too
     if init.endswith(".safetensors"):  # start from a trained student (fine-tuning, another dataset)
-        src, _ = load_checkpoint(init)
+        src, src_cfg = load_checkpoint(init)
+        inherited.append(inherited_images("init", init, src_cfg))
         try:
             student.load_state_dict(src.state_dict(), strict=True)
         except RuntimeError as exc:
@@ -87,12 +90,13 @@ def distill(cfg: TrainConfig) -> dict:
     if init == "imagenet":  # a pretrained backbone under a new head: start from the mean training score
         student.regressor.start_at(float(run.parts["train"]["mos"].mean()))
     info = {"trainer": "distill", "teacher": None if cfg.no_teacher else str(teacher), "init": init,
-            "rank_loss": cfg.rank_loss, "freeze_blocks": cfg.freeze_blocks}
+            "rank_loss": cfg.rank_loss, "freeze_blocks": cfg.freeze_blocks, "inherited_images": inherited}
     cache = None
     if cfg.no_teacher:
         loss_fn = score_only_loss(cfg.rank_loss)
     else:
         t_model, t_cfg = load_checkpoint(teacher, device=run.acc.device)
+        inherited.append(inherited_images("teacher", teacher, t_cfg))
         t_model.requires_grad_(False).eval().to(memory_format=torch.channels_last)
         x = torch.zeros(1, 3, run.input_size, run.input_size, device=run.acc.device)
         with torch.no_grad():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch
 from accelerate.utils import gather_object
 
 from dpiqa_cli.atomic import write_json
+from dpiqa_cli.data.splits import split_record
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.evaluate.metrics import compute_metrics
 from dpiqa_cli.evaluate.report import write_report
@@ -95,9 +97,15 @@ def fit(run: Run, model: torch.nn.Module, loss_fn: LossFn, spec_name: str, info:
     n_batches = len(run.train_batches(train_ds, 0))
     if n_batches == 0:
         raise DpiqaError(f"the train split has fewer images ({len(train_ds)}) than processes ({acc.num_processes})")
-    meta = {**info, "dataset": cfg.dataset, "mos_scale": run.scale, "train_config": cfg.to_json(),
-            "split": {k: len(run.split[k]) for k in ("train", "val", "test")}, "input_size": run.input_size,
-            "view": run.view.to_config()}
+    # which images it trained, validated and was tested on, so bench can keep its test images held out
+    record = split_record(run.split, cfg.dataset, root=Path(cfg.root).resolve(),
+                          split_file=(out / "split.json").resolve())
+    inherited = info.get("inherited_images")
+    meta = {**{k: v for k, v in info.items() if k != "inherited_images"}, "dataset": cfg.dataset,
+            "mos_scale": run.scale, "train_config": cfg.to_json(),
+            "split": {k: len(run.split[k]) for k in ("train", "val", "test")},
+            "split_images": {**record, **({"inherited": inherited} if inherited else {})},
+            "input_size": run.input_size, "view": run.view.to_config()}
     log = Logger(out, run.main, keep_until=t["step"] if cfg.resume else None)
     try:
         _train(run, model, net, opt, sched, loss_fn, train_ds, n_batches, t, log, spec_name, meta, ema)
