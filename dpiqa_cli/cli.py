@@ -216,7 +216,7 @@ def synth(
     types: Annotated[Optional[str], typer.Option("--types", help="Comma-separated distortion types (default: all).")] = None,
     size: Annotated[Optional[int], typer.Option("--size", help="Downscale so the shorter side is N px (default: keep).")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", help="Worker processes (default: min(4, CPUs); 0 = in-process).")] = None,
-    label: Annotated[str, typer.Option("--label", help="image: each image's own MS-SSIM (default); condition: the mean per type and level (KADID-style); mixed: half of each.")] = "image",
+    label: Annotated[str, typer.Option("--label", help="image: each image's own MS-SSIM (default); tone: that, lowered by its colour and brightness shift; condition: the mean per type and level (KADID-style); mixed: half of image and condition.")] = "image",
     per_ref: Annotated[Optional[int], typer.Option("--per-ref", help="Types per reference: --always plus others drawn per reference (default: every type for every reference).")] = None,
     always: Annotated[Optional[str], typer.Option("--always", help="With --per-ref: comma-separated types every reference gets.")] = None,
     max_strength: Annotated[float, typer.Option("--max-strength", help="Strength of the last level: 1 = each type's fifth anchor (KADID-like); 1.5 continues past it for severe defects.")] = 1.0,

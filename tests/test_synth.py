@@ -98,6 +98,30 @@ def test_mixed_labels_are_half_image_half_condition(src, synth_run, tmp_path):
     assert json.loads((tmp_path / "m" / "synth.json").read_text())["label_kind"] == "mixed"
 
 
+def test_tone_labels_see_colour_and_exposure_shifts_that_ms_ssim_misses(src, synth_run, tmp_path):
+    _, image = synth_run
+    tone = synthesize(src, tmp_path / "t", seed=0, workers=0, label="tone",
+                      types="color_cast,underexposure,gaussian_blur")
+    assert (tone.loc[tone.type == "pristine", "mos"] == 1.0).all() and (tone.loc[tone.type == "pristine", "de"] == 0).all()
+    both = tone.merge(image[["path", "mos"]], on="path", suffixes=("", "_image"))
+    dist = both[both.type != "pristine"]
+    assert (dist["mos"] <= dist["mos_image"] + 1e-6).all()  # the tone factor only lowers a label
+    cast = dist[(dist.type == "color_cast") & (dist.level == 5)]
+    blur = dist[(dist.type == "gaussian_blur") & (dist.level == 5)]
+    assert (cast["mos_image"] - cast["mos"]).min() > 0.1  # a strong cast: MS-SSIM alone keeps it near clean
+    assert (blur["mos_image"] - blur["mos"]).max() < 0.05  # blur barely moves the block means
+    for (ref, dtype), grp in dist.groupby(["ref", "type"]):
+        assert grp.sort_values("level")["mos"].is_monotonic_decreasing, f"{ref} {dtype}: label rises with level"
+
+
+def test_camera_types_worsen_with_level():
+    img = _photo("coffee")
+    for name in D.CAMERA_TYPES:
+        assert name in D.DISTORTIONS
+        q = [color_ms_ssim(img, D.apply(name, img, lv, 5, np.random.default_rng(7))) for lv in (1, 3, 5)]
+        assert q[0] > q[2] and q[0] < 1.0, (name, q)
+
+
 def test_types_per_reference_are_drawn_per_reference(tmp_path):
     from dpiqa_cli.data.synth import types_of_reference
 

@@ -111,3 +111,23 @@ def color_ms_ssim(ref: np.ndarray, dist: np.ndarray, max_scales: int = 5) -> flo
 
     q = ms_ssim_planes(rgb_to_ycbcr(as_float(ref)), rgb_to_ycbcr(as_float(dist)), max_scales)
     return float(np.dot(YCC_WEIGHTS, q))
+
+
+def _srgb_to_lab(img: np.ndarray) -> np.ndarray:
+    """H x W x 3 sRGB in [0, 1] -> CIE L*a*b* (D65)."""
+    c = np.where(img <= 0.04045, img / 12.92, ((img + 0.055) / 1.055) ** 2.4)
+    xyz = c @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
+    xyz = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
+
+
+def tone_difference(ref: np.ndarray, dist: np.ndarray, block: int = 8) -> float:
+    """The mean CIE76 colour difference (Delta E*ab) between the two images' block means (`block` x `block`
+    px): how far brightness, contrast and colour moved, with noise and fine detail averaged away. MS-SSIM
+    barely sees a colour cast; this sees little else."""
+    def means(a: np.ndarray) -> np.ndarray:
+        x = a.astype(np.float64) / (255.0 if a.dtype == np.uint8 else 1.0)
+        h, w = x.shape[0] // block * block, x.shape[1] // block * block
+        return x[:h, :w].reshape(h // block, block, w // block, block, 3).mean(axis=(1, 3))
+    return float(np.linalg.norm(_srgb_to_lab(means(ref)) - _srgb_to_lab(means(dist)), axis=-1).mean())

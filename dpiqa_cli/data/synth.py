@@ -3,7 +3,7 @@
 Output layout (all paths in the CSV are relative to OUT_DIR, with forward slashes):
     OUT/refs/<ref>.png                    the pristine references (after the optional resize)
     OUT/images/<ref>_<type>_<level>.png   one image per reference, type and level
-    OUT/synth.csv                         path,mos,ref,type,level,fr (the generic CSV; `ref` = refs/<ref>.png)
+    OUT/synth.csv                         path,mos,ref,type,level,fr,de (the generic CSV; `ref` = refs/<ref>.png)
     OUT/synth.json, OUT/README.md         seed, types, levels, size and the label definition below
 
 Images are stored as lossless PNG. The compression types (jpeg, jpeg2000, webp, camera_chain) are
@@ -28,6 +28,9 @@ Label (the `mos` column: a MOS-like score in [0, 1], higher = better), `label="i
 `label="condition"` is the KADID-style alternative: step 2 uses q(type, level), the mean of fr over all
 references of the run, so a label belongs to the distortion condition and not to the image, and step 3
 runs over the levels of a type.
+`label="tone"`: the image label divided by 1 + (de / 30)^2, where de is the mean CIE76 colour difference of
+the two images' 8 x 8-px block means (`fr_quality.tone_difference`): MS-SSIM hardly moves under a colour cast
+or a mild exposure shift, which people see at once; Delta E 30 halves the label.
 `label="mixed"`: mos = 0.5 x the image's own label (steps 1-3) + 0.5 x the mean of those labels over all
 references of the run at its (type, level). MS-SSIM is lenient on blur of flat content (a sigma-9.5 blur of a
 smooth crop can still score near 1), so the condition half keeps heavy blur low on any content, while the
@@ -52,13 +55,14 @@ from PIL import Image
 
 from dpiqa_cli.atomic import write_text, write_via
 from dpiqa_cli.data import distortions as D
-from dpiqa_cli.data.fr_quality import color_ms_ssim
+from dpiqa_cli.data.fr_quality import color_ms_ssim, tone_difference
 from dpiqa_cli.data.images import IMAGE_EXTS, ImageError, load_rgb
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.progress import Progress
 
 MIN_SIDE = 32  # below this MS-SSIM drops to very few scales and distortions lose meaning
 CSV_NAME = "synth.csv"
+TONE_DE = 30.0  # `tone` labels: the Delta E*ab at which a tone or colour shift halves the label
 _FR = ("the colour MS-SSIM (0.8 Y + 0.1 Cb + 0.1 Cr, 5-scale MS-SSIM, Wang et al. 2003) of the distorted image "
        "against its pristine reference")
 _IMAGE = ("running minimum over increasing level, within each (reference, type), of clip(2*fr - 1, 0, 1), "
@@ -68,6 +72,10 @@ LABEL_DEFINITIONS = {
     "condition": "mos = running minimum over increasing level of clip(2*q - 1, 0, 1), where q(type, level) is the "
                  f"mean over all references of {_FR}; pristine references: type 'pristine', level 0, mos 1.0. "
                  "Higher is better.",
+    "tone": "mos = running minimum over increasing level, within each (reference, type), of clip(2*fr - 1, 0, 1) / "
+            "(1 + (de / 30)^2), where fr is " + _FR + " and de the mean CIE76 Delta E*ab between the two images' "
+            "8 x 8-px block means (brightness, contrast and colour shifts); pristine references: type 'pristine', "
+            "level 0, mos 1.0. Higher is better.",
     "mixed": "mos = 0.5 * m + 0.5 * mean(m over all references at the same (type, level)), where m is the "
              f"'image' label, the {_IMAGE}; pristine references: type 'pristine', level 0, mos 1.0. Higher is better.",
 }
@@ -150,7 +158,7 @@ def _work(task) -> list[tuple]:
         img = D.apply(dtype, ref, level, levels, _rng(seed, stem, dtype, level), max_strength)
         rel = f"images/{stem}_{dtype}_{level}.png"
         _save_png(img, Path(out) / rel)
-        rows.append((rel, f"refs/{stem}.png", dtype, level, color_ms_ssim(ref, img)))
+        rows.append((rel, f"refs/{stem}.png", dtype, level, color_ms_ssim(ref, img), tone_difference(ref, img)))
     return rows
 
 
@@ -164,6 +172,8 @@ def make_labels(df: pd.DataFrame, label: str = "image") -> pd.DataFrame:
         return df.merge(table, on=["type", "level"], how="left")
     df = df.sort_values(["ref", "type", "level"], kind="stable")
     df["mos"] = np.clip(2.0 * df["fr"] - 1.0, 0.0, 1.0)
+    if label == "tone":
+        df["mos"] = df["mos"] / (1.0 + (df["de"] / TONE_DE) ** 2)
     df["mos"] = df.groupby(["ref", "type"])["mos"].cummin()
     if label == "mixed":
         df["mos"] = 0.5 * df["mos"] + 0.5 * df.groupby(["type", "level"])["mos"].transform("mean")
@@ -235,15 +245,16 @@ def synthesize(src_dir, out_dir, seed: int = 0, levels: int = 5, types=None, siz
                 bar.update(levels)
     bar.close()
 
-    df = make_labels(pd.DataFrame(rows, columns=["path", "ref", "type", "level", "fr"]), label)
+    df = make_labels(pd.DataFrame(rows, columns=["path", "ref", "type", "level", "fr", "de"]), label)
     pristine = pd.DataFrame({"path": [f"refs/{f.stem}.png" for f in files], "ref": [f"refs/{f.stem}.png" for f in files],
-                             "type": "pristine", "level": 0, "fr": 1.0, "mos": 1.0})
-    df = pd.concat([pristine, df], ignore_index=True)[["path", "mos", "ref", "type", "level", "fr"]]
+                             "type": "pristine", "level": 0, "fr": 1.0, "de": 0.0, "mos": 1.0})
+    df = pd.concat([pristine, df], ignore_index=True)[["path", "mos", "ref", "type", "level", "fr", "de"]]
     order = {t: i for i, t in enumerate(["pristine"] + names)}
     df = df.sort_values(["ref", "type", "level"], key=lambda c: c.map(order) if c.name == "type" else c,
                         kind="stable").reset_index(drop=True)
     df["mos"] = df["mos"].round(6)
     df["fr"] = df["fr"].round(6)
+    df["de"] = df["de"].round(4)
 
     used = [t for t in names if t in set(df["type"])]
     table = (df[df.type != "pristine"].groupby(["type", "level"])["mos"].mean().reset_index()
