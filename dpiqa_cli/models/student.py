@@ -33,6 +33,8 @@ class Student(nn.Module):
                 m.momentum = m.momentum if bn_momentum is None else bn_momentum
         channels = self.backbone.num_features
         self.frozen: list[nn.Module] = []  # a training setting (freeze_blocks); never saved
+        self.freeze_count = 0
+        self.input_block = 0  # training on cached frozen features (train.frozen_cache): x enters at this block
         self.feat_size = feat_size
         self.conv_transpose = nn.ConvTranspose2d(channels, 8, 3, stride=2, padding=1, output_padding=1)
         self.regressor = Regressor(8 * feat_size * feat_size, hidden)
@@ -50,6 +52,7 @@ class Student(nn.Module):
         if not 0 <= n <= len(bb.blocks):
             raise DpiqaError(f"--freeze-blocks must be between 0 and {len(bb.blocks)} (got {n})")
         self.frozen = [bb.conv_stem, bb.bn1, *bb.blocks[:n]] if n else []
+        self.freeze_count = n
         for m in self.frozen:
             m.requires_grad_(False)
         self.train(self.training)
@@ -61,7 +64,14 @@ class Student(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feat = torch.relu(self.conv_transpose(self.backbone.forward_features(x)))
+        if self.input_block:  # x is the output of the stem and the first input_block blocks
+            bb = self.backbone
+            for block in bb.blocks[self.input_block:]:
+                x = block(x)
+            x = bb.bn2(bb.conv_head(x))
+        else:
+            x = self.backbone.forward_features(x)
+        feat = torch.relu(self.conv_transpose(x))
         feat = F.interpolate(feat, size=(self.feat_size, self.feat_size), mode="nearest")
         return self.regressor(feat), feat
 

@@ -58,6 +58,12 @@ class TrainConfig:
                            help="Train on scores alone (the paper's w/o distillation).")
     cache_teacher: bool = opt("--cache-teacher", default=False, kinds=S,
                               help="Compute teacher maps once and store them in RUN/teacher_cache.")
+    cache_frozen: bool = opt("--cache-frozen", default=False, kinds=S,
+                             help="With --no-teacher and --freeze-blocks N: compute the frozen part's output for "
+                                  "every train and val item once (fixed crops, no flips) and train only the rest.")
+    frozen_cache: Optional[str] = opt("--frozen-cache", kinds=S, type=str,
+                                      help="--cache-frozen: the folder of the cached features, shared by runs of the "
+                                           "same start and data (default: RUN/frozen_cache).")
     backbone: Optional[str] = opt("--backbone", kinds=S, type=str, help="timm backbone (default: the entry's).")
     init: str = opt("--init", default="random", kinds=S, type=str,
                     help="random, imagenet (offline: tf_efficientnet_lite0 only) or a student checkpoint .safetensors.")

@@ -116,7 +116,7 @@ class TableDataset(Dataset):
 
     def __init__(self, paths: list[str], mos: list[float], view: View, train: bool = False, seed: int = 0,
                  cache: torch.Tensor | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                 crop_jitter: float = 0.0):
+                 crop_jitter: float = 0.0, features: str | Path | None = None):
         if crop_jitter and cache is not None:
             raise DpiqaError("--crop-jitter cannot be used with a teacher cache: cached maps are of the fixed view")
         self.crop_jitter = float(crop_jitter)
@@ -134,6 +134,7 @@ class TableDataset(Dataset):
         self.item_image, self.item_part, self.item_crop = (np.array([it[n] for it in items], dtype=int)
                                                            for n in range(3))
         self._cut: tuple[int, np.ndarray] | None = None  # the last image decode_views cut (multiscale)
+        self.features, self._feats = features, None  # cached frozen features: opened in each process
         if cache is not None and len(cache) != len(self):
             raise DpiqaError(f"teacher cache holds {len(cache)} maps for {len(self)} training items; delete it")
 
@@ -186,6 +187,13 @@ class TableDataset(Dataset):
         return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).float().div_(255.0)
 
     def __getitem__(self, i: int) -> dict:
+        if self.features is not None:  # the frozen part's output for the fixed, unflipped crop
+            if self._feats is None:
+                from dpiqa_cli.train.frozen_cache import open_features
+
+                self._feats = open_features(Path(self.features), len(self))
+            return {"x": torch.from_numpy(np.asarray(self._feats[i], dtype=np.float32)),
+                    "y": torch.tensor(self.mos[self.item_image[i]], dtype=torch.float32), "idx": torch.tensor(i)}
         g = item_generator(self.seed, self.epoch, i) if self.train else None
         s, part = self.size, self.layouts[self.item_image[i]][self.item_part[i]]
         box, corners = part.box, part.corners

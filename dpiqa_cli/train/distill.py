@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from pathlib import Path
 
 import torch
 from accelerate.utils import set_seed
@@ -21,6 +22,7 @@ from dpiqa_cli.data.splits import inherited_images
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.checkpoint import load_checkpoint
 from dpiqa_cli.models.registry import get_spec
+from dpiqa_cli.train import frozen_cache
 from dpiqa_cli.train.config import TrainConfig
 from dpiqa_cli.train.losses import distill_loss, score_only_loss
 from dpiqa_cli.train.loop import fit
@@ -65,6 +67,8 @@ def distill(cfg: TrainConfig) -> dict:
         raise DpiqaError("--cache-teacher needs --teacher")
     if cfg.cache_teacher and cfg.crop_jitter:  # fail before the (long) cache is built
         raise DpiqaError("--crop-jitter cannot be used with --cache-teacher: cached maps are of the fixed view")
+    if cfg.cache_frozen and not (cfg.no_teacher and cfg.freeze_blocks > 0 and not cfg.crop_jitter):
+        raise DpiqaError("--cache-frozen needs --no-teacher and --freeze-blocks N (N >= 1), and no --crop-jitter")
     if init not in ("random", "imagenet") and not str(init).endswith(".safetensors"):
         raise DpiqaError(f"--init must be random, imagenet or a student checkpoint .safetensors (got {init!r})")
     spec = get_spec(cfg.model)
@@ -92,6 +96,11 @@ def distill(cfg: TrainConfig) -> dict:
     info = {"trainer": "distill", "teacher": None if cfg.no_teacher else str(teacher), "init": init,
             "rank_loss": cfg.rank_loss, "freeze_blocks": cfg.freeze_blocks, "inherited_images": inherited}
     cache = None
+    if cfg.cache_frozen:
+        folder = Path(cfg.frozen_cache) if cfg.frozen_cache else run.out / "frozen_cache"
+        run.features = {part: frozen_cache.build(run, student, part, folder, quiet=cfg.quiet) for part in ("train", "val")}
+        student.input_block = cfg.freeze_blocks
+        info["cached_frozen_blocks"] = cfg.freeze_blocks  # fixed crops, no flips
     if cfg.no_teacher:
         loss_fn = score_only_loss(cfg.rank_loss)
     else:

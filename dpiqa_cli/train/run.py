@@ -51,6 +51,7 @@ class Run:
                                cpu=device.type == "cpu",
                                kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
         self.main = self.acc.is_main_process
+        self.features: dict[str, Path] = {}  # part -> cached frozen features (train.frozen_cache)
         df = load_table(cfg.dataset, cfg.root, **cfg.dataset_opts)
         self.scale = df.attrs.get("scale")
         self.split = resolve_split(df, cfg.split_seed, cfg.split_official, None, self.out, cfg.val_frac, cfg.test_frac)
@@ -83,7 +84,7 @@ class Run:
     def dataset(self, part: str, train: bool = False, cache: torch.Tensor | None = None) -> TableDataset:
         t = self.parts[part]
         return TableDataset(t["path"].tolist(), t["mos"].tolist(), self.view, train=train, seed=self.data_seed,
-                            cache=cache, crop_jitter=self.cfg.crop_jitter)
+                            cache=cache, crop_jitter=self.cfg.crop_jitter, features=self.features.get(part))
 
     def loader(self, ds, batches) -> DataLoader:
         # a private generator: creating an iterator must not draw from the global RNG (exact resume)
