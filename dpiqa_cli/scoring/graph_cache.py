@@ -100,7 +100,8 @@ def _expected(ckpt: Path) -> dict:
     # the graph's .json carries the MOS scale and dataset too: the same weights with another scale are another graph
     return {"checkpoint_sha256": sha256_file(ckpt), "model": config.get("model"), "input_size": size,
             "view": view_from_config(config, size).to_config(), "mos_scale": config.get("mos_scale"),
-            "dataset": config.get("dataset"), "dpiqa": __version__, "torch": _torch_version(),
+            "dataset": config.get("dataset"), "calibration": config.get("calibration"), "dpiqa": __version__,
+            "torch": _torch_version(),
             "onnxruntime": _ort_version()}
 
 

@@ -64,6 +64,7 @@ def export_onnx(model: str = "student", weights=None, out: str | Path = "model.o
               "feat_size": int(loaded.config.get("feat_size") or loaded.spec.feat_size),
               "mos_scale": loaded.config.get("mos_scale"), "dataset": loaded.config.get("dataset"),
               "split_images": loaded.config.get("split_images"), "view": loaded.view.to_config(),
+              "calibration": loaded.config.get("calibration"),
               "opset": opset, "input": "input", "outputs": ["score", "feat"], "range": [0.0, 1.0],
               "sha256": sha256_file(out)}
     if check:
@@ -110,7 +111,8 @@ class OnnxRunner(Runner):
         batch = 8 if device_type(device) == "cuda" else 2
         super().__init__(name or path.name, view, config.get("mos_scale"), batch,
                          {"model": str(path.resolve()), "sha256": config.get("sha256"), "input_size": size,
-                          "view": view.describe()})
+                          "view": view.describe(), "calibration": config.get("calibration")},
+                         calibration=config.get("calibration"))
 
     def _check_signature(self, path: Path, config: dict) -> tuple[int, int | None]:
         inputs = self.sess.get_inputs()

@@ -68,7 +68,8 @@ class OpenVinoRunner(Runner):
         # A batch waits for its last crop: a few crops per stream keep every stream busy to the end.
         super().__init__(name or path.name, view, config.get("mos_scale"), 2 * self.requests,
                          {"model": str(path.resolve()), "sha256": config.get("sha256"), "input_size": size,
-                          "view": view.describe()})
+                          "view": view.describe(), "calibration": config.get("calibration")},
+                         calibration=config.get("calibration"))
 
     def set_batch(self, images: int) -> None:
         """One crop per request whatever the batch: no score depends on its batch mates."""

@@ -27,6 +27,7 @@ class Runner(ABC):
     meta: dict = field(default_factory=dict)  # identifies the model in resume metadata
     precision: str = "fp32"
     chunk: int | None = None  # crops per forward pass (fixed, so a score never depends on its batch mates)
+    calibration: dict | None = None  # a checkpoint's monotone map of image scores into (0, 1), see `calibrate`
 
     @property
     def input_size(self) -> int:
@@ -70,5 +71,16 @@ class Runner(ABC):
         as the view says."""
         crops = self.crop_scores(x)
         ends = np.cumsum(counts)
-        return np.array([self.view.combine(crops[e - k:e], size) for k, e, size in zip(counts, ends, sizes)],
-                        dtype=np.float64)
+        return calibrate(np.array([self.view.combine(crops[e - k:e], size) for k, e, size in zip(counts, ends, sizes)],
+                                  dtype=np.float64), self.calibration)
+
+
+def calibrate(scores: np.ndarray, calibration: dict | None) -> np.ndarray:
+    """Image scores through the checkpoint's calibration: `logistic` is 1 / (1 + exp(-(a s + b))) with a > 0,
+    strictly increasing, so it keeps every ranking and tie and maps any score into (0, 1); None keeps them."""
+    if not calibration:
+        return scores
+    if calibration.get("kind") != "logistic" or not float(calibration.get("a", 0)) > 0:
+        raise DpiqaError(f"unknown score calibration {calibration!r}; expected a logistic with a > 0")
+    z = float(calibration["a"]) * np.asarray(scores, dtype=np.float64) + float(calibration["b"])
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # the logistic, without overflow for any z

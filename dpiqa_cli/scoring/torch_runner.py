@@ -24,7 +24,8 @@ class TorchRunner(Runner):
         view = loaded.view
         super().__init__(name or spec.name, view, config.get("mos_scale"), default,
                          {"model": name or spec.name, "sha256": config.get("sha256"), "input_size": view.size,
-                          "view": view.describe()}, precision)
+                          "view": view.describe(), "calibration": config.get("calibration")}, precision,
+                         calibration=config.get("calibration"))
         self.device, self.dtype = device, torch_dtype(precision)
         # channels_last: faster with cuDNN, and measured 1.6-2x faster with oneDNN on the CPU too (BENCHMARKS.md)
         self.channels_last = device.type in ("cuda", "cpu")
