@@ -28,8 +28,6 @@ def test_the_top_of_a_student_on_cached_features_is_the_whole_student():
 def test_a_cached_run_uses_the_frozen_parts_own_features_and_shares_them(blur_csv, tmp_path, run_cli):  # noqa: F811
     """The cache holds the frozen part's output for each item's fixed crop; the frozen weights never move, the
     others do; a run of another data order reuses the cache; the usage mistakes are one line."""
-    import pandas as pd
-
     from dpiqa_cli.data.views import view_from_config
     from dpiqa_cli.models.checkpoint import load_checkpoint
     from dpiqa_cli.train.data import TableDataset
@@ -42,6 +40,13 @@ def test_a_cached_run_uses_the_frozen_parts_own_features_and_shares_them(blur_cs
     stamps = {f: f.stat().st_mtime_ns for f in files}
     short_run(run_cli, blur_csv, tmp_path / "b", *opts, "--data-seed", "1")
     assert {f: f.stat().st_mtime_ns for f in sorted((tmp_path / "cache").glob("*.npy"))} == stamps  # reused
+    import pandas as pd
+
+    table = pd.read_csv(blur_csv / "synth.csv")
+    table[table.level != 2].to_csv(blur_csv / "fewer.csv", index=False)  # the same references, fewer images
+    short_run(run_cli, blur_csv / "fewer.csv", tmp_path / "c", *opts)
+    assert {f: f.stat().st_mtime_ns for f in sorted((tmp_path / "cache").glob("*.npy"))} == stamps  # rows of it
+    (blur_csv / "fewer.csv").unlink()
 
     wa, wb = (load_file(tmp_path / r / "last.safetensors") for r in ("a", "b"))
     frozen = ("backbone.conv_stem", "backbone.bn1", "backbone.blocks.0.", "backbone.blocks.1.")

@@ -116,7 +116,7 @@ class TableDataset(Dataset):
 
     def __init__(self, paths: list[str], mos: list[float], view: View, train: bool = False, seed: int = 0,
                  cache: torch.Tensor | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                 crop_jitter: float = 0.0, features: str | Path | None = None):
+                 crop_jitter: float = 0.0, features: tuple[Path, list[int] | None] | None = None):
         if crop_jitter and cache is not None:
             raise DpiqaError("--crop-jitter cannot be used with a teacher cache: cached maps are of the fixed view")
         self.crop_jitter = float(crop_jitter)
@@ -188,11 +188,12 @@ class TableDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         if self.features is not None:  # the frozen part's output for the fixed, unflipped crop
+            path, rows = self.features
             if self._feats is None:
                 from dpiqa_cli.train.frozen_cache import open_features
 
-                self._feats = open_features(Path(self.features), len(self))
-            return {"x": torch.from_numpy(np.asarray(self._feats[i], dtype=np.float32)),
+                self._feats = open_features(Path(path), rows, len(self))
+            return {"x": torch.from_numpy(np.asarray(self._feats[i if rows is None else rows[i]], dtype=np.float32)),
                     "y": torch.tensor(self.mos[self.item_image[i]], dtype=torch.float32), "idx": torch.tensor(i)}
         g = item_generator(self.seed, self.epoch, i) if self.train else None
         s, part = self.size, self.layouts[self.item_image[i]][self.item_part[i]]

@@ -43,13 +43,32 @@ def frozen_part(student, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def build(run, student, part: str, folder: Path, quiet: bool = False) -> Path:
-    """FOLDER/<key>.npy: the frozen part's output for each item of `part` (N x C x H x W float16); reused when
-    it exists. Returns its path."""
+def _items(ds) -> list[list]:
+    """Each item as (image path, crop corner at its part): what its cached features are of."""
+    return [[ds.paths[i], int(j), *map(int, ds.layouts[i][j].corners[k])]
+            for i, j, k in zip(ds.item_image, ds.item_part, ds.item_crop)]
+
+
+def build(run, student, part: str, folder: Path, quiet: bool = False) -> tuple[Path, list[int] | None]:
+    """(FOLDER/<part>-<key>.npy, rows): the frozen part's output for each item of `part` (N x C x H x W float16),
+    with `rows` the item's row in it when it is a cache of a larger item set (None: one row per item, in
+    order). A cache of the same frozen weights and input size that holds every item is reused."""
     ds = run.dataset(part)  # no augmentation: the view's fixed crops
-    key = hashlib.sha256(json.dumps([frozen_digest(student), student.freeze_count, ds.size, ds.paths,
-                                     [list(map(list, p.corners)) for parts in ds.layouts for p in parts]]).encode())
-    path = folder / f"{part}-{key.hexdigest()[:16]}.npy"
+    items = _items(ds)
+    head = {"frozen": frozen_digest(student), "blocks": student.freeze_count, "size": ds.size}
+    for meta_path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if {k: meta.get(k) for k in head} != head or not meta_path.with_suffix(".npy").is_file():
+            continue
+        index = {tuple(it): r for r, it in enumerate(meta.get("items", []))}
+        if all(tuple(it) in index for it in items):
+            rows = [index[tuple(it)] for it in items]
+            return meta_path.with_suffix(".npy"), None if rows == list(range(len(meta["items"]))) else rows
+    key = hashlib.sha256(json.dumps([head, items]).encode()).hexdigest()[:16]
+    path = folder / f"{part}-{key}.npy"
     if run.main and not path.exists():
         device, t0 = run.acc.device, time.perf_counter()
         student.eval().to(device)
@@ -71,14 +90,14 @@ def build(run, student, part: str, folder: Path, quiet: bool = False) -> Path:
 
         write_via(path, write)
         bar.close()
-        write_json(path.with_suffix(".json"), {"items": len(ds), "shape": list(out.shape[1:]),
-                                               "blocks": student.freeze_count, "seconds": round(time.perf_counter() - t0, 1)})
+        write_json(path.with_suffix(".json"), {**head, "shape": list(out.shape[1:]),
+                                               "seconds": round(time.perf_counter() - t0, 1), "items": items})
     run.acc.wait_for_everyone()
-    return path
+    return path, None
 
 
-def open_features(path: Path, items: int) -> np.ndarray:
+def open_features(path: Path, rows: list[int] | None, items: int) -> np.ndarray:
     feats = np.load(path, mmap_mode="r")
-    if len(feats) != items:
-        raise DpiqaError(f"frozen cache {path} holds {len(feats)} items for {items}; delete it")
+    if len(feats) != items if rows is None else max(rows, default=-1) >= len(feats):
+        raise DpiqaError(f"frozen cache {path} does not hold the {items} items it is named for; delete it")
     return feats

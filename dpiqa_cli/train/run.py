@@ -51,7 +51,7 @@ class Run:
                                cpu=device.type == "cpu",
                                kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
         self.main = self.acc.is_main_process
-        self.features: dict[str, Path] = {}  # part -> cached frozen features (train.frozen_cache)
+        self.features: dict[str, tuple] = {}  # part -> (cached frozen features, rows) (train.frozen_cache)
         df = load_table(cfg.dataset, cfg.root, **cfg.dataset_opts)
         self.scale = df.attrs.get("scale")
         self.split = resolve_split(df, cfg.split_seed, cfg.split_official, None, self.out, cfg.val_frac, cfg.test_frac)
