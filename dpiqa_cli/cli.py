@@ -315,16 +315,6 @@ def bench(
 # ---- entry point -------------------------------------------------------------------------------------
 
 
-def _click_exceptions(name: str) -> tuple[type, ...]:
-    """click's exception class `name`, from click itself and from the copy newer Typers carry (typer._click);
-    () where neither has it (click < 8.2 has no NoArgsIsHelpError: it prints the help and exits 0 itself)."""
-    try:
-        from typer._click import exceptions as vendored  # Typer >= 0.24 vendors click
-    except ImportError:
-        vendored = None
-    return tuple(getattr(m, name) for m in (click.exceptions, vendored) if m is not None and hasattr(m, name))
-
-
 def _usage_line(exc) -> str:
     """One line: click's message (its 'Did you mean' suggestion included) and where to read more."""
     msg = " ".join(exc.format_message().split())
@@ -336,8 +326,8 @@ def _usage_line(exc) -> str:
 def main(argv: Optional[list[str]] = None) -> None:
     """Run the app: one `error:` line on stderr for usage mistakes and user errors, and the exit codes above."""
     command = typer.main.get_command(app)
-    no_args, usage = _click_exceptions("NoArgsIsHelpError"), _click_exceptions("UsageError")
-    exits, aborts = _click_exceptions("Exit"), _click_exceptions("Abort")
+    # click < 8.2 has no NoArgsIsHelpError: it prints the help and exits 0 itself
+    no_args = getattr(click.exceptions, "NoArgsIsHelpError", ())
     try:
         rc = command.main(args=argv, prog_name="dpiqa", standalone_mode=False)
     except DpiqaError as exc:
@@ -348,12 +338,12 @@ def main(argv: Optional[list[str]] = None) -> None:
     except no_args as exc:  # a bare `dpiqa` (or a group without its command): the help
         print(exc.ctx.get_help())
         sys.exit(0)
-    except usage as exc:
+    except click.UsageError as exc:
         print(_usage_line(exc), file=sys.stderr)
         sys.exit(2)
-    except exits as exc:
+    except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, *aborts):
+    except (KeyboardInterrupt, click.Abort):
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as exc:  # an internal error: one line unless --verbose

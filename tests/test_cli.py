@@ -1,8 +1,8 @@
 """Usage mistakes: one `error:` line on stderr, click's suggestion kept, exit 2, never a traceback.
 
 Run under the newest Typer the bounds allow (CI's normal install) and under the oldest (CI runs this file
-again with typer 0.20.0 and click 8.1 first on the path): where the two word a message differently,
-both exact lines are listed.
+again with typer 0.20.0 and click 8.1 first on the path). click words its messages differently from one
+version to the next, so the tests check the exit code, the one line and its key words, not the wording.
 """
 from __future__ import annotations
 
@@ -14,36 +14,28 @@ def _one_line(err: str) -> str:
     return err.rstrip("\n")
 
 
+# (arguments, words the line must hold (case-insensitive), the command whose --help it points to)
 USAGE_ERRORS = [
-    (["scor", "x"], ["error: No such command 'scor'. Did you mean 'score'? (see `dpiqa --help`)"]),
-    (["score", "--modle", "x"],
-     ["error: No such option: --modle (Possible options: --compile, --model, --mos) (see `dpiqa score --help`)",
-      "error: No such option: --modle Did you mean --model? (see `dpiqa score --help`)"]),
-    (["score", "--batch-size", "abc", "x"],
-     ["error: Invalid value for '--batch-size' / '-b': Input should be a valid integer, unable to parse string "
-      "as an integer (see `dpiqa score --help`)",
-      "error: Invalid value for '--batch-size' / '-b': 'abc' is not a valid integer. (see `dpiqa score --help`)"]),
-    (["score", "--max-side", "big", "x"],
-     ["error: Invalid value for '--max-side': Input should be a valid integer, unable to parse string as an integer "
-      "(see `dpiqa score --help`)",
-      "error: Invalid value for '--max-side': 'big' is not a valid integer. (see `dpiqa score --help`)"]),
-    (["distill"], ["error: Missing option '--dataset' / '-d'. (see `dpiqa distill --help`)"]),
-    (["distill", "--dataset", "csv"], ["error: Missing option '--root'. (see `dpiqa distill --help`)"]),
-    (["train-teacher", "--dataset", "csv", "--root", ".", "--no-teacher"],
-     ["error: No such option: --no-teacher (see `dpiqa train-teacher --help`)"]),
-    (["--devise", "cpu", "models"],
-     ["error: No such option: --devise (Possible options: --device) (see `dpiqa --help`)",
-      "error: No such option: --devise Did you mean --device? (see `dpiqa --help`)"]),
-    (["import-weights"], ["error: Missing argument 'src'. (see `dpiqa import-weights --help`)",
-                          "error: Missing argument 'SRC'. (see `dpiqa import-weights --help`)"]),
+    (["scor", "x"], ["no such command", "'scor'", "score"], "dpiqa"),
+    (["score", "--modle", "x"], ["no such option", "--modle", "--model"], "dpiqa score"),
+    (["score", "--batch-size", "abc", "x"], ["invalid value", "--batch-size", "integer"], "dpiqa score"),
+    (["score", "--max-side", "big", "x"], ["invalid value", "--max-side", "integer"], "dpiqa score"),
+    (["distill"], ["missing option", "--dataset"], "dpiqa distill"),
+    (["distill", "--dataset", "csv"], ["missing option", "--root"], "dpiqa distill"),
+    (["train-teacher", "--dataset", "csv", "--root", ".", "--no-teacher"], ["no such option", "--no-teacher"],
+     "dpiqa train-teacher"),
+    (["--devise", "cpu", "models"], ["no such option", "--devise", "--device"], "dpiqa"),
+    (["import-weights"], ["missing argument", "src"], "dpiqa import-weights"),
 ]
 
 
-@pytest.mark.parametrize("args,lines", USAGE_ERRORS, ids=[" ".join(a) for a, _ in USAGE_ERRORS])
-def test_usage_mistakes_are_one_line_and_exit_2(run_cli, args, lines):
+@pytest.mark.parametrize("args,words,where", USAGE_ERRORS, ids=[" ".join(a) for a, _, _ in USAGE_ERRORS])
+def test_usage_mistakes_are_one_line_and_exit_2(run_cli, args, words, where):
     code, out, err = run_cli(*args)
     assert code == 2 and out == ""
-    assert _one_line(err) in lines
+    line = _one_line(err)
+    assert line.startswith("error: ") and line.endswith(f"(see `{where} --help`)"), line
+    assert all(w in line.lower() for w in words), (words, line)
 
 
 def test_user_errors_are_one_line_and_exit_2(run_cli, tmp_path):
