@@ -253,7 +253,10 @@ def _csv(root: Path, csv: str | None = None, mos_min=None, mos_max=None, lower_b
     split = [OFFICIAL.get(str(s).strip().lower()) for s in t[lower["split"]]] if "split" in lower else None
     extra = {k: t[lower[k]] for k in ("type", "level") if k in lower}
     scale = (None if mos_min is None else float(mos_min), None if mos_max is None else float(mos_max), bool(lower_better))
-    return _finish("csv", root, t[pc].astype(str), t[mc], ref, split, extra=extra, source=src.name, scale=scale, **kw)
+    df = _finish("csv", root, t[pc].astype(str), t[mc], ref, split, extra=extra, source=src.name, scale=scale, **kw)
+    if (src.parent / "synth.json").is_file():  # made by `dpiqa synth`: MS-SSIM labels, not MOS (models.config)
+        df.attrs["scale"]["name"] = "synth"
+    return df
 
 
 READERS = {"koniq": _koniq, "clive": _clive, "spaq": _spaq, "livefb": _livefb, "live": _live, "csiq": _csiq,

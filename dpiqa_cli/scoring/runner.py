@@ -27,6 +27,7 @@ class Runner(ABC):
     meta: dict = field(default_factory=dict)  # identifies the model in resume metadata
     precision: str = "fp32"
     chunk: int | None = None  # crops per forward pass (fixed, so a score never depends on its batch mates)
+    export_s: float = 0.0  # seconds this runner's start spent exporting its graph (first use of a checkpoint)
 
     @property
     def input_size(self) -> int:
