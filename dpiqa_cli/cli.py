@@ -26,6 +26,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="rich",  # the help is rich markup under every Typer the bounds allow (0.20 left it plain)
     help="Blind image quality assessment with DP-IQA (diffusion teacher, EfficientNet student).",
 )
 
@@ -130,7 +131,8 @@ def score(
     report_dir: Annotated[Optional[Path], typer.Option("--report-dir", help="Where the --mos report goes (default: <out stem>.report/).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output; only errors and the summary.")] = False,
     gallery: Annotated[Optional[Path], typer.Option("--gallery", help="Then write an HTML contact sheet of the results (needs --out); see `dpiqa gallery`.")] = None,
-    ray: Annotated[Optional[str], typer.Option("--ray", help="Score on a Ray cluster (needs `pip install \"dpiqa[ray]\"`): local (a Ray on this machine only), auto (the cluster `ray start` made here, or RAY_ADDRESS), HOST:PORT or ray://HOST:PORT; see docs/scaling.md.")] = None,
+    # `\\[`: the help is rich markup, where a bare [ray] would be taken for a style tag and vanish
+    ray: Annotated[Optional[str], typer.Option("--ray", help="Score on a Ray cluster (needs `pip install \"dpiqa\\[ray]\"`): local (a Ray on this machine only), auto (the cluster `ray start` made here, or RAY_ADDRESS), HOST:PORT or ray://HOST:PORT; see docs/scaling.md.")] = None,
 ) -> None:
     """Score images and write them ranked best first (exit 0: all scored, 1: some failed, 4: none)."""
     _gallery_check(gallery, out)
@@ -269,7 +271,7 @@ _SPEED = "Speed (--speed)"
 def bench(
     model: ModelOpt = None,
     weights: WeightsOpt = None,
-    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="koniq|clive|spaq|livefb|live|csiq|tid2013|kadid|csv.")] = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="koniq, clive, spaq, livefb, live, csiq, tid2013, kadid, or csv: a generic CSV of path and mos columns (docs/scoring.md).")] = None,
     root: Annotated[Optional[Path], typer.Option("--root", help="The dataset's folder, as distributed.")] = None,
     split: Annotated[str, typer.Option("--split", help="seeds (80/20 per seed) | official (KonIQ test set) | all (every image: cross-dataset).")] = "seeds",
     seeds: Annotated[str, typer.Option("--seeds", help="Seeds for --split seeds: a range 0-4 or a list 0,1,2.")] = "0-4",
