@@ -126,7 +126,8 @@ def get_spec(name: str) -> ModelSpec:
         known = [*ALIASES, *REGISTRY]
         close = difflib.get_close_matches(str(name), known, n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]}?)" if close else ""
-        raise DpiqaError(f"unknown model {name!r}{hint}; known: {', '.join(known)} (or a checkpoint/.onnx path)") from None
+        raise DpiqaError(f"unknown model {name!r}{hint}; known: {', '.join(known)} "
+                         "(or a checkpoint/.onnx path)") from None
 
 
 def count_parameters(spec: ModelSpec) -> int:

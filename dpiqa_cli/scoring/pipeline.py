@@ -107,8 +107,9 @@ def score_paths(paths, model=None, weights=None, device: str = "auto", precision
     auto runs a student checkpoint on the CPU at fp32 with OpenVINO, else ONNX Runtime (`scoring.graph_cache`);
     torch at fp32 is the reference path. `max_side` replaces a native-view model's working-scale limit.
     `df.attrs['errors']` is a dict {path: reason} of the files that failed and `df.attrs['summary']`
-    a dict (scored, failed, resumed, new, images_per_s = new / loop_s, loop_s, export_s, wall_s, ...). With `out`, results also go to that
-    file (.csv/.jsonl/.parquet), failures to `<stem>.errors.csv`, and a sidecar makes the run resumable.
+    a dict (scored, failed, resumed, new, images_per_s = new / loop_s, loop_s, export_s, wall_s, ...).
+    With `out`, results also go to that file (.csv/.jsonl/.parquet), failures to `<stem>.errors.csv`, and a
+    sidecar makes the run resumable.
     """
     t0 = time.perf_counter()
     out = Path(out) if out is not None else None

@@ -49,7 +49,8 @@ class TrainConfig:
     model: Optional[str] = opt("--model", "-m", type=str,
                                help="Registry entry to train (default: teacher, or the paper's student-b7).")
     # teacher only
-    sd_model: Optional[str] = opt("--sd-model", panel=_MODEL, kinds=T, type=str, help="Stable Diffusion v1.5 hub id or local folder.")
+    sd_model: Optional[str] = opt("--sd-model", panel=_MODEL, kinds=T, type=str,
+                                  help="Stable Diffusion v1.5 hub id or local folder.")
     prompts: Optional[str] = opt("--prompts", panel=_MODEL, kinds=T, type=str, help="paper or release prompt set.")
     grad_checkpointing: bool = opt("--grad-checkpointing", panel=_MODEL, default=False, kinds=T,
                                    help="Recompute U-Net activations (less memory).")
@@ -59,20 +60,23 @@ class TrainConfig:
                            help="Train on scores alone (the paper's w/o distillation).")
     cache_teacher: bool = opt("--cache-teacher", panel=_MODEL, default=False, kinds=S,
                               help="Compute teacher maps once and store them in RUN/teacher_cache.")
-    backbone: Optional[str] = opt("--backbone", panel=_MODEL, kinds=S, type=str, help="timm backbone (default: the entry's).")
+    backbone: Optional[str] = opt("--backbone", panel=_MODEL, kinds=S, type=str,
+                                  help="timm backbone (default: the entry's).")
     init: str = opt("--init", panel=_MODEL, default="random", kinds=S, type=str,
                     help="random, imagenet (offline: tf_efficientnet_lite0 only) or a student checkpoint .safetensors.")
     freeze_blocks: int = opt("--freeze-blocks", panel=_MODEL, default=0, kinds=S, type=int,
                              help="Keep the backbone's stem and first N blocks at their initial weights "
                                   "(BatchNorm statistics too).")
     # data and split
-    split: str = opt("--split", panel=_DATA, default="0", type=str, help="'official' (the dataset's own split) or the seed of a random one.")
+    split: str = opt("--split", panel=_DATA, default="0", type=str,
+                     help="'official' (the dataset's own split) or the seed of a random one.")
     val_frac: float = opt("--val-frac", panel=_DATA, default=0.1, type=float,
                           help="Random splits: share of images (or references) held out for validation.")
     test_frac: float = opt("--test-frac", panel=_DATA, default=0.2, type=float,
                            help="Random splits: share held out for the final test (0: none, the model is tested "
                                 "elsewhere; with --split official, a table without test rows is then accepted).")
-    image_size: Optional[int] = opt("--image-size", panel=_DATA, type=int, help="Training input size (default: the model's, 512).")
+    image_size: Optional[int] = opt("--image-size", panel=_DATA, type=int,
+                                    help="Training input size (default: the model's, 512).")
     view: Optional[str] = opt("--view", panel=_DATA, type=str,
                               help="How the model sees an image, recorded in its checkpoint: whole (S x S resize), "
                                    "patches (two S x S halves of a 2S x 1.5S resize) or native (S x S crops at the "
@@ -88,14 +92,18 @@ class TrainConfig:
     crop_jitter: float = opt("--crop-jitter", panel=_DATA, default=0.0, type=float,
                              help="Training only: cut a random box, each side a random 'this..1' share of the image, "
                                   "before the resize (varied magnification and aspect); 0 = off.")
-    mos_min: Optional[float] = opt("--mos-min", panel=_DATA, type=float, help="csv dataset: bottom of the MOS scale (default: data min).")
-    mos_max: Optional[float] = opt("--mos-max", panel=_DATA, type=float, help="csv dataset: top of the MOS scale (default: data max).")
-    lower_better: bool = opt("--lower-better", panel=_DATA, default=False, help="csv dataset: the score is a DMOS (lower = better).")
+    mos_min: Optional[float] = opt("--mos-min", panel=_DATA, type=float,
+                                   help="csv dataset: bottom of the MOS scale (default: data min).")
+    mos_max: Optional[float] = opt("--mos-max", panel=_DATA, type=float,
+                                   help="csv dataset: top of the MOS scale (default: data max).")
+    lower_better: bool = opt("--lower-better", panel=_DATA, default=False,
+                             help="csv dataset: the score is a DMOS (lower = better).")
     # optimisation
     epochs: Optional[int] = opt("--epochs", type=int, help="Epochs (default: 15 teacher, 30 student).")
     batch_size: Optional[int] = opt("--batch-size", "--batch", "-b", type=int,
                                     help="Images per step per process (default: 12 teacher, 24 student).")
-    lr: Optional[float] = opt("--lr", panel=_OPTIM, type=float, help="Adam learning rate (default: 1e-5 teacher, 1e-4 student).")
+    lr: Optional[float] = opt("--lr", panel=_OPTIM, type=float,
+                              help="Adam learning rate (default: 1e-5 teacher, 1e-4 student).")
     head_lr: Optional[float] = opt("--head-lr", panel=_OPTIM, type=float,
                                    help="Learning rate of the regressor head (and the student's conv_transpose); "
                                         "default: --lr.")
@@ -105,7 +113,8 @@ class TrainConfig:
     rank_loss: Optional[bool] = opt("--rank-loss/--no-rank-loss", panel=_OPTIM, type=bool,
                                     help="Margin ranking term (default on, as in the paper).")
     grad_accum: int = opt("--grad-accum", panel=_OPTIM, default=1, type=int, help="Micro-batches per optimiser step.")
-    precision: str = opt("--precision", panel=_OPTIM, default="fp32", type=str, help="fp32, bf16 or fp16 (fp16 needs a GPU).")
+    precision: str = opt("--precision", panel=_OPTIM, default="fp32", type=str,
+                         help="fp32, bf16 or fp16 (fp16 needs a GPU).")
     seed: int = opt("--seed", default=0, type=int, help="Seed of initial weights, data order and flips.")
     data_seed: Optional[int] = opt("--data-seed", panel=_OPTIM, type=int,
                                    help="Seed of data order and flips alone (default: --seed): runs that start "
@@ -115,7 +124,8 @@ class TrainConfig:
                       help="paper (default) or release (authors' scripts: no rank loss, 30 teacher epochs, release prompts).")
     # running
     workers: int = opt("--workers", "-j", panel=_RUN, default=0, type=int, help="Decoding processes (0 = in-process).")
-    val_every: int = opt("--val-every", panel=_RUN, default=0, type=int, help="Validate every N steps (0: at epoch ends only).")
+    val_every: int = opt("--val-every", panel=_RUN, default=0, type=int,
+                         help="Validate every N steps (0: at epoch ends only).")
     max_steps: Optional[int] = opt("--max-steps", panel=_RUN, type=int, help="Stop after N optimiser steps in total.")
     keep_epochs: bool = opt("--keep-epochs", panel=_RUN, default=False,
                             help="Also keep each epoch's weights as RUN/epoch-N.safetensors (to choose among them "
