@@ -26,6 +26,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="rich",  # the help is rich markup under every Typer the bounds allow (0.20 left it plain)
     help="Blind image quality assessment with DP-IQA (diffusion teacher, EfficientNet student).",
 )
 
@@ -130,7 +131,8 @@ def score(
     report_dir: Annotated[Optional[Path], typer.Option("--report-dir", help="Where the --mos report goes (default: <out stem>.report/).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output; only errors and the summary.")] = False,
     gallery: Annotated[Optional[Path], typer.Option("--gallery", help="Then write an HTML contact sheet of the results (needs --out); see `dpiqa gallery`.")] = None,
-    ray: Annotated[Optional[str], typer.Option("--ray", help="Score on a Ray cluster (needs `pip install \"dpiqa[ray]\"`): local (a Ray on this machine only), auto (the cluster `ray start` made here, or RAY_ADDRESS), HOST:PORT or ray://HOST:PORT; see docs/scaling.md.")] = None,
+    # `\\[`: the help is rich markup, where a bare [ray] would be taken for a style tag and vanish
+    ray: Annotated[Optional[str], typer.Option("--ray", help="Score on a Ray cluster (needs `pip install \"dpiqa\\[ray]\"`): local (a Ray on this machine only), auto (the cluster `ray start` made here, or RAY_ADDRESS), HOST:PORT or ray://HOST:PORT; see docs/scaling.md.")] = None,
 ) -> None:
     """Score images and write them ranked best first (exit 0: all scored, 1: some failed, 4: none)."""
     _gallery_check(gallery, out)
@@ -269,7 +271,7 @@ _SPEED = "Speed (--speed)"
 def bench(
     model: ModelOpt = None,
     weights: WeightsOpt = None,
-    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="koniq|clive|spaq|livefb|live|csiq|tid2013|kadid|csv.")] = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="koniq, clive, spaq, livefb, live, csiq, tid2013, kadid, or csv: a generic CSV of path and mos columns (docs/scoring.md).")] = None,
     root: Annotated[Optional[Path], typer.Option("--root", help="The dataset's folder, as distributed.")] = None,
     split: Annotated[Optional[str], typer.Option("--split", help="checkpoint (its own test images: the default for a checkpoint trained on this dataset) | seeds (80/20 per seed: the default otherwise) | official (KonIQ test set) | all (every image: cross-dataset).")] = None,
     seeds: Annotated[Optional[str], typer.Option("--seeds", help="Seeds for --split seeds: a range 0-4 (the default) or a list 0,1,2.")] = None,
@@ -316,16 +318,6 @@ def bench(
 # ---- entry point -------------------------------------------------------------------------------------
 
 
-def _click_exceptions(name: str) -> tuple[type, ...]:
-    """click's exception class `name`, from click itself and from the copy newer Typers carry (typer._click);
-    () where neither has it (click < 8.2 has no NoArgsIsHelpError: it prints the help and exits 0 itself)."""
-    try:
-        from typer._click import exceptions as vendored  # Typer >= 0.24 vendors click
-    except ImportError:
-        vendored = None
-    return tuple(getattr(m, name) for m in (click.exceptions, vendored) if m is not None and hasattr(m, name))
-
-
 def _usage_line(exc) -> str:
     """One line: click's message (its 'Did you mean' suggestion included) and where to read more."""
     msg = " ".join(exc.format_message().split())
@@ -337,8 +329,8 @@ def _usage_line(exc) -> str:
 def main(argv: Optional[list[str]] = None) -> None:
     """Run the app: one `error:` line on stderr for usage mistakes and user errors, and the exit codes above."""
     command = typer.main.get_command(app)
-    no_args, usage = _click_exceptions("NoArgsIsHelpError"), _click_exceptions("UsageError")
-    exits, aborts = _click_exceptions("Exit"), _click_exceptions("Abort")
+    # click < 8.2 has no NoArgsIsHelpError: it prints the help and exits 0 itself
+    no_args = getattr(click.exceptions, "NoArgsIsHelpError", ())
     try:
         rc = command.main(args=argv, prog_name="dpiqa", standalone_mode=False)
     except DpiqaError as exc:
@@ -349,12 +341,12 @@ def main(argv: Optional[list[str]] = None) -> None:
     except no_args as exc:  # a bare `dpiqa` (or a group without its command): the help
         print(exc.ctx.get_help())
         sys.exit(0)
-    except usage as exc:
+    except click.UsageError as exc:
         print(_usage_line(exc), file=sys.stderr)
         sys.exit(2)
-    except exits as exc:
+    except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, *aborts):
+    except (KeyboardInterrupt, click.Abort):
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as exc:  # an internal error: one line unless --verbose

@@ -1,13 +1,28 @@
 """The one progress display for long jobs (score, synth, training).
 
 On a terminal: a tqdm bar (rate, ETA, and the job's own fields such as failures or the loss). When stderr
-is a file or a pipe: a plain line every `every_s` seconds and at the end, e.g.
-`processed 120/1000 (3 failed), 15.2 img/s, ETA 58 s`, so a log file stays readable. Nothing when disabled.
+is a file or a pipe, or a terminal too narrow for a bar (some report 0 columns): a plain line every
+`every_s` seconds and at the end, e.g. `processed 120/1000 (3 failed), 15.2 file/s, ETA 58 s`, so a log
+file stays readable. Nothing when disabled.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
+
+MIN_BAR_COLUMNS = 40  # below this a tqdm bar shows nothing useful (at 0 columns it shows nothing at all)
+
+
+def _bar_fits() -> bool:
+    """Whether stderr is a terminal wide enough for a bar."""
+    if not sys.stderr.isatty():
+        return False
+    try:
+        columns = os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError):
+        return False
+    return columns >= MIN_BAR_COLUMNS
 
 
 class Progress:
@@ -16,7 +31,7 @@ class Progress:
         self.total, self.desc, self.unit, self.done = total, desc, unit, initial
         self.t0 = self.last = time.perf_counter()
         self.start, self.every_s, self.fields = initial, every_s, {}
-        self.mode = "off" if not enabled or total == 0 else ("bar" if sys.stderr.isatty() else "log")
+        self.mode = "off" if not enabled or total == 0 else ("bar" if _bar_fits() else "log")
         if self.mode == "bar":
             from tqdm.auto import tqdm  # only a terminal needs it
 

@@ -134,3 +134,51 @@ def test_permission_error_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr("dpiqa_cli.data.images.Image.open", deny)
     with pytest.raises(ImageError, match="^permission denied$"):
         decode_image(p, 32)
+
+
+def test_the_docs_list_every_reason_the_code_writes():
+    """docs/scoring.md's table of reasons and the code's templates (`data.reasons`) are the same set, and every
+    reason of the zoo above comes from one of the templates."""
+    import re
+    from pathlib import Path
+
+    from dpiqa_cli.data import reasons
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "scoring.md").read_text(encoding="utf-8")
+    block = doc.split("<!-- reasons:begin -->")[1].split("<!-- reasons:end -->")[0]
+    listed = [m.group(1) for m in re.finditer(r"^\| `([^`]+)` \|", block, re.M)]
+    written = [re.sub(r"\{[^}]*\}", "…", t) for t in reasons.REASONS]
+    assert sorted(listed) == sorted(written)
+    assert len(set(reasons.REASONS)) == len(reasons.REASONS)
+
+
+def reason_template(reason: str) -> str | None:
+    """The template a written reason was made from, or None."""
+    import re
+
+    from dpiqa_cli.data import reasons
+
+    for t in reasons.REASONS:
+        parts = re.split(r"\{[^}]*\}", t)
+        if re.fullmatch(".*?".join(map(re.escape, parts)), reason, re.S):
+            return t
+    return None
+
+
+def test_every_reason_comes_from_a_template(tmp_path):
+    from dpiqa_cli.data.images import load_rgb
+
+    expected = build_zoo(tmp_path)
+    png = tmp_path / "header.png"  # ends inside its header: Pillow says "Truncated File Read"
+    Image.new("RGB", (64, 64)).save(png)
+    png.write_bytes(png.read_bytes()[:20])
+    os.mkdir(tmp_path / "folder.jpg")
+    seen = {}
+    for name in [*expected, "header.png", "folder.jpg", "gone.jpg"]:
+        try:
+            load_rgb(tmp_path / name, 32, max_pixels=50_000)
+        except ImageError as exc:
+            assert reason_template(str(exc)), str(exc)
+            seen[name] = str(exc)
+    assert seen["header.png"] == "truncated or corrupt image data (Truncated File Read)"
+    assert seen["folder.jpg"] == "is a directory" and seen["gone.jpg"] == "no such file"

@@ -249,8 +249,28 @@ def test_cli_score_gallery_shortcut(shot, run_cli, tmp_path):
     root, paths, _ = shot
     code, _, err = run_cli("score", paths[0], "-m", "tiny-student", "--gallery", tmp_path / "g.html")
     assert code == 2 and err.strip() == "error: --gallery needs --out: the gallery is made from the results file"
-    code, _, err = run_cli("score", paths[0], paths[1], tmp_path / "gone.jpg", "-m", "tiny-student", "--device", "cpu",
+    (tmp_path / "bad.jpg").write_text("not a photo")
+    code, _, err = run_cli("score", paths[0], paths[1], tmp_path / "bad.jpg", "-m", "tiny-student", "--device", "cpu",
                            "-j", "0", "-q", "-o", tmp_path / "s.csv", "--gallery", tmp_path / "g.html")
     assert code == 1, err  # one file failed: score's exit code is kept
     data = page_data((tmp_path / "g.html").read_text(encoding="utf-8"))
-    assert len(data["rows"]) == 2 and [f[0] for f in data["failed"]] == [str(tmp_path / "gone.jpg")]
+    assert len(data["rows"]) == 2 and [f[0] for f in data["failed"]] == [str(tmp_path / "bad.jpg")]
+
+
+def test_no_mos_line_that_repeats_the_score(shot, tmp_path):
+    """Older score files wrote a `mos` column equal to `score` for a model trained on synthetic labels: the
+    card would read "MOS 0.989" under the 0.989 badge."""
+    root, _, df = shot
+    df.assign(mos=df["score"]).to_csv(tmp_path / "same.csv", index=False)
+    build_gallery(tmp_path / "same.csv", tmp_path / "same.html", progress=False)
+    assert not page_data((tmp_path / "same.html").read_text(encoding="utf-8"))["has_mos"]
+    df.assign(mos=100 * df["score"]).to_csv(tmp_path / "koniq.csv", index=False)  # a MOS scale: shown
+    build_gallery(tmp_path / "koniq.csv", tmp_path / "koniq.html", progress=False)
+    assert page_data((tmp_path / "koniq.html").read_text(encoding="utf-8"))["has_mos"]
+
+
+def test_progress_on_a_set_large_enough_for_workers(tmp_path, capsys):
+    paths = make_photos(tmp_path / "photos", 30)
+    write_scores(paths, tmp_path / "s.csv")
+    s = build_gallery(tmp_path / "s.csv", tmp_path / "g.html", workers=0, progress=True)
+    assert s["photos"] == 30 and "thumbnails 30/30" in capsys.readouterr().err

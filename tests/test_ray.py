@@ -15,7 +15,7 @@ from test_bad_inputs import build_zoo
 
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.scoring.parts import PartsStore, parts_dir
-from dpiqa_cli.scoring.writer import ResultWriter
+from dpiqa_cli.scoring.writer import ResultWriter, format_score
 
 try:
     import ray
@@ -35,6 +35,11 @@ def _photos(d, n=40):
         a[:, : w // 2] //= 1 + i % 4  # some structure, so that the scores differ
         img = Image.fromarray(a)
         img.save(d / f"photo_{i:02d}.jpg", quality=40 + i) if i % 2 else img.save(d / f"photo_{i:02d}.png")
+
+
+def _scores(csv) -> pd.Series:
+    """path -> score as the file writes it (6 significant digits), to compare with the API's full scores."""
+    return pd.read_csv(csv, dtype={"score": str}).set_index("path")["score"]
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +106,7 @@ def test_python_api_on_bytes_decoded_in_tasks_native_view(cluster, folder, tmp_p
     r = run_cli("score", *[d / n for n in names], "-m", ckpt, "--device", "cpu", "-j", "0", "--max-pixels", "50000",
                 "-o", ref_out)
     assert r.returncode == 1, r.stderr
-    ref = pd.read_csv(ref_out).set_index("path")["score"]
+    ref = _scores(ref_out)
     ref_err = pd.read_csv(tmp_path / "ref.errors.csv").set_index("path")["reason"]
     ds = ray.data.read_binary_files([str(d / n) for n in names], include_paths=True)
     got = dray.score_dataset(ds, model=str(ckpt), device="cpu", max_pixels=50000, rows_per_batch=3,
@@ -110,7 +115,7 @@ def test_python_api_on_bytes_decoded_in_tasks_native_view(cluster, folder, tmp_p
     for p, s, err in zip(got["path"], got["score"], got["error"]):
         key = str(d / os.path.basename(p))
         if key in ref.index:
-            assert s == ref[key] and pd.isna(err), p
+            assert format_score(s) == ref[key] and pd.isna(err), p
         else:
             assert pd.isna(s) and err == ref_err[key], (p, err)
     assert len(ref) == len(photos) + 1  # the photos and the CMYK JPEG scored, the rest failed
@@ -120,17 +125,18 @@ def test_python_api_on_bytes_decoded_in_tasks_native_view(cluster, folder, tmp_p
     small = [str(big), str(d / photos[0])]
     r = run_cli("score", *small, "-m", ckpt, "--device", "cpu", "-j", "0", "--max-side", "64", "-o", tmp_path / "s.csv")
     assert r.returncode == 0, r.stderr
-    limited = pd.read_csv(tmp_path / "s.csv").set_index("path")["score"]
+    limited = _scores(tmp_path / "s.csv")
     got = dray.score_dataset(ray.data.from_items([{"path": p} for p in small]), model=str(ckpt), device="cpu",
                              max_side=64).to_pandas().set_index("path")["score"]
-    assert all(got[p] == limited[p] for p in small) and got[small[1]] == ref[small[1]]  # the photo under both limits
+    assert all(format_score(got[p]) == limited[p] for p in small)
+    assert format_score(got[small[1]]) == ref[small[1]]  # the photo under both limits
     own = run_cli("score", big, "-m", ckpt, "--device", "cpu", "-j", "0", "-o", tmp_path / "b.csv")
-    assert own.returncode == 0 and pd.read_csv(tmp_path / "b.csv")["score"][0] != got[str(big)]
+    assert own.returncode == 0 and _scores(tmp_path / "b.csv")[str(big)] != format_score(got[str(big)])
 
 
 def test_killed_actor_then_resume(cluster, folder, reference, tmp_path, monkeypatch):
     d, _ = folder
-    ref = pd.read_csv(reference).set_index("path")
+    ref = pd.read_csv(reference, dtype={"score": str}).set_index("path")
     paths = sorted(str(p) for p in d.iterdir())
     out = tmp_path / "k.csv"
     kw = dict(model="tiny-student", device="cpu", max_pixels=50000, out=out, progress=False, rows_per_batch=4)
@@ -143,7 +149,7 @@ def test_killed_actor_then_resume(cluster, folder, reference, tmp_path, monkeypa
     assert marker.exists(), "the test hook never killed an actor"
     assert df["path"].is_unique and not set(df["path"]) & set(df.attrs["errors"])
     assert set(df["path"]) | set(df.attrs["errors"]) == set(first)  # every file exactly once
-    assert all(ref.loc[p, "score"] == s for p, s in zip(df["path"], df["score"]))
+    assert all(ref.loc[p, "score"] == format_score(s) for p, s in zip(df["path"], df["score"]))
     monkeypatch.delenv(dray.EXIT_HOOK)
 
     # 2. all files with --resume: the scored half is skipped, the result is that of one uninterrupted run

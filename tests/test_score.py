@@ -137,8 +137,11 @@ def test_mos_report(photos, run_cli, tmp_path):
 
     from scipy import stats
 
+    from dpiqa_cli.scoring.pipeline import score_paths
+
     got = json.loads((report / "report.json").read_text())["splits"][0]["metrics"]
-    scored = pd.read_csv(out)
+    # the report uses every bit of the scores, the file holds 6 digits (ties for the random tiny model)
+    scored = score_paths(files, model="tiny-student", device="cpu", workers=0, progress=False)
     truth = dict(zip([str(p) for p in files], np.linspace(10, 90, len(files))))
     mos_of = scored["path"].map(truth)
     assert got["n"] == len(files)
@@ -157,7 +160,8 @@ def test_mos_column_from_checkpoint_scale(photos, run_cli, tmp_path):
     assert code == 0, err
     df = pd.read_csv(out)
     assert list(df.columns) == ["rank", "path", "score", "width", "height", "mos"]
-    np.testing.assert_allclose(df["mos"], 100.0 - 100.0 * df["score"])  # DMOS: lower is better
+    # DMOS: lower is better; both columns are written to 6 significant digits
+    np.testing.assert_allclose(df["mos"], 100.0 - 100.0 * df["score"], rtol=1e-5)
 
 
 def test_from_list_stdin(photos, run_cli, tmp_path, monkeypatch):
@@ -208,3 +212,85 @@ def test_weights_alone_name_their_architecture(photos, run_cli, tmp_path):
     assert code == 2 and err.count("\n") == 1 and "holds a teacher" in err and "drop --model" in err
     code, _, err = run_cli("score", files[0], "-m", "student", "-w", teacher, "-j", "0")  # the scorer's alias too
     assert code == 2 and "holds a teacher" in err
+
+
+def test_speed_counts_scored_photos_and_states_a_first_export_apart(photos, run_cli, tmp_path, monkeypatch):
+    """The rate is scored photos per second of the scoring loop (failed files are not scored); the one-time
+    ONNX export of a checkpoint's first use is reported beside it, never folded into it."""
+    import re
+
+    from dpiqa_cli.models.checkpoint import load_model, save_checkpoint
+
+    _, files = photos
+    monkeypatch.setenv("DPIQA_CACHE_DIR", str(tmp_path / "empty-cache"))
+    ckpt = save_checkpoint(load_model("tiny-student").model, tmp_path / "t.safetensors", spec_name="tiny-student")
+    (tmp_path / "bad.jpg").write_text("not a photo")
+    (tmp_path / "zero.jpg").write_bytes(b"")
+    args = ["score", *files[:4], tmp_path / "bad.jpg", tmp_path / "zero.jpg", "-w", ckpt, "--device", "cpu", "-j", "0"]
+    speeds = []
+    for run in ("first", "cached"):
+        code, _, err = run_cli(*args, "-o", tmp_path / f"{run}.csv")
+        assert code == 1, err
+        lines = err.splitlines()
+        assert lines[-2] == f"scored 4, failed 2 (see {tmp_path / f'{run}.errors.csv'})"
+        m = re.fullmatch(r"speed: ([\d.]+) img/s \(4 scored in ([\d.]+) s\); wall ([\d.]+) s(.*)", lines[-1])
+        assert m, lines[-1]
+        speeds.append(m.groups())
+    assert re.fullmatch(r", of which [\d.]+ s a one-time ONNX export \(first use of this model\)", speeds[0][3])
+    assert speeds[1][3] == ""  # cached: nothing to state
+    code, _, err = run_cli("score", tmp_path / "bad.jpg", tmp_path / "zero.jpg", "-w", ckpt, "-j", "0")
+    assert code == 4 and err.splitlines()[-1].startswith("speed: none scored in this run; wall ")
+
+    from dpiqa_cli.scoring.pipeline import score_paths
+
+    df = score_paths([*files[:3], tmp_path / "bad.jpg"], weights=ckpt, device="cpu", workers=0, progress=False)
+    s = df.attrs["summary"]
+    assert (s["scored"], s["failed"], s["new"], s["export_s"]) == (3, 1, 3, 0.0)
+    assert s["images_per_s"] == pytest.approx(3 / s["loop_s"])
+
+
+def test_mos_column_only_for_a_model_trained_on_mos(photos, run_cli, tmp_path):
+    """Synthetic labels (the bundled model's `synth` scale) are no MOS: no `mos` column repeating the score."""
+    from dpiqa_cli.models.checkpoint import load_model, save_checkpoint
+
+    _, files = photos
+    net = load_model("tiny-student").model
+    cols = {}
+    for name, scale in (("synth", {"name": "synth", "min": 0.0, "max": 1.0, "lower_better": False}),
+                        ("koniq", {"name": "koniq", "min": 0.0, "max": 100.0, "lower_better": False})):
+        ckpt = save_checkpoint(net, tmp_path / f"{name}.safetensors", spec_name="tiny-student",
+                               info={"mos_scale": scale})
+        code, _, err = run_cli("score", *files[:3], "-w", ckpt, "--runtime", "torch", "-j", "0", "-o",
+                               tmp_path / f"{name}.csv")
+        assert code == 0, err
+        cols[name] = pd.read_csv(tmp_path / f"{name}.csv")
+    assert list(cols["synth"].columns) == ["rank", "path", "score", "width", "height"]
+    np.testing.assert_allclose(cols["koniq"]["mos"], 100 * cols["koniq"]["score"], rtol=1e-5)
+    from dpiqa_cli.models.config import read_config, scores_meaning
+    from dpiqa_cli.models.registry import get_spec
+
+    bundled = read_config(get_spec("student").default_weights)[1]
+    assert "not MOS" in scores_meaning(bundled)  # what `dpiqa models` prints for the default scorer
+
+
+def test_results_hold_6_significant_digits_and_relative_paths_as_given(photos, run_cli, tmp_path, monkeypatch):
+    import shutil
+
+    folder, files = photos
+    shutil.copytree(folder, tmp_path / "shoot")
+    (tmp_path / "out").mkdir()
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli("score", "shoot", "-m", "tiny-student", "--device", "cpu", "-j", "0", "-o", "scores.csv")
+    assert code == 0, err
+    text = (tmp_path / "scores.csv").read_text().splitlines()
+    rows = [line.split(",") for line in text[1:]]
+    assert all(r[1].startswith("shoot/") for r in rows) and len(rows) == len(files)
+    assert all(len(r[2].lstrip("-0.").replace(".", "").split("e")[0]) <= 6 for r in rows), rows[:3]
+    code, stdout, err = run_cli("score", "shoot", "-m", "tiny-student", "--device", "cpu", "-j", "0", "-q")
+    assert code == 0 and stdout.splitlines() == text  # stdout: the same rows
+    # a results file elsewhere: its relative paths are relative to its own folder, as the gallery reads them
+    code, _, err = run_cli("score", "shoot", "-m", "tiny-student", "--device", "cpu", "-j", "0", "-o", "out/s.csv")
+    assert code == 0, err
+    assert pd.read_csv(tmp_path / "out" / "s.csv")["path"].str.startswith("../shoot/").all()
+    elsewhere, here = (pd.read_csv(tmp_path / f)["score"].tolist() for f in ("out/s.csv", "scores.csv"))
+    assert elsewhere == here

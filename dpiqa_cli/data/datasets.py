@@ -255,8 +255,11 @@ def _csv(root: Path, csv: str | None = None, mos_min=None, mos_max=None, lower_b
     extra = {k: t[lower[k]] for k in ("type", "level") if k in lower}
     scale = (None if mos_min is None else float(mos_min), None if mos_max is None else float(mos_max),
              None if lower_better is None else bool(lower_better))
-    return _finish("csv", root, t[pc].astype(str), t[mc], ref, split, extra=extra, source=src.name, scale=scale,
-                   column=str(mc), **kw)
+    df = _finish("csv", root, t[pc].astype(str), t[mc], ref, split, extra=extra, source=src.name, scale=scale,
+                 column=str(mc), **kw)
+    if (src.parent / "synth.json").is_file():  # made by `dpiqa synth`: MS-SSIM labels, not MOS (models.config)
+        df.attrs["scale"]["name"] = "synth"
+    return df
 
 
 READERS = {"koniq": _koniq, "clive": _clive, "spaq": _spaq, "livefb": _livefb, "live": _live, "csiq": _csiq,

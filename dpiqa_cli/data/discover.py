@@ -57,16 +57,36 @@ def read_list(source: str) -> list[str]:
     return out
 
 
+# what a value given to a flag looks like (`--resume true`): the word is then taken as a path
+_FLAG_VALUES = {"true", "false", "yes", "no", "on", "off", "1", "0"}
+
+
+def check_inputs(items: list[str]) -> None:
+    """A path named on the command line that does not exist (and is no glob) is a usage mistake: one line, before
+    anything is scored or written. Paths read from a list are data, and a missing one is reported per file."""
+    missing = [p for p in items if not os.path.lexists(p) and not (_GLOB_CHARS & set(p))]
+    if not missing:
+        return
+    more = f" (and {len(missing) - 1} more: {', '.join(missing[1:4])}{', ...' if len(missing) > 4 else ''})" \
+        if len(missing) > 1 else ""
+    hint = ""
+    if any(p.lower() in _FLAG_VALUES for p in missing):
+        hint = "; flags such as --resume and --compile take no value: give the flag alone"
+    raise DpiqaError(f"{missing[0]} does not exist{more}{hint}")
+
+
 def discover(inputs: Iterable[str | os.PathLike], recursive: bool = True, from_list: str | None = None,
              warn=None) -> list[str]:
-    """Expand files, folders and globs (plus a --from-list) into a deduplicated list of absolute paths.
+    """Expand files, folders and globs (plus a --from-list) into a deduplicated list of paths.
 
-    Explicit files are kept whatever their extension (the decoder then says what is wrong with them);
-    files found in folders or by globs must have an image extension. A missing explicit path is kept
-    too, so that it is reported per file instead of aborting the run.
+    A path is absolute where its input was (and for every list entry), else relative as given: `photos/`
+    gives `photos/a.jpg`. Explicit files are kept whatever their extension (the decoder then says what is
+    wrong with them); files found in folders or by globs must have an image extension. An input that does
+    not exist is an error (`check_inputs`).
     """
     warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
     items = [os.fspath(p) for p in inputs]
+    check_inputs(items)
     if from_list is not None:
         items += read_list(from_list)
     visited, out = set(), []
@@ -88,17 +108,17 @@ def discover(inputs: Iterable[str | os.PathLike], recursive: bool = True, from_l
                 elif _is_image_name(m):
                     add(m)
         else:
-            add(item)  # reported as "no such file" by the decoder
-    return unique_paths(out)
+            add(item)  # a list entry: reported as "no such file" by the decoder
+    return unique_paths(out, absolute=False)
 
 
-def unique_paths(paths: Iterable[str | os.PathLike]) -> list[str]:
-    """Absolute paths, each file once (by its resolved target), in first-seen order."""
+def unique_paths(paths: Iterable[str | os.PathLike], absolute: bool = True) -> list[str]:
+    """Each file once (by its resolved target), in first-seen order; absolute paths unless `absolute` is off."""
     seen, out = set(), []
     for p in paths:
-        p = os.path.abspath(os.fspath(p))
+        p = os.fspath(p)
         key = os.path.realpath(p)
         if key not in seen:
             seen.add(key)
-            out.append(p)
+            out.append(os.path.abspath(p) if absolute else p)
     return out

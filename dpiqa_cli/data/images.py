@@ -18,6 +18,8 @@ from typing import BinaryIO, Callable
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from dpiqa_cli.data import reasons as R
+
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 try:  # HEIC/HEIF only when the optional plugin is installed
     import pillow_heif
@@ -38,15 +40,15 @@ class ImageError(Exception):
 def _check_file(path: str) -> int:
     """The file's size, or a one-line reason why it cannot be read."""
     if os.path.islink(path) and not os.path.exists(path):
-        raise ImageError(f"broken symlink (points to {os.readlink(path)})")
+        raise ImageError(R.BROKEN_SYMLINK.format(target=os.readlink(path)))
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise ImageError("no such file") from None
+        raise ImageError(R.NO_SUCH_FILE) from None
     except OSError as exc:
-        raise ImageError(f"cannot stat: {exc.strerror or exc}") from None
+        raise ImageError(R.CANNOT_STAT.format(why=exc.strerror or exc)) from None
     if stat.S_ISDIR(st.st_mode):
-        raise ImageError("is a directory")
+        raise ImageError(R.IS_DIRECTORY)
     return st.st_size
 
 
@@ -59,7 +61,7 @@ def _open_checked(path: str | BinaryIO, max_pixels: int | None) -> Image.Image:
     else:
         size = _check_file(path)
     if size == 0:
-        raise ImageError("empty file (0 bytes)")
+        raise ImageError(R.EMPTY_FILE)
     if not max_pixels:
         Image.MAX_IMAGE_PIXELS = None  # --max-pixels 0: the user lifted every limit, Pillow's included
     elif Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
@@ -69,20 +71,22 @@ def _open_checked(path: str | BinaryIO, max_pixels: int | None) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(path)
     except PermissionError:
-        raise ImageError("permission denied") from None
+        raise ImageError(R.PERMISSION_DENIED) from None
     except UnidentifiedImageError:
-        raise ImageError("not an image (unrecognised format)") from None
+        raise ImageError(R.NOT_AN_IMAGE) from None
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"too many pixels ({exc})") from None
+        raise ImageError(R.PIXEL_BOMB.format(why=exc)) from None
     except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"unreadable header: {exc}") from None
+        if "truncat" in str(exc).lower():  # e.g. "Truncated File Read": the file ends inside its header
+            raise ImageError(R.TRUNCATED.format(why=exc)) from None
+        raise ImageError(R.UNREADABLE_HEADER.format(why=exc)) from None
     w, h = img.size
     if max_pixels and w * h > max_pixels:
         img.close()
-        raise ImageError(f"too many pixels: {w}x{h} = {w * h:,} > --max-pixels {max_pixels:,}")
+        raise ImageError(R.TOO_MANY_PIXELS.format(w=w, h=h, n=w * h, limit=max_pixels))
     if min(w, h) < MIN_SIDE:
         img.close()
-        raise ImageError(f"too small: {w}x{h} px (need at least {MIN_SIDE} px per side)")
+        raise ImageError(R.TOO_SMALL.format(w=w, h=h, min_side=MIN_SIDE))
     return img
 
 
@@ -201,16 +205,16 @@ def _decode(path: str | os.PathLike | BinaryIO, max_pixels: int | None, draft_bo
     except ImageError:
         raise
     except PermissionError:
-        raise ImageError("permission denied") from None
+        raise ImageError(R.PERMISSION_DENIED) from None
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"too many pixels ({exc})") from None
+        raise ImageError(R.PIXEL_BOMB.format(why=exc)) from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "truncated" in msg or isinstance(exc, EOFError):
-            raise ImageError(f"truncated or corrupt image data ({msg})") from None
-        raise ImageError(f"cannot decode: {msg}") from None
+            raise ImageError(R.TRUNCATED.format(why=msg)) from None
+        raise ImageError(R.CANNOT_DECODE.format(why=msg)) from None
     except MemoryError:
-        raise ImageError("out of memory while decoding") from None
+        raise ImageError(R.OUT_OF_MEMORY) from None
 
 
 def decode_uint8(path: str | os.PathLike, size: int, max_pixels: int | None = DEFAULT_MAX_PIXELS,

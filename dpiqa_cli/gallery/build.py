@@ -163,9 +163,9 @@ def build_gallery(scores_path: str | os.PathLike, out: str | os.PathLike, errors
     file_bytes: list[int | None] = []
     bar = None
     if progress and len(distinct) >= IN_PROCESS_BELOW:
-        from dpiqa_cli.progress import progress_bar
+        from dpiqa_cli.progress import Progress
 
-        bar = progress_bar(total=len(distinct), desc="thumbnails", unit="img")
+        bar = Progress(len(distinct), "thumbnails", unit="img")
     try:
         for th in iter_thumbnails(distinct, int(thumb_size), workers, max_pixels):
             store.add(th)
@@ -178,7 +178,8 @@ def build_gallery(scores_path: str | os.PathLike, out: str | os.PathLike, errors
     t_thumbs = time.perf_counter() - t0
     final_mode = store.finish()
 
-    has_mos = "mos" in df.columns
+    # a MOS line only where it says something the score badge does not (older files repeated the score there)
+    has_mos = "mos" in df.columns and not np.allclose(df["mos"], df["score"], rtol=0, atol=5e-7, equal_nan=True)
     rows = []
     for r, k in zip(df.itertuples(index=False), keys):
         t = index[k]

@@ -10,6 +10,28 @@ from pathlib import Path
 from dpiqa_cli.errors import DpiqaError
 
 FORMAT = "dpiqa-checkpoint/1"
+# Training labels that are not human opinion scores: `dpiqa synth`'s MS-SSIM labels (the bundled model's).
+SYNTHETIC_LABELS = {"synth"}
+
+
+def is_mos_scale(scale: dict | None) -> bool:
+    """Whether a checkpoint's `mos_scale` is a MOS scale its scores map back onto (`score`'s `mos` column);
+    not for a model trained on synthetic labels, whose scores are no MOS."""
+    return isinstance(scale, dict) and scale.get("name") not in SYNTHETIC_LABELS
+
+
+def scores_meaning(config: dict | None) -> str:
+    """What a checkpoint's scores are, in words (`dpiqa models` says it for each entry)."""
+    scale = (config or {}).get("mos_scale")
+    if is_mos_scale(scale):
+        lo, hi = (("?" if v is None else f"{v:g}") for v in (scale.get("min"), scale.get("max")))
+        flip = ", lower is better there" if scale.get("lower_better") else ""
+        return (f"normalised MOS of {scale.get('name')} in [0, 1], higher is better; the mos column maps it "
+                f"back to {lo}..{hi}{flip}")
+    if isinstance(scale, dict):
+        return "in [0, 1], higher is better; trained on synthetic labels, so not MOS (no mos column)"
+    return "in [0, 1], higher is better; no MOS scale recorded (no mos column)"
+
 
 
 def config_path(path: Path) -> Path:

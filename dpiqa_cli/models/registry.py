@@ -12,19 +12,18 @@ build); the `weights/` folder of a source checkout run without installing.
 from __future__ import annotations
 
 import copy
+import difflib
 import importlib.util
 import os
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from dpiqa_cli.data.views import view_from_config
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models import configs as C
-from dpiqa_cli.models.config import read_config
+from dpiqa_cli.models.config import read_config, scores_meaning
 
 BUNDLED_FILE = "dpiqa-student-lite0-synth.safetensors"
 
@@ -41,7 +40,7 @@ class ModelSpec:
     description: str
     weights: str | None = None  # file name of a bundled checkpoint, None: random or --weights
     weights_hint: str = ""  # where real weights come from
-    lower_better: bool = False  # scores are normalised MOS: higher is better for every entry
+    lower_better: bool = False  # higher is better for every entry (scores in [0, 1])
     score_range: tuple[float, float] = (0.0, 1.0)
 
     @property
@@ -124,8 +123,11 @@ def get_spec(name: str) -> ModelSpec:
     try:
         return REGISTRY[ALIASES.get(name, name)]
     except KeyError:
-        known = ", ".join([*ALIASES, *REGISTRY])
-        raise DpiqaError(f"unknown model {name!r}; known: {known} (or a checkpoint/.onnx path)") from None
+        known = [*ALIASES, *REGISTRY]
+        close = difflib.get_close_matches(str(name), known, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise DpiqaError(f"unknown model {name!r}{hint}; known: {', '.join(known)} "
+                         "(or a checkpoint/.onnx path)") from None
 
 
 def count_parameters(spec: ModelSpec) -> int:
@@ -147,8 +149,8 @@ def weights_status(spec: ModelSpec) -> tuple[str, str]:
     if spec.weights:
         path, where = spec.default_weights, weights_dir()[1]
         if path.is_file():
-            return "bundled", f"{path} ({where})"
-        return "MISSING", f"{path} ({where}) is missing; {spec.weights_hint}"
+            return "bundled", f"found through the {where}: {path}"
+        return "MISSING", f"not found through the {where}: {path}; {spec.weights_hint}"
     if spec.name.startswith("tiny-"):
         return "random", "random weights, for tests"
     return "none", f"{spec.weights_hint}; then pass --weights CKPT"
@@ -161,21 +163,40 @@ def view_name(spec: ModelSpec) -> str:
     return "whole"
 
 
-def print_models() -> None:
-    """`dpiqa models`: the registry as a table (nothing is built or loaded), then where weights come from."""
-    table = Table(title="dpiqa model registry")
-    for col in ("name", "architecture", "params", "input", "view", "weights"):
-        table.add_column(col, overflow="fold", no_wrap=col != "architecture", justify="right" if col == "params" else "left")
-    notes = [f"  {alias} = {target} (the default scorer)" for alias, target in ALIASES.items()]
+def _scores(spec: ModelSpec) -> str:
+    """What an entry's scores are: the bundled checkpoint says it; other entries score what they are given."""
+    if spec.weights and spec.default_weights.is_file():
+        return scores_meaning(read_config(spec.default_weights)[1])
+    if spec.name.startswith("tiny-"):
+        return "random, for tests"
+    return ("those of the checkpoint you pass: trained on a MOS dataset, normalised MOS in [0, 1] (higher is "
+            "better) and a mos column on that dataset's scale")
+
+
+def models_text(width: int = 80) -> str:
+    """`dpiqa models`: one block per entry, wrapped to `width` columns (a path is never cut)."""
+    def para(label: str, text: str) -> list[str]:
+        return textwrap.wrap(f"{label}: {text}" if label else text, width, initial_indent="  ",
+                             subsequent_indent="    ", break_long_words=False, break_on_hyphens=False)
+
+    lines = textwrap.wrap("dpiqa model registry: what each --model name runs, its view and where its weights "
+                          "come from", width, break_long_words=False)
+    aliases = {target: alias for alias, target in ALIASES.items()}
     for spec in list_specs():
         status, note = weights_status(spec)
-        table.add_row(spec.name, spec.architecture, f"{spec.params / 1e6:,.2f} M", f"{spec.input_size} px",
-                      view_name(spec), status)
-        notes.append(f"  {spec.name}: {note}")
-    console = Console()
-    console.print(table)
-    console.print("Scores are normalised MOS in [0, 1], higher is better.\n" + "\n".join(notes),
-                  highlight=False, soft_wrap=True)
+        alias = f" (alias {aliases[spec.name]}: the default scorer)" if spec.name in aliases else ""
+        lines += ["", spec.name + alias]
+        lines += para("", spec.description)
+        lines += para("", f"{spec.architecture}, {spec.params / 1e6:,.2f} M parameters, {spec.input_size} px "
+                          f"input, view {view_name(spec)}")
+        lines += para("weights", f"{status}, {note}" if status in ("bundled", "MISSING") else note)
+        lines += para("scores", _scores(spec))
+    return "\n".join(lines) + "\n"
+
+
+def print_models() -> None:
+    """`dpiqa models` on stdout: nothing is built or loaded."""
+    print(models_text(), end="")
 
 
 # Checkpoints written before the registry's arch.tag names called the paper's B7 student `student`.

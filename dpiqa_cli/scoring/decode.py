@@ -20,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS, ImageError
+from dpiqa_cli.data.reasons import CANNOT_DECODE
 from dpiqa_cli.data.views import View, decode_views
 from dpiqa_cli.device import device_type
 
@@ -32,7 +33,8 @@ def decode_item(i: int, path, view: View, max_pixels: int | None) -> tuple:
     except ImageError as exc:
         return i, None, 0, 0, str(exc)
     except Exception as exc:  # a decoder bug on one odd file must not stop the run
-        return i, None, 0, 0, f"cannot decode: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        why = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return i, None, 0, 0, CANNOT_DECODE.format(why=why)
 
 
 @dataclass

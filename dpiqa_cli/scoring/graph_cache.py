@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -129,8 +130,8 @@ def _problem(graph: Path, record: Path, expected: dict) -> str | None:
     return None
 
 
-def cached_graph(ckpt: Path, quiet: bool = False) -> Path:
-    """The ONNX graph of `ckpt`, exported now unless a trusted copy is cached."""
+def cached_graph(ckpt: Path, quiet: bool = False) -> tuple[Path, float]:
+    """(the ONNX graph of `ckpt`, seconds spent exporting it now: 0.0 when a trusted copy was cached)."""
     from dpiqa_cli.atomic import write_json
     from dpiqa_cli.scoring.onnx import export_onnx
 
@@ -140,7 +141,8 @@ def cached_graph(ckpt: Path, quiet: bool = False) -> Path:
     record = graph.with_suffix(".record.json")
     problem = _problem(graph, record, expected)
     if problem is None:
-        return graph
+        return graph, 0.0
+    t0 = time.perf_counter()
     if problem:
         print(f"note: rebuilding the cached ONNX graph {graph}: {problem}", file=sys.stderr)
     elif not quiet:
@@ -155,4 +157,4 @@ def cached_graph(ckpt: Path, quiet: bool = False) -> Path:
     write_json(record, {"format": CACHE_FORMAT, "built_from": expected, "sha256": config["sha256"],
                         "config_sha256": sha256_file(graph.with_suffix(".json")),
                         "check_max_abs_diff": config.get("check_max_abs_diff")})
-    return graph
+    return graph, time.perf_counter() - t0

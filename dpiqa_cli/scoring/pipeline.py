@@ -24,7 +24,7 @@ from dpiqa_cli.scoring.graph_cache import cached_graph, checkpoint_file, pick_ru
 from dpiqa_cli.scoring.onnx import OnnxRunner
 from dpiqa_cli.scoring.openvino import OpenVinoRunner
 from dpiqa_cli.scoring.runner import Runner
-from dpiqa_cli.scoring.writer import ResultWriter, errors_path
+from dpiqa_cli.scoring.writer import ResultWriter, errors_path, for_output, relative_inputs, shown_path, write_csv
 
 RESULT_COLS = ["rank", "path", "score", "width", "height"]
 SMALL_JOB = 4  # images up to which decoding stays in-process by default
@@ -61,15 +61,18 @@ def _runner(model, weights, device, precision: str, compile: bool, runtime: str,
     picked = pick_runtime(runtime, device, precision, compile, ckpt)
     if picked in ("onnx", "openvino"):
         threads = threads or max(1, usable_cpus() - workers)
-        graph = cached_graph(ckpt, quiet)
+        graph, export_s = cached_graph(ckpt, quiet)
+        runner = None
         if picked == "openvino":
             try:
-                return OpenVinoRunner(graph, threads=threads, name=name)
+                runner = OpenVinoRunner(graph, threads=threads, name=name)
             except DpiqaError as exc:  # auto falls back to ONNX Runtime, which runs the same graph
                 if runtime != "auto":
                     raise DpiqaError(f"{exc}; try --runtime onnx") from None
                 print(f"note: {exc}; scoring with ONNX Runtime instead", file=sys.stderr)
-        return OnnxRunner(graph, device, threads=threads, name=name)
+        runner = runner or OnnxRunner(graph, device, threads=threads, name=name)
+        runner.export_s = export_s
+        return runner
     from dpiqa_cli.models.checkpoint import load_model
     from dpiqa_cli.scoring.torch_runner import TorchRunner
 
@@ -95,15 +98,18 @@ def score_paths(paths, model=None, weights=None, device: str = "auto", precision
                 max_pixels: int | None = DEFAULT_MAX_PIXELS, compile: bool = False, out: str | Path | None = None,
                 resume: bool = False, progress: bool = True, flush_every: int = 4,
                 runtime: str = "auto", max_side: int | None = None) -> pd.DataFrame:
-    """Score image paths; returns the ranked DataFrame (rank, path, score, width, height[, mos]).
+    """Score image paths; returns the ranked DataFrame (rank, path, score, width, height[, mos]), with
+    absolute paths and every bit of the scores (the files written hold 6 significant digits, and paths
+    given as relative ones relative to the output's folder: `writer.for_output`).
 
     `model` is a registry name (default: the bundled default scorer), a checkpoint, an .onnx file or a
     LoadedModel; `weights` a checkpoint whose own config names its architecture. `runtime` auto|torch|onnx:
     auto runs a student checkpoint on the CPU at fp32 with OpenVINO, else ONNX Runtime (`scoring.graph_cache`);
     torch at fp32 is the reference path. `max_side` replaces a native-view model's working-scale limit.
     `df.attrs['errors']` is a dict {path: reason} of the files that failed and `df.attrs['summary']`
-    a dict (scored, failed, resumed, images_per_s, wall_s, ...). With `out`, results also go to that
-    file (.csv/.jsonl/.parquet), failures to `<stem>.errors.csv`, and a sidecar makes the run resumable.
+    a dict (scored, failed, resumed, new, images_per_s = new / loop_s, loop_s, export_s, wall_s, ...).
+    With `out`, results also go to that file (.csv/.jsonl/.parquet), failures to `<stem>.errors.csv`, and a
+    sidecar makes the run resumable.
     """
     t0 = time.perf_counter()
     out = Path(out) if out is not None else None
@@ -111,6 +117,7 @@ def score_paths(paths, model=None, weights=None, device: str = "auto", precision
     if workers is not None and workers < 0:
         raise DpiqaError("--workers must be 0 or more")
     dev = device_name(device)
+    relative = relative_inputs(paths)
     paths = unique_paths(paths)
     if workers is None:  # a worker process costs more to start than a few decodes take
         workers = 0 if len(paths) <= SMALL_JOB else default_workers(dev)
@@ -118,7 +125,7 @@ def score_paths(paths, model=None, weights=None, device: str = "auto", precision
                                         runtime=runtime, workers=workers, quiet=not progress, max_side=max_side)
     todo = writer.open(dict(runner.meta, max_pixels=max_pixels), paths)
 
-    bar = Progress(len(todo), "processed", enabled=progress)
+    bar = Progress(len(todo), "processed", unit="file", enabled=progress)  # failed files count too
     delay = float(os.environ.get("DPIQA_TEST_BATCH_DELAY", "0"))  # tests: makes a mid-run kill deterministic
     t_loop = time.perf_counter()
     try:
@@ -142,10 +149,11 @@ def score_paths(paths, model=None, weights=None, device: str = "auto", precision
     bar.close()
     loop_s = time.perf_counter() - t_loop
     n_new = len(writer.scored) - writer.resumed
-    df, failed = writer.finish(paths, runner.mos_scale)
+    df, failed = writer.finish(paths, runner.mos_scale, relative)
     df.attrs["errors"] = failed  # a dict: pandas compares attrs on merge/concat
     df.attrs["summary"] = dict(scored=len(df), failed=len(failed), resumed=len(df) - n_new, new=n_new,
                                images_per_s=n_new / loop_s if loop_s > 0 else 0.0, loop_s=loop_s,
+                               export_s=runner.export_s,
                                wall_s=time.perf_counter() - t0, device=str(dev), precision=runner.precision,
                                runtime=runner.runtime,
                                batch_size=batch_size, workers=workers)
@@ -153,15 +161,29 @@ def score_paths(paths, model=None, weights=None, device: str = "auto", precision
 
 
 def summary_line(s: dict, out: Path | None) -> str:
+    """What was done: `scored 7, failed 2 (see x.errors.csv)`; the same for every run of the same files."""
     line = f"scored {s['scored']}"
     if s.get("resumed"):
         line += f" ({s['resumed']} from the earlier run)"
     line += f", failed {s['failed']}"
     if s["failed"] and out is not None:
         line += f" (see {errors_path(out)})"
+    return line
+
+
+def speed_line(s: dict) -> str:
+    """How fast: photos scored (failures are not) per second of the scoring loop, then the wall time, and
+    apart from the rate the one-time ONNX export of a checkpoint's first use and Ray's start-up."""
+    if s["new"]:
+        line = f"speed: {s['images_per_s']:.1f} img/s ({s['new']} scored in {s['loop_s']:.1f} s)"
+    else:
+        line = "speed: none scored in this run"
     if s.get("actors"):
         line += f", {s['actors']} Ray actors (first result after {s['first_result_s']:.1f} s)"
-    return line + f", {s['images_per_s']:.1f} img/s, wall {s['wall_s']:.1f} s"
+    line += f"; wall {s['wall_s']:.1f} s"
+    if s.get("export_s"):
+        line += f", of which {s['export_s']:.1f} s a one-time ONNX export (first use of this model)"
+    return line
 
 
 def score_command(inputs, *, from_list=None, recursive=True, out=None, mos=None, report_dir=None,
@@ -179,11 +201,13 @@ def score_command(inputs, *, from_list=None, recursive=True, out=None, mos=None,
     df = (scorer or score_paths)(paths, out=out, progress=not quiet, **kw)
     s = df.attrs["summary"]
     if out is None:
+        relative = relative_inputs(paths)
         cols = [c for c in df.columns if c in RESULT_COLS + ["mos"]]
-        df[cols].to_csv(sys.stdout, index=False)
+        write_csv(for_output(df[cols], relative), sys.stdout)
         for p, reason in df.attrs["errors"].items():
-            print(f"failed: {p}: {reason}", file=sys.stderr)
+            print(f"failed: {shown_path(p, relative, None)}: {reason}", file=sys.stderr)
     print(summary_line(s, out), file=sys.stderr)
+    print(speed_line(s), file=sys.stderr)
     if mos is not None and len(df):
         from dpiqa_cli.evaluate.mos import mos_report  # scipy's statistics take ~1 s to import: only for --mos
 

@@ -36,7 +36,7 @@ from dpiqa_cli.scoring import pipeline
 from dpiqa_cli.scoring.decode import Batch, collate, decode_item
 from dpiqa_cli.scoring.parts import PartsStore
 from dpiqa_cli.scoring.pipeline import make_runner, prepare_runner
-from dpiqa_cli.scoring.writer import SIDE_COLS, ResultWriter
+from dpiqa_cli.scoring.writer import SIDE_COLS, ResultWriter, relative_inputs
 
 try:
     import pyarrow as pa
@@ -248,12 +248,13 @@ def score_ray(paths, address: str | None = None, model=None, weights=None, devic
     out = Path(out) if out is not None else None
     writer = ResultWriter(out, resume, store=PartsStore(out, flush_every) if out is not None else None)
     local = make_runner(model, weights, runtime=runtime, quiet=not progress, max_side=max_side)  # identity and view
+    relative = relative_inputs(paths)
     paths = unique_paths(paths)
     todo = writer.open(dict(local.meta, max_pixels=max_pixels), paths)
-    view, mos_scale = local.view, local.mos_scale
+    view, mos_scale, export_s = local.view, local.mos_scale, local.export_s
     del local
     own = connect(address) if todo else False
-    bar = Progress(len(todo), "processed", enabled=progress)
+    bar = Progress(len(todo), "processed", unit="file", enabled=progress)  # failed files count too
     plan, t_loop, t_first = None, time.perf_counter(), None
     try:
         if todo:
@@ -279,10 +280,11 @@ def score_ray(paths, address: str | None = None, model=None, weights=None, devic
     bar.close()
     loop_s = time.perf_counter() - t_loop
     n_new = len(writer.scored) - writer.resumed
-    df, failed = writer.finish(paths, mos_scale)
+    df, failed = writer.finish(paths, mos_scale, relative)
     df.attrs["errors"] = failed
     df.attrs["summary"] = dict(scored=len(df), failed=len(failed), resumed=len(df) - n_new, new=n_new,
                                images_per_s=n_new / loop_s if loop_s > 0 and todo else 0.0, loop_s=loop_s,
+                               export_s=export_s,
                                wall_s=time.perf_counter() - t0, device=plan.device if plan else device,
                                precision=plan.precision if plan else precision, batch_size=batch_size,
                                actors=plan.actors if plan else 0, ray=plan.describe() if plan else "",

@@ -28,6 +28,7 @@ class Runner(ABC):
     precision: str = "fp32"
     chunk: int | None = None  # crops per forward pass (fixed, so a score never depends on its batch mates)
     calibration: dict | None = None  # a checkpoint's monotone map of image scores into (0, 1), see `calibrate`
+    export_s: float = 0.0  # seconds this runner's start spent exporting its graph (first use of a checkpoint)
 
     @property
     def input_size(self) -> int:

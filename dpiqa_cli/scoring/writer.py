@@ -20,10 +20,16 @@ from pathlib import Path
 import pandas as pd
 
 from dpiqa_cli.atomic import write_json, write_stream, write_via
+from dpiqa_cli.data.reasons import NO_RESULT
 from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.models.config import is_mos_scale
 
 SIDE_COLS = ["path", "score", "width", "height", "error"]
 FORMATS = {".csv", ".jsonl", ".parquet"}
+# Scores in the ranked file: 6 significant digits, far below what tells two photos apart and above the
+# last bits that differ between runtimes and thread counts. The sidecar keeps every bit, so a resumed run
+# writes the same file as an uninterrupted one.
+SCORE_DIGITS = 6
 
 
 def check_out(out: Path | None) -> None:
@@ -149,10 +155,44 @@ def write_meta(out: Path, meta: dict) -> None:
     write_json(meta_path(out), meta)
 
 
+def format_score(x: float) -> str:
+    """A score as the ranked file writes it."""
+    return f"{x:.{SCORE_DIGITS}g}"
+
+
+def relative_inputs(paths) -> set[str]:
+    """The absolute forms of the paths given as relative ones: those are written relative (`shown_path`)."""
+    return {os.path.abspath(p) for p in map(os.fspath, paths) if not os.path.isabs(p)}
+
+
+def shown_path(path: str, relative: set[str], base: str | None) -> str:
+    """A path as the results show it: relative to `base` (the results file's folder, or the current folder
+    for stdout) where it was given as a relative path, so the gallery and `--from-list` read it back; as
+    given (absolute) otherwise."""
+    if path not in relative:
+        return path
+    return os.path.relpath(path, base if base is not None else os.getcwd())
+
+
+def for_output(df: pd.DataFrame, relative: set[str] = frozenset(), base: str | None = None) -> pd.DataFrame:
+    """What a results file (or stdout) holds: the shown paths and the scores at SCORE_DIGITS digits."""
+    df = df.copy()
+    if "path" in df:
+        df["path"] = [shown_path(p, relative, base) for p in df["path"]]
+    for col in ("score", "mos"):
+        if col in df:
+            df[col] = [float(format_score(v)) for v in df[col]]
+    return df
+
+
+def write_csv(df: pd.DataFrame, f) -> None:
+    df.to_csv(f, index=False, float_format=f"%.{SCORE_DIGITS}g")
+
+
 def write_results(df: pd.DataFrame, out: Path) -> None:
     suffix = out.suffix.lower()
     if suffix == ".csv":
-        write_stream(out, lambda f: df.to_csv(f, index=False, float_format=None))
+        write_stream(out, lambda f: write_csv(df, f))
     elif suffix == ".jsonl":
         write_stream(out, lambda f: df.to_json(f, orient="records", lines=True, double_precision=15))
     else:
@@ -181,7 +221,7 @@ def rank_table(scored: dict, mos_scale: dict | None) -> pd.DataFrame:
     df = pd.DataFrame([(p, s, w, h) for p, (s, w, h) in scored.items()], columns=["path", "score", "width", "height"])
     df = df.sort_values(["score", "path"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
     df.insert(0, "rank", range(1, len(df) + 1))
-    if mos_scale and len(df):
+    if is_mos_scale(mos_scale) and len(df):  # not for synthetic labels: their scores are no MOS
         df["mos"] = to_mos(df["score"], mos_scale)
     return df.astype({"width": "int64", "height": "int64"})
 
@@ -277,13 +317,18 @@ class ResultWriter:
         if self.store is not None:
             self.store.close()
 
-    def finish(self, paths: list[str], mos_scale: dict | None) -> tuple[pd.DataFrame, dict]:
-        """(ranked table, {path: reason}) of `paths`, each path in exactly one of them; written to `out`."""
+    def finish(self, paths: list[str], mos_scale: dict | None,
+               relative: set[str] = frozenset()) -> tuple[pd.DataFrame, dict]:
+        """(ranked table, {path: reason}) of `paths`, each path in exactly one of them; written to `out`
+        (`for_output`: the paths in `relative` relative to its folder). The returned table keeps absolute
+        paths and every bit of the scores."""
         self.close()
         df = rank_table({p: self.scored[p] for p in paths if p in self.scored}, mos_scale)
-        failed = {p: self.failed.get(p, "no result") for p in sorted(paths) if p not in self.scored}
+        failed = {p: self.failed.get(p, NO_RESULT) for p in sorted(paths) if p not in self.scored}
         if self.out is not None:
-            write_results(df, self.out)
-            write_errors(pd.DataFrame(list(failed.items()), columns=["path", "reason"]), self.out)
+            base = os.path.realpath(self.out.parent)  # as the gallery resolves the file's relative paths
+            write_results(for_output(df, relative, base), self.out)
+            errors = pd.DataFrame(list(failed.items()), columns=["path", "reason"])
+            write_errors(for_output(errors, relative, base), self.out)
             self.store.finish()
         return df, failed
