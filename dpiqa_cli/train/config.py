@@ -61,11 +61,10 @@ class TrainConfig:
     cache_teacher: bool = opt("--cache-teacher", panel=_MODEL, default=False, kinds=S,
                               help="Compute teacher maps once and store them in RUN/teacher_cache.")
     cache_frozen: bool = opt("--cache-frozen", panel=_MODEL, default=False, kinds=S,
-                             help="With --no-teacher and --freeze-blocks N: compute the frozen part's output for "
-                                  "every train and val item once (fixed crops, no flips) and train only the rest.")
+                             help="With --no-teacher and --freeze-blocks: the frozen blocks run once per item "
+                                  "(fixed crops, no flips).")
     frozen_cache: Optional[str] = opt("--frozen-cache", panel=_MODEL, kinds=S, type=str,
-                                      help="--cache-frozen: the folder of the cached features, shared by runs of the "
-                                           "same start and data (default: RUN/frozen_cache).")
+                                      help="That cache's folder, shared by runs (default: RUN/frozen_cache).")
     backbone: Optional[str] = opt("--backbone", panel=_MODEL, kinds=S, type=str,
                                   help="timm backbone (default: the entry's).")
     init: str = opt("--init", panel=_MODEL, default="random", kinds=S, type=str,
