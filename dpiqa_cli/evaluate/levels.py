@@ -10,18 +10,16 @@ per photo and type the score should fall as the level rises:
 - pristine > level 3: the (photo, type) cases where the undistorted photo scores strictly higher than its
   level-3 copy (a tie is lost).
 
-A scorer is any callable `scorer(paths) -> scores`, higher = better; `piqe_scorer` is PIQE. The strengths
-are in pixels of the photo as given, so results compare only at a stated size (the default model's level
-photos are about 1024 px on the long side). Noise is seeded per photo and level (the same files every run).
+A scorer is any callable `scorer(paths) -> scores`, higher = better; `piqe_scorer` is PIQE and `brisque_scorer`
+BRISQUE (dpiqa_cli.evaluate.nr_metrics). The strengths are in pixels of the photo as given, so results compare
+only at a stated size (the default model's level photos are about 1024 px on the long side). Noise is seeded
+per photo and level (the same files every run).
 
     run_level_bench(photos, {"model": score_fn, "PIQE": piqe_scorer}, out_dir)  # levels.json, levels.md
 """
 from __future__ import annotations
 
 import hashlib
-import os
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -31,6 +29,7 @@ from scipy.stats import pearsonr, spearmanr
 
 from dpiqa_cli import atomic
 from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.evaluate.nr_metrics import brisque_scorer, piqe_scorer  # noqa: F401  (the scorers to compare with)
 
 TYPES = ("blur", "noise", "jpeg")
 LEVELS = (1, 2, 3, 4, 5)
@@ -109,34 +108,6 @@ def summarise(scores: dict[Key, float], photos: Sequence[str]) -> dict:
     out["pristine_vs_level3"] = {"wins": len(cases) - len(lost), "cases": len(cases),
                                  "rate": (len(cases) - len(lost)) / len(cases) if cases else 0.0, "lost": lost}
     return out
-
-
-def _piqe_one(path: Path) -> float:
-    from pypiqe import piqe  # optional (the `levels` extra); checked in piqe_scorer
-
-    with Image.open(path) as im:
-        bgr = np.ascontiguousarray(np.asarray(im.convert("RGB"))[..., ::-1])
-    return -float(piqe(bgr)[0])
-
-
-def piqe_scorer(paths: Sequence[Path], workers: int | None = None) -> list[float]:
-    """-PIQE (pypiqe) of each file at its full resolution; higher = better. `workers` processes (default:
-    one per core, at most 4): PIQE takes about a second per 1024-px image on one core.
-
-    pypiqe converts a 3-channel array with OpenCV's COLOR_BGR2GRAY, i.e. it expects OpenCV's BGR order
-    (MATLAB's piqe uses rgb2gray on RGB: the same 0.299 R + 0.587 G + 0.114 B luma). So each file is read
-    as 8-bit RGB by Pillow and handed over as the BGR uint8 array, channels reversed; pypiqe then works on
-    that luma alone (0 = best, 100 = worst).
-    """
-    try:
-        import pypiqe  # noqa: F401
-    except ImportError:
-        raise DpiqaError("PIQE needs pypiqe: pip install -e '.[levels]'") from None
-    workers = min(4, os.cpu_count() or 1) if workers is None else workers
-    if workers <= 1 or len(paths) < 2:
-        return [_piqe_one(p) for p in paths]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        return list(pool.map(_piqe_one, paths, chunksize=4))
 
 
 def score_set(files: dict[Key, Path], scorer: Scorer) -> dict[Key, float]:
