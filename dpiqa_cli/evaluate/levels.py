@@ -10,27 +10,30 @@ per photo and type the score should fall as the level rises:
 - pristine > level 3: the (photo, type) cases where the undistorted photo scores strictly higher than its
   level-3 copy (a tie is lost).
 
-A scorer is any callable `scorer(paths) -> scores`, higher = better; `piqe_scorer` is PIQE. The strengths
-are in pixels of the photo as given, so results compare only at a stated size (the default model's level
-photos are about 1024 px on the long side). Noise is seeded per photo and level (the same files every run).
+A scorer is any callable `scorer(paths) -> scores`, higher = better; `piqe_scorer` is PIQE and `brisque_scorer`
+BRISQUE (dpiqa_cli.evaluate.nr_metrics). The strengths are in pixels of the photo as given, so results compare
+only at a stated size (the default model's level photos are about 1024 px on the long side). Noise is seeded
+per photo and level (the same files every run).
+
+A second family, the camera defects (dpiqa_cli.evaluate.camera_levels: motion blur, defocus, exposure both
+ways, a phone's pipeline, resampling, haze, oversharpening, blur + noise + JPEG; 4 levels each), joins with
+`families=("classic", "camera")`.
 
     run_level_bench(photos, {"model": score_fn, "PIQE": piqe_scorer}, out_dir)  # levels.json, levels.md
 """
 from __future__ import annotations
 
-import hashlib
-import os
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageFilter
-from scipy.stats import pearsonr, spearmanr
 
 from dpiqa_cli import atomic
 from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.evaluate import camera_levels as camera
+from dpiqa_cli.evaluate.level_stats import Key, Scorer, combine_wins, per_type, photo_seed, pristine_wins, read_photo
+from dpiqa_cli.evaluate.nr_metrics import brisque_scorer, piqe_scorer  # noqa: F401  (the scorers to compare with)
 
 TYPES = ("blur", "noise", "jpeg")
 LEVELS = (1, 2, 3, 4, 5)
@@ -38,14 +41,11 @@ BLUR_SIGMA = (1.0, 2.0, 3.0, 5.0, 8.0)  # Gaussian sigma, px
 NOISE_SIGMA = (0.02, 0.04, 0.07, 0.11, 0.16)  # on [0, 1], per channel
 JPEG_QUALITY = (40, 20, 12, 7, 3)  # Pillow quality
 PRISTINE_LEVEL = 3
-
-Scorer = Callable[[Sequence[Path]], Sequence[float]]
-Key = tuple[str, str, int]  # (photo, type, level)
+FAMILIES = ("classic", "camera")  # TYPES at LEVELS; camera.CAMERA_TYPES at camera.CAMERA_LEVELS
 
 
 def _noise_rng(photo: str, level: int) -> np.random.Generator:
-    seed = int.from_bytes(hashlib.sha256(photo.encode("utf-8")).digest()[:8], "little")
-    return np.random.default_rng([seed, level])
+    return np.random.default_rng([photo_seed(photo), level])
 
 
 def distort(img: Image.Image, dtype: str, level: int, photo: str) -> Image.Image:
@@ -66,11 +66,7 @@ def write_level_set(photos: dict[str, Path], out_dir: str | Path) -> dict[Key, P
     out = Path(out_dir)
     files: dict[Key, Path] = {}
     for photo, path in photos.items():
-        try:
-            with Image.open(path) as im:
-                img = im.convert("RGB")
-        except (OSError, ValueError) as exc:
-            raise DpiqaError(f"cannot read level photo {photo} ({path}): {exc}") from None
+        img = read_photo(photo, path)
         files[(photo, "pristine", 0)] = out / f"{photo}_pristine_0.png"
         atomic.write_via(files[(photo, "pristine", 0)], lambda tmp: img.save(tmp, format="PNG", compress_level=1))
         for dtype in TYPES:
@@ -86,57 +82,10 @@ def write_level_set(photos: dict[str, Path], out_dir: str | Path) -> dict[Key, P
     return files
 
 
-def _corr(scores: list[float]) -> tuple[float, float]:
-    if np.ptp(scores) == 0:
-        return 0.0, 0.0
-    neg = [-lv for lv in LEVELS]
-    return float(spearmanr(scores, neg)[0]), float(pearsonr(scores, neg)[0])
-
-
 def summarise(scores: dict[Key, float], photos: Sequence[str]) -> dict:
     """Per type: per-photo and mean SRCC/PLCC of score vs -level; and pristine > level 3."""
-    out: dict = {"photos": list(photos), "per_type": {}}
-    for dtype in TYPES:
-        rows = {}
-        for photo in photos:
-            srcc, plcc = _corr([scores[(photo, dtype, lv)] for lv in LEVELS])
-            rows[photo] = {"srcc": srcc, "plcc": plcc}
-        out["per_type"][dtype] = {"srcc": float(np.mean([r["srcc"] for r in rows.values()])),
-                                  "plcc": float(np.mean([r["plcc"] for r in rows.values()])),
-                                  "per_photo": rows}
-    cases = [(p, t) for p in photos for t in TYPES]
-    lost = [f"{p}/{t}" for p, t in cases if not scores[(p, "pristine", 0)] > scores[(p, t, PRISTINE_LEVEL)]]
-    out["pristine_vs_level3"] = {"wins": len(cases) - len(lost), "cases": len(cases),
-                                 "rate": (len(cases) - len(lost)) / len(cases) if cases else 0.0, "lost": lost}
-    return out
-
-
-def _piqe_one(path: Path) -> float:
-    from pypiqe import piqe  # optional (the `levels` extra); checked in piqe_scorer
-
-    with Image.open(path) as im:
-        bgr = np.ascontiguousarray(np.asarray(im.convert("RGB"))[..., ::-1])
-    return -float(piqe(bgr)[0])
-
-
-def piqe_scorer(paths: Sequence[Path], workers: int | None = None) -> list[float]:
-    """-PIQE (pypiqe) of each file at its full resolution; higher = better. `workers` processes (default:
-    one per core, at most 4): PIQE takes about a second per 1024-px image on one core.
-
-    pypiqe converts a 3-channel array with OpenCV's COLOR_BGR2GRAY, i.e. it expects OpenCV's BGR order
-    (MATLAB's piqe uses rgb2gray on RGB: the same 0.299 R + 0.587 G + 0.114 B luma). So each file is read
-    as 8-bit RGB by Pillow and handed over as the BGR uint8 array, channels reversed; pypiqe then works on
-    that luma alone (0 = best, 100 = worst).
-    """
-    try:
-        import pypiqe  # noqa: F401
-    except ImportError:
-        raise DpiqaError("PIQE needs pypiqe: pip install -e '.[levels]'") from None
-    workers = min(4, os.cpu_count() or 1) if workers is None else workers
-    if workers <= 1 or len(paths) < 2:
-        return [_piqe_one(p) for p in paths]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        return list(pool.map(_piqe_one, paths, chunksize=4))
+    return {"photos": list(photos), "per_type": {t: per_type(scores, photos, t, LEVELS) for t in TYPES},
+            "pristine_vs_level3": pristine_wins(scores, photos, TYPES, PRISTINE_LEVEL)}
 
 
 def score_set(files: dict[Key, Path], scorer: Scorer) -> dict[Key, float]:
@@ -163,22 +112,63 @@ def markdown_table(summaries: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_level_bench(photos: dict[str, Path], scorers: dict[str, Scorer], out_dir: str | Path) -> dict[str, dict]:
+def level_tables(summaries: dict[str, dict]) -> str:
+    """Every table for run_level_bench's summaries: the classic one (markdown_table) if they hold it; the
+    camera types' SRCC and PLCC (camera_markdown_table) if they hold those, the SRCC one with the pristine
+    rate over all types when both families are there."""
+    first = next(iter(summaries.values()), {})
+    parts = []
+    if "per_type" in first:
+        parts.append(markdown_table(summaries))
+    if "camera" in first:
+        cams = {n: s["camera"] for n, s in summaries.items()}
+        both = {n: s["pristine_all"] for n, s in summaries.items()} if "pristine_all" in first else None
+        parts.append(camera.camera_markdown_table(cams, "srcc", pristine_all=both))
+        parts.append(camera.camera_markdown_table(cams, "plcc"))
+    return "\n".join(parts)
+
+
+def run_level_bench(photos: dict[str, Path], scorers: dict[str, Scorer], out_dir: str | Path,
+                    families: Sequence[str] = ("classic",)) -> dict[str, dict]:
     """Distort the photos into OUT/images, score them with every scorer, write OUT/levels.json (summaries
-    and every score) and OUT/levels.md (the table); returns {scorer name: summary}."""
+    and every score) and OUT/levels.md (the tables); returns {scorer name: summary}.
+
+    `families`: "classic" (blur, noise, JPEG: the summary is summarise's, at the top level) and/or "camera"
+    (summarise_camera's, under "camera"). With both, "pristine_all" is the pristine rate over every type:
+    pristine > level 3 for the classic types and > level 2 for the camera types. Each scorer scores every
+    file of every family in one call."""
+    families = tuple(families)
+    if not families or any(f not in FAMILIES for f in families):
+        raise DpiqaError(f"level families must be among {', '.join(FAMILIES)}, not {', '.join(families) or 'none'}")
     out = Path(out_dir)
-    files = write_level_set(photos, out / "images")
+    files: dict[Key, Path] = {}
+    if "classic" in families:
+        files.update(write_level_set(photos, out / "images"))
+    if "camera" in families:
+        files.update(camera.write_camera_set(photos, out / "images"))
     names = list(photos)
     scores = {name: score_set(files, fn) for name, fn in scorers.items()}
-    summaries = {name: summarise(s, names) for name, s in scores.items()}
+    summaries: dict[str, dict] = {}
+    for name, s in scores.items():
+        summaries[name] = summarise(s, names) if "classic" in families else {"photos": names}
+        if "camera" in families:
+            summaries[name]["camera"] = camera.summarise_camera(s, names)
+        if len(families) == 2:
+            summaries[name]["pristine_all"] = combine_wins(
+                summaries[name][f"pristine_vs_level{PRISTINE_LEVEL}"],
+                summaries[name]["camera"][f"pristine_vs_level{camera.CAMERA_PRISTINE_LEVEL}"])
+    info: dict = {"photos": names}
+    if "classic" in families:
+        info.update({"types": TYPES, "levels": LEVELS, "strengths": {
+            "blur_sigma_px": BLUR_SIGMA, "noise_sigma": NOISE_SIGMA, "jpeg_quality": JPEG_QUALITY}})
+    if "camera" in families:
+        info.update({"camera_types": camera.CAMERA_TYPES, "camera_levels": camera.CAMERA_LEVELS,
+                     "camera_strengths": camera.CAMERA_STRENGTHS})
     atomic.write_json(out / "levels.json", {
-        "photos": names, "types": TYPES, "levels": LEVELS,
-        "strengths": {"blur_sigma_px": BLUR_SIGMA, "noise_sigma": NOISE_SIGMA, "jpeg_quality": JPEG_QUALITY},
-        "summaries": summaries,
+        **info, "summaries": summaries,
         "scores": {name: [{"photo": k[0], "type": k[1], "level": k[2], "file": files[k].name, "score": v}
                           for k, v in s.items()] for name, s in scores.items()},
     })
-    table = markdown_table(summaries)
     atomic.write_text(out / "levels.md", f"Level ranking on {len(names)} photos (mean per-photo SRCC/PLCC of "
-                                         f"score vs -level)\n\n{table}")
+                                         f"score vs -level)\n\n{level_tables(summaries)}")
     return summaries
