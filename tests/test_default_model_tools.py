@@ -229,7 +229,7 @@ def test_eval_photos_are_whole_and_never_upscaled(tmp_path):
     assert Image.open(out["small"]).size == (900, 600)
 
 
-# ---- the build's own pieces (tools/default_model/build.py, card.py, choose.py, view_check.py) --------------
+# ---- the build's own pieces (tools/default_model/build.py, card.py, choose.py, recipes.py, size_check.py) ----
 
 
 def test_card_blocks_are_replaced_and_a_missing_block_is_an_error(tmp_path):
@@ -273,63 +273,115 @@ def test_the_bundled_card_is_its_template_with_the_builds_blocks(tmp_path):
         "weights/README.md differs from tools/default_model/card.md: run python -m tools.default_model.card"
 
 
-def test_choice_rule_and_candidate_order(tmp_path):
-    from tools.default_model.choose import epoch_files, selection_score
-
-    for name in ("epoch-10", "epoch-2", "epoch-1", "avg-last-2", "epoch-x"):
-        (tmp_path / f"{name}.safetensors").write_bytes(b"")
-    assert [p.stem for p in epoch_files(tmp_path)] == ["epoch-1", "epoch-2", "epoch-10"]
-    s = {"per_type": {t: {"srcc": v} for t, v in (("blur", 1.0), ("noise", 0.8), ("jpeg", 0.6))},
-         "pristine_vs_level3": {"rate": 0.6}}
-    assert selection_score(s) == pytest.approx(0.75)
-    assert selection_score(s, view_rate=0.5) == pytest.approx(0.7)  # the view check counts as one more question
-
-
-def test_choose_asks_every_candidate_the_level_and_view_questions(tmp_path):
-    """Two runs' weights and their average, each under two working-scale limits and both crop combinations,
-    scored on one val photo's level set and its view-check pair; the table names each run's epoch by its run,
-    and the build bundles the chosen limit and combination into the file's view."""
+def _tiny_runs(tmp_path, view: dict) -> list:
     import torch
-    from safetensors.torch import load_file
 
-    from dpiqa_cli.data.views import View
     from dpiqa_cli.models.checkpoint import load_model, save_checkpoint
-    from dpiqa_cli.models.config import read_config
-    from tools.default_model.build import bundle
-    from tools.default_model.card import choice_table
-    from tools.default_model.choose import choose, write_average
-    from tools.default_model.scorers import crop_scores
 
     runs = []
     for k in (0, 1):
         torch.manual_seed(k)
-        (tmp_path / f"run-{k}").mkdir()
-        runs.append(save_checkpoint(load_model("tiny-student").model, tmp_path / f"run-{k}" / "epoch-1.safetensors",
-                                    spec_name="tiny-student",
-                                    info={"view": {"name": "native", "max_side": 128, "combine": "mean"}}))
-    avg = write_average(runs, tmp_path / "average-of-runs.safetensors")
+        runs.append(save_checkpoint(load_model("tiny-student").model, tmp_path / f"r-{k}" / "epoch-1.safetensors",
+                                    spec_name="tiny-student", info={"view": view}))
+    return runs
+
+
+def _photos(tmp_path, n: int, size: tuple[int, int]) -> dict:
+    out = {}
+    for i in range(n):
+        p = tmp_path / f"{size[0]}-{i}.png"
+        rng = np.random.default_rng(i)
+        small = Image.fromarray((rng.random((size[1] // 8, size[0] // 8, 3)) * 255).astype(np.uint8))
+        small.resize(size, Image.BICUBIC).save(p)
+        out[f"p{i}"] = p
+    return out
+
+
+def test_choose_asks_every_candidate_every_val_question_and_picks_the_view(tmp_path):
+    """Two runs of a recipe and their average, asked the level, camera and size questions on three val photos;
+    the recipe's score is its runs' mean; the view's K and w are chosen on the size check; the build bundles the
+    chosen view and calibration, and the card's tables name every candidate."""
+    import torch
+    from safetensors.torch import load_file
+
+    from dpiqa_cli.data.views import View
+    from dpiqa_cli.models.config import read_config
+    from tools.default_model import card
+    from tools.default_model.build import bundle
+    from tools.default_model.choose import NATIVE_CROPS, WEIGHTS, choose, fit_calibration, prepare, write_average
+    from tools.default_model.scorers import crop_scores
+
+    view = View("multiscale", 64, max_side=1600, look_side=128).to_config()
+    runs = _tiny_runs(tmp_path, view)
+    avg = write_average(runs, tmp_path / "avg.safetensors")
     a, b, m = (load_file(p) for p in (*runs, avg))
     assert all(torch.allclose(m[k], (a[k] + b[k]) / 2) for k in m if m[k].is_floating_point())
-    photo = tmp_path / "p.png"
-    Image.fromarray((np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)).save(photo)
-    result = choose([*runs, avg], {"p": photo}, tmp_path / "work", log=lambda *_: None, max_sides=(128, 256))
-    assert [(Path(r["checkpoint"]).name, r["max_side"], r["combine"]) for r in result["rows"]] == [
-        (n, limit, c) for n in ("epoch-1.safetensors", "epoch-1.safetensors", "average-of-runs.safetensors")
-        for limit in (128, 256) for c in ("mean", "q25")]
-    assert all(r["view_pairs"] == 1 and r["view_lower"] in (0, 1) and r["cases"] == 3 for r in result["rows"])
-    best = max(result["rows"], key=lambda r: r["score"])
-    assert (result["chosen"], result["max_side"], result["combine"]) == (best["checkpoint"], best["max_side"], best["combine"])
-    assert json.loads((tmp_path / "work" / "choose.json").read_text())["chosen"] == result["chosen"]
-    # the limit really changes the cutting of the 4000 x 3000 pair: 2 x 2 crops at 128 px, 4 x 3 at 256
-    pair = tmp_path / "work" / "val-view-check" / "p_clean.png"
-    assert [len(crop_scores(runs[0], [pair], max_side=limit)[0]) for limit in (128, 256)] == [
-        len(View("native", 64, limit).layout(4000, 3000)[1]) for limit in (128, 256)] == [4, 12]
-    table = choice_table(result)
-    assert "| run-0/epoch-1.safetensors" in table and "| run-1/epoch-1.safetensors" in table
-    assert "| average-of-runs.safetensors" in table and table.count("**(chosen)**") == 1
-    assert "view check, score ≤128" in table and "view check, score ≤256" in table and table.count("\n") == 2 + 6
-    out = bundle({**result, "chosen": str(runs[1]), "max_side": 256, "combine": "q25"}, tmp_path / "b.safetensors", {})
-    assert read_config(out)[1]["view"] == {"name": "native", "max_side": 256, "combine": "q25"}
+    levels, sources = _photos(tmp_path, 3, (96, 72)), _photos(tmp_path, 3, (1600, 1200))
+    vs = prepare(levels, sources, tmp_path / "val")
+    assert set(vs.copies["p0"]) == {"full", "1024"} and len(vs.camera) == 3 * (1 + 9 * 4)
+    result = choose({"r": runs}, {"r": avg}, vs, tmp_path / "work", log=lambda *_: None)
+    assert [Path(r["checkpoint"]).name for r in result["rows"]] == ["epoch-1.safetensors"] * 2 + ["avg.safetensors"]
+    rec = result["recipes"]["r"]
+    assert rec["mean"] == pytest.approx(np.mean(rec["runs"])) and rec["spread"] == pytest.approx(np.ptp(rec["runs"]))
+    assert result["chosen"] == max(result["rows"], key=lambda r: r["score"])["checkpoint"]
+    for r in result["rows"]:
+        assert r["sizes"]["photos"] == 3 and r["pristine"]["cases"] == 3 * (3 + 9) and len(r["camera"]) == 9
+    assert [(r["native_crops"], r["native_weight"]) for r in result["view"]["rows"]] == [
+        (k, w) for k in NATIVE_CROPS for w in WEIGHTS]
+    full = vs.copies["p0"]["full"][0]
+    assert [len(crop_scores(runs[0], [full], native_crops=k)[0][0]) for k in NATIVE_CROPS] == [4 + k for k in NATIVE_CROPS]
+    chosen = View("multiscale", 64, max_side=1600, look_side=128, native_crops=result["view"]["native_crops"],
+                  native_weight=result["view"]["native_weight"])
+    files = [vs.levels[k] for k in list(vs.levels)[:12]]
+    labels = list(np.linspace(1.0, 0.2, len(files)))
+    cal = fit_calibration(Path(result["chosen"]), chosen, files, labels)
+    assert cal["a"] > 0 and cal["rmse"] <= cal["rmse_raw"] + 1e-9 and cal["images"] == 12
+    out = bundle(result["chosen"], chosen, cal, tmp_path / "b.safetensors", {})
+    config = read_config(out)[1]
+    assert config["view"] == chosen.to_config() and config["calibration"] == {k: cal[k] for k in ("kind", "a", "b")}
+    table = card.choice_table(result)
+    assert table.count("**(chosen)**") == 1 and table.count("\n") == 2 + 3 and all(f"| r-{k}/epoch-1.safetensors" in table for k in (0, 1))
+    assert card.view_table(result).count("\n") == 2 + len(NATIVE_CROPS) * len(WEIGHTS)
+    assert "**(chosen)**" in card.recipe_table(result)
+
+
+def test_recipes_relabel_the_superset_and_keep_their_rows(tmp_path):
+    from dpiqa_cli.data.synth import make_labels
+    from tools.default_model.recipes import ALWAYS, recipe_table
+
+    rows = []
+    for split, ref in (("train", "a"), ("train", "b"), ("val", "c")):
+        rows.append(dict(path=f"{ref}.png", ref=ref, type="pristine", level=0, fr=1.0, de=0.0, mos=1.0, split=split))
+        for t in (*ALWAYS, "haze", "color_cast"):
+            for lv in (1, 2):
+                rows.append(dict(path=f"{ref}_{t}_{lv}.png", ref=ref, type=t, level=lv, fr=1 - 0.1 * lv,
+                                 de=10.0 * lv if t in ("haze", "color_cast") else 1.0, mos=0.0, split=split))
+    sup = pd.DataFrame(rows)
+    image, tone, rare = (recipe_table(sup, r) for r in ("image", "tone", "tone-rare"))
+    dist = sup[sup.type != "pristine"]
+    np.testing.assert_allclose(image.loc[image.type != "pristine", "mos"],
+                               make_labels(dist[["path", "ref", "type", "level", "fr", "de"]], "image")["mos"], atol=1e-6)
+    assert (tone["mos"] <= image["mos"] + 1e-9).all() and (tone.loc[tone.type == "haze", "mos"] < 0.8).all()
+    assert (image.loc[image.type == "pristine", "mos"] == 1.0).all()
+    # rare: the train references keep blur, noise, JPEG and their first camera type (haze before color_cast)
+    kept = set(rare[rare.split == "train"].type)
+    assert kept == {"pristine", *ALWAYS, "haze"} and set(rare[rare.split == "val"].type) == set(sup.type)
+
+
+def test_size_check_copies_and_questions(tmp_path):
+    from tools.default_model import size_check
+
+    src = _photos(tmp_path, 1, (300, 200))["p0"]
+    small = _photos(tmp_path, 1, (150, 100))["p0"]
+    copies = size_check.make_copies(src, small, tmp_path / "c", "x")
+    for size, w in (("full", 300), ("1024", 150)):
+        clean, noisy = (np.asarray(Image.open(p), dtype=float) for p in copies[size])
+        assert clean.shape[1] == w and 4 < np.std(noisy - clean) < 8  # sigma 6, clipped at 0 and 255
+    scores = {"a": {"full": (0.9, 0.8), "1024": (0.95, 0.9)}, "b": {"full": (0.5, 0.6), "1024": (0.6, 0.5)},
+              "c": {"full": (0.7, 0.6), "1024": (0.75, 0.7)}}
+    s = size_check.summarise(scores)
+    assert s["size_srcc"] == pytest.approx(1.0) and s["noise_lower"] == {"full": 2, "1024": 3}
+    assert s["noise_missed"]["full"] == ["b"] and "| x | 1.000 |" in size_check.table({"x": s})
 
 
 def test_make_dataset_joins_the_synth_folders_with_their_split(tmp_path):
@@ -343,19 +395,3 @@ def test_make_dataset_joins_the_synth_folders_with_their_split(tmp_path):
     t = pd.read_csv(out)
     assert t["path"].tolist() == ["train/images/train_a.png", "val/images/val_a.png"]
     assert t["ref"].tolist() == ["train/refs/train.png", "val/refs/val.png"] and t["split"].tolist() == ["train", "val"]
-
-
-def test_view_check_scores_clean_and_noisy_copies_under_both_views(tmp_path):
-    from dpiqa_cli.models.checkpoint import load_model, save_checkpoint
-    from tools.default_model.view_check import view_check
-
-    ckpt = save_checkpoint(load_model("tiny-student").model, tmp_path / "t.safetensors", spec_name="tiny-student",
-                           info={"view": {"name": "native", "max_side": 128, "combine": "mean"}})
-    photo = tmp_path / "p.png"
-    Image.fromarray((np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)).save(photo)
-    check = view_check(ckpt, {"p": photo}, tmp_path / "work")
-    assert check["photos"] == 1 and set(check["rows"]) == {"native", "whole"}
-    clean, noisy = check["rows"]["native"]["p"]
-    assert check["lower"]["native"] == int(noisy < clean) and "| native |" in check["table"]
-    with Image.open(tmp_path / "work" / "p_noisy.png") as im:
-        assert im.size == (4000, 3000)

@@ -1,23 +1,23 @@
 """Build the bundled default model, weights/dpiqa-student-lite0-synth.safetensors, from a fresh clone.
 
-    bash tools/default_model/build.sh            # = python -m tools.default_model.build; under 150 min on 2 CPUs
+    bash tools/default_model/build.sh            # = python -m tools.default_model.build; about 4 h on 2 CPUs
 
 1. fetch the manifest's photos (apt-get download + sha256 checks; `fetch.py`);
 2. references: multi-scale 512 x 512 crops of the train and val photos (`references.py`);
-3. `dpiqa synth` of each: TYPES_PER_REF distortion types per reference (ALWAYS plus others drawn per
-   reference), 7 levels, per-image MS-SSIM labels;
-4. one CSV over both, its `split` column the photo split (train / val);
-5. `dpiqa distill --no-teacher` of the Lite0 student with the native view (RECIPE), once per data order in
-   DATA_SEEDS: the same initial weights, the data in another order;
-6. the average of the runs' weights; 7. the choice among the runs and their average, and of the native view's
-   working-scale limit and crop combination, on the VAL photos (`choose.py`);
-8. an fp16 copy of the choice into weights/, with its view and the choice recorded in its .json;
-9. the TEST photos, once: the level benchmark of the bundled file beside full-resolution PIQE and the file it
-   replaces, and the native-vs-whole view check; both go into the model card (weights/README.md) as this
-   run wrote them.
+3. `dpiqa synth` of each: the superset of `recipes.py` (blur, noise, JPEG and 3 camera types drawn per
+   reference, 7 levels), with each image's MS-SSIM and tone shift;
+4. one CSV over both, and one per recipe (its labels and rows);
+5. `dpiqa distill --no-teacher` of the Lite0 student under the multiscale view, per recipe and data order
+   (`recipes.TRAIN`): the frozen part's features are computed once and shared by every run;
+6. the average of each recipe's runs' weights;
+7. the choice on the VAL photos (`choose.py`): the recipe, the run, the view's detail crops and weight,
+   and the score calibration;
+8. an fp16 copy of the choice into weights/, with its view, calibration and the choice in its .json;
+9. the TEST photos, once: the level and camera sets of the bundled file beside full-resolution PIQE and
+   BRISQUE and the file it replaces, the chosen recipe's other candidates (the run-to-run spread on test),
+   and the size check; all of it goes into the model card (weights/README.md) as this run wrote it.
 Every choice is made on validation; the test photos are scored only in step 9. Uses a GPU when present.
-An interrupted build resumes where it stopped when run again with the same --work: finished references
-and synth folders are kept, and the training continues from its last saved state.
+An interrupted build resumes where it stopped when run again with the same --work.
 """
 from __future__ import annotations
 
@@ -28,40 +28,35 @@ import platform
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
 import torch
 
+from dpiqa_cli.data.distortions import CAMERA_TYPES
 from dpiqa_cli.data.synth import synthesize
-from dpiqa_cli.evaluate.levels import markdown_table, piqe_scorer, run_level_bench
+from dpiqa_cli.data.views import View
+from dpiqa_cli.evaluate.camera_levels import summarise_camera, write_camera_set
+from dpiqa_cli.evaluate.levels import score_set, summarise, write_level_set
+from dpiqa_cli.evaluate.nr_metrics import brisque_scorer, piqe_scorer
 from dpiqa_cli.models.checkpoint import load_checkpoint, save_checkpoint
 from dpiqa_cli.train.protocol import run_training
-from tools.default_model import card
-from tools.default_model.choose import RULE, choose, epoch_files, write_average, write_averages
+from tools.default_model import card, size_check
+from tools.default_model.choose import choose, fit_calibration, pristine_all, prepare, write_average
 from tools.default_model.fetch import fetch_photos
 from tools.default_model.manifest import MANIFEST, load_manifest
+from tools.default_model.recipes import ALWAYS, DATA_SEEDS, EXTRA_TYPES, RECIPES, TRAIN, write_recipe_csv
 from tools.default_model.references import TRAIN_MAX_PER_PHOTO, VAL_MAX_PER_PHOTO, make_references, prepare_eval_photos
 from tools.default_model.scorers import checkpoint_scorer
-from tools.default_model.view_check import view_check
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "weights" / "dpiqa-student-lite0-synth.safetensors"
 SEED = 0
-ALWAYS = ("gaussian_blur", "white_noise", "jpeg")  # the three defects photographers meet most
-TYPES_PER_REF = 4
 # Seven levels up to 1.5x the anchors' strength: the level benchmark's sigma-8 blur at 1024 px lies past the
 # fifth anchor (5.5), and a model that never saw it scored heavy blur like a smooth sky, above level 3.
 LEVELS, MAX_STRENGTH = 7, 1.5
-# Two runs of one recipe land far apart on the val photos (another seed: 0.78 against 0.91), so the build
-# trains two data orders from the same start, one epoch each (the time of one two-epoch run), and offers
-# their weight average too: one model of the same size, less tied to one order of the batches.
-DATA_SEEDS = (0, 1)
-# The student's recipe. Fixed before the first run was scored on the val photos; see card.md.
-RECIPE = dict(model="student-lite0", init="imagenet", freeze_blocks=3, view="native", max_side=1024,
-              epochs=1, milestones="1", batch_size=8, lr=1e-4, head_lr=1e-5, workers=1, seed=SEED,
-              split="official", test_frac=0.0, keep_epochs=True, no_teacher=True)
 MAX_MB = 50
 
 
@@ -93,8 +88,9 @@ def synth_done(folder: Path) -> bool:
         meta = json.loads((folder / "synth.json").read_text())
     except (OSError, json.JSONDecodeError):
         return False
-    return (meta.get("seed"), meta.get("per_ref"), meta.get("always"), meta.get("label_kind"), meta.get("levels"),
-            meta.get("max_strength")) == (SEED, TYPES_PER_REF, list(ALWAYS), "image", LEVELS, MAX_STRENGTH) \
+    return (meta.get("seed"), meta.get("per_ref"), meta.get("always"), meta.get("types"), meta.get("levels"),
+            meta.get("max_strength")) == (SEED, len(ALWAYS) + EXTRA_TYPES, list(ALWAYS),
+                                          list(ALWAYS + CAMERA_TYPES), LEVELS, MAX_STRENGTH) \
         and (folder / "synth.csv").is_file()
 
 
@@ -103,14 +99,56 @@ def environment() -> dict:
             **{p: version(p) for p in ("torch", "numpy", "pillow", "scipy", "timm", "safetensors", "pypiqe")}}
 
 
-def bundle(choice: dict, out: Path, info: dict) -> Path:
-    """The chosen checkpoint as fp16 in weights/, its view's limit and crop combination as chosen."""
-    model, config = load_checkpoint(choice["chosen"])
-    config["view"] = {**config["view"], "max_side": choice["max_side"], "combine": choice["combine"]}
+def bundle(chosen: str, view: View, calibration: dict, out: Path, info: dict) -> Path:
+    """The chosen checkpoint as fp16 in weights/, with the chosen view and calibration."""
+    model, config = load_checkpoint(chosen)
+    config["view"] = view.to_config()
+    config["calibration"] = {k: calibration[k] for k in ("kind", "a", "b")}
     save_checkpoint(model, out, spec_name=config["model"], info={**config, **info}, dtype=torch.float16)
     mb = out.stat().st_size / 2**20
     if mb > MAX_MB:
         raise SystemExit(f"error: {out} is {mb:.1f} MB, over the {MAX_MB} MB limit for bundled weights")
+    return out
+
+
+def train_all(work: Path, csvs: dict[str, Path]) -> tuple[dict[str, list[Path]], dict]:
+    """Step 5: RUN/epoch-1.safetensors of every recipe and data order; an interrupted run resumes."""
+    runs, results = {}, {}
+    for recipe, csv in csvs.items():
+        runs[recipe] = []
+        for data_seed in DATA_SEEDS:
+            run = work / "runs" / f"{recipe}-{data_seed}"
+            if (run / "result.json").is_file():
+                results[run.name] = json.loads((run / "result.json").read_text())
+            else:
+                results[run.name] = run_training("student", {**TRAIN, "data_seed": data_seed, "dataset": "csv",
+                                                             "root": csv, "out": run,
+                                                             "frozen_cache": str(work / "frozen"),
+                                                             "resume": (run / "config.json").is_file()}, quiet=False)
+            runs[recipe].append(run / "epoch-1.safetensors")
+    return runs, results
+
+
+def test_tables(bundled: Path, view: View, previous: Path | None, others: dict[str, Path], photos: dict,
+                sources: dict, work: Path) -> dict:
+    """Step 9: the level, camera and size questions on the test photos for the bundled file and its companions."""
+    levels = write_level_set(photos, work / "levels")
+    camera = write_camera_set(photos, work / "camera")
+    scorers = {"dpiqa": checkpoint_scorer(bundled), "PIQE": piqe_scorer, "BRISQUE": brisque_scorer}
+    if previous is not None:
+        scorers["previous"] = checkpoint_scorer(previous)
+    scorers.update({label: checkpoint_scorer(path, view=view) for label, path in others.items()})  # bundled view
+    names = list(photos)
+    out: dict = {"classic": {}, "camera": {}, "pristine": {}, "sizes": {}}
+    copies = {p: size_check.make_copies(sources[p], photos[p], work / "sizes", p) for p in names}
+    order = [(p, s, i) for p in names for s in size_check.SIZES for i in (0, 1)]
+    for name, fn in scorers.items():
+        out["classic"][name] = summarise(score_set(levels, fn), names)
+        out["camera"][name] = summarise_camera(score_set(camera, fn), names)
+        out["pristine"][name] = pristine_all(out["classic"][name], out["camera"][name])
+        got = dict(zip(order, fn([copies[p][s][i] for p, s, i in order])))
+        out["sizes"][name] = size_check.summarise({p: {s: (got[(p, s, 0)], got[(p, s, 1)]) for s in size_check.SIZES}
+                                                   for p in names})
     return out
 
 
@@ -139,60 +177,52 @@ def main(argv=None) -> int:
     for split, cap in (("train", TRAIN_MAX_PER_PHOTO), ("val", VAL_MAX_PER_PHOTO)):
         if not (refs[split] / "references.csv").is_file():  # written last: its presence means done
             make_references(photos[split], refs[split], rows, max_per_photo=cap)
-    step(3, f"synthetic distortions ({TYPES_PER_REF} types per reference, {LEVELS} levels to strength "
-            f"{MAX_STRENGTH}, per-image labels)")
+    step(3, f"synthetic distortions (blur, noise, JPEG and {EXTRA_TYPES} camera types per reference, {LEVELS} "
+            f"levels to strength {MAX_STRENGTH})")
     synth = {split: work / "synth" / split for split in ("train", "val")}
     for split in ("val", "train"):
         if not synth_done(synth[split]):
-            synthesize(refs[split], synth[split], seed=SEED, workers=args.workers, per_ref=TYPES_PER_REF,
-                       always=list(ALWAYS), levels=LEVELS, max_strength=MAX_STRENGTH, progress=True)
-    step(4, "one dataset over both")
-    make_dataset(synth, work / "synth")
-    step(5, f"train the student (native view, scores alone), {len(DATA_SEEDS)} data orders")
-    runs, results = [work / f"run-{d}" for d in DATA_SEEDS], []
-    for data_seed, run in zip(DATA_SEEDS, runs):
-        if (run / "result.json").is_file():  # trained by an earlier, interrupted build
-            results.append(json.loads((run / "result.json").read_text()))
-        else:
-            results.append(run_training("student", {**RECIPE, "data_seed": data_seed, "dataset": "csv",
-                                                    "root": work / "synth", "out": run,
-                                                    "resume": (run / "config.json").is_file()}, quiet=False))
-    step(6, "the average of the runs' weights")
-    candidates = [c for run in runs for c in epoch_files(run) + write_averages(run, epoch_files(run))]
-    candidates.append(write_average([epoch_files(run)[-1] for run in runs], work / "average-of-runs.safetensors"))
+            synthesize(refs[split], synth[split], seed=SEED, workers=args.workers, per_ref=len(ALWAYS) + EXTRA_TYPES,
+                       always=list(ALWAYS), types=list(ALWAYS + CAMERA_TYPES), levels=LEVELS,
+                       max_strength=MAX_STRENGTH, progress=True)
+    step(4, "one dataset over both, and each recipe's")
+    superset = make_dataset(synth, work / "synth")
+    csvs = {recipe: write_recipe_csv(superset, recipe) for recipe in RECIPES}
+    step(5, f"train the student: {len(RECIPES)} recipes x {len(DATA_SEEDS)} data orders")
+    runs, results = train_all(work, csvs)
+    step(6, "the average of each recipe's runs")
+    averages = {r: write_average(ckpts, work / "runs" / f"{r}-average.safetensors") for r, ckpts in runs.items()}
     step(7, "choose on the val photos")
     val_photos = prepare_eval_photos(photos["val"], work / "val-photos", rows=rows)
-    choice = choose(candidates, val_photos, work)
+    vs = prepare(val_photos, photos["val"], work / "val")
+    choice = choose(runs, averages, vs, work)
+    view = replace(View("multiscale", 512), native_crops=choice["view"]["native_crops"],
+                   native_weight=choice["view"]["native_weight"])
+    val_rows = pd.read_csv(csvs[choice["recipe"]]).query("split == 'val'")
+    calibration = fit_calibration(Path(choice["chosen"]), view, [work / "synth" / p for p in val_rows["path"]],
+                                  val_rows["mos"].tolist())
     step(8, "fp16 copy of the choice into weights/")
+    recipe = RECIPES[choice["recipe"]]
     info = {"dataset": "dpiqa synth of the default-model photos (tools/default_model/manifest.csv)",
             "mos_scale": {"name": "synth", "min": 0.0, "max": 1.0, "lower_better": False},
             "photos": {s: sorted(photos[s]) for s in photos}, "manifest_sha256": card.sha256(MANIFEST),
-            "synth": {"types_per_ref": TYPES_PER_REF, "always": list(ALWAYS), "levels": LEVELS,
-                      "max_strength": MAX_STRENGTH, "label": "image", "seed": SEED},
-            "recipe": {k: v for k, v in RECIPE.items()}, "data_seeds": list(DATA_SEEDS),
-            "chosen_by": {"rule": RULE, "checkpoint": card.candidate_label(choice["chosen"]),
-                          "max_side": choice["max_side"], "combine": choice["combine"],
-                          "photos": choice["photos"]},
-            "environment": environment(), "best_val_srcc_labels": [r.get("best_val_srcc") for r in results]}
-    bundle(choice, OUT, info)
-    step(9, "the test photos, once: level benchmark beside PIQE, and the view check")
+            "synth": {"per_ref": len(ALWAYS) + EXTRA_TYPES, "always": list(ALWAYS), "pool": list(CAMERA_TYPES),
+                      "levels": LEVELS, "max_strength": MAX_STRENGTH, "seed": SEED, **recipe},
+            "recipe": {"name": choice["recipe"], **TRAIN}, "data_seeds": list(DATA_SEEDS),
+            "chosen_by": {"rule": choice["rule"], "checkpoint": card.candidate_label(choice["chosen"]),
+                          "photos": choice["photos"], "view": choice["view"] | {"rows": None},
+                          "calibration": calibration},
+            "environment": environment()}
+    bundle(choice["chosen"], view, calibration, OUT, info)
+    step(9, "the test photos, once: level, camera and size questions beside PIQE and BRISQUE")
     test_photos = prepare_eval_photos(photos["test"], work / "test-photos", rows=rows)
-    scorers = {"dpiqa": checkpoint_scorer(OUT), "PIQE": piqe_scorer}
-    if previous.is_file():
-        scorers["previous"] = checkpoint_scorer(previous)
-    summaries = run_level_bench(test_photos, scorers, work / "test")
-    views = view_check(OUT, test_photos, work / "view-check")
-    card.write(card.CARD, {
-        "file": card.file_facts(OUT),
-        "choice": card.choice_table(choice),
-        "test": markdown_table(summaries),
-        "view-check": views["table"],
-        "timing": card.timing(step.times, time.time() - step.t0),
-    })
+    others = {f"{card.candidate_label(c)} (spread)": c for c in [*runs[choice["recipe"]], averages[choice["recipe"]]]
+              if str(c) != choice["chosen"]}
+    tests = test_tables(OUT, view, previous if previous.is_file() else None, others, test_photos, photos["test"],
+                        work / "test")
+    card.write(card.CARD, card.blocks(OUT, choice, calibration, tests, step.times, time.time() - step.t0))
     subprocess.run([sys.executable, "-m", "tools.readme_example"], cwd=ROOT, check=True)  # README's example
-    print(markdown_table(summaries), end="")
-    print(views["table"], end="")
-    json.dump({"choice": choice, "test": summaries, "view_check": views, "times": step.times},
+    json.dump({"choice": choice, "calibration": calibration, "test": tests, "results": results, "times": step.times},
               open(work / "build.json", "w"), indent=2, default=str)
     print(f"done in {(time.time() - step.t0) / 60:.0f} min; {OUT} and weights/README.md written", file=sys.stderr)
     return 0

@@ -1,18 +1,19 @@
-"""Scorers for the level benchmark (`dpiqa_cli.evaluate.levels`): a dpiqa checkpoint through `dpiqa score`'s own
-pipeline, and the same checkpoint's per-crop scores (to compare ways of combining crops without scoring twice)."""
+"""Scorers for the build's questions: a dpiqa checkpoint through `dpiqa score`'s own pipeline, and the same
+checkpoint's per-crop scores, so that views (crop counts, weights) can be compared without scoring twice."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from dpiqa_cli.data.views import View
+from dpiqa_cli.device import device_name
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.checkpoint import load_model
 from dpiqa_cli.scoring.decode import make_loader
 from dpiqa_cli.scoring.pipeline import make_runner, score_paths
-from dpiqa_cli.device import device_name
 
 
 def checkpoint_scorer(weights: str | Path | None, device: str = "cpu", view: View | None = None):
@@ -32,18 +33,19 @@ def checkpoint_scorer(weights: str | Path | None, device: str = "cpu", view: Vie
 
 
 def crop_scores(weights: str | Path, paths: Sequence[Path], device: str = "cpu", batch_size: int = 2,
-                max_side: int | None = None) -> list[np.ndarray]:
-    """Each image's crops' scores under the checkpoint's view (with `max_side`, the native view with that
-    working-scale limit: the runtimes score any crops of the model's size, so only the cutting changes), in
-    `paths` order (decode and runtime as in score)."""
+                view: View | None = None, **view_changes) -> list[tuple[np.ndarray, tuple[int, int]]]:
+    """(each image's crops' scores, its size) in `paths` order, under the checkpoint's view, or `view`, or the
+    checkpoint's view with `view_changes` (e.g. native_crops=3): the runtimes score any crops of the model's
+    size, so only the cutting changes. Decode and runtime as in `score`; no calibration."""
     dev = device_name(device)
-    runner = make_runner(str(weights), device=dev, quiet=True, max_side=max_side)  # the CPU runtime, as score
+    runner = make_runner(str(weights), device=dev, quiet=True)  # the CPU runtime, as score
+    runner.view = view or replace(runner.view, **view_changes)
     runner.set_batch(batch_size)
     out: list = [None] * len(paths)
     for batch in make_loader([str(p) for p in paths], runner.view, batch_size, 0, dev):
         if batch.errors:
             raise DpiqaError(f"images failed to score: {batch.errors}")
         crops = runner.crop_scores(batch.x)
-        for i, part in zip(batch.index, np.split(crops, np.cumsum(batch.counts)[:-1])):
-            out[i] = part.astype(np.float64)
+        for i, part, size in zip(batch.index, np.split(crops, np.cumsum(batch.counts)[:-1]), batch.sizes):
+            out[i] = (part.astype(np.float64), size)
     return out
