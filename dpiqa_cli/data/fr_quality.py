@@ -20,6 +20,8 @@ structure, to which people are most sensitive, dominates.
 """
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 from scipy import ndimage
 
@@ -40,29 +42,51 @@ def rgb_to_ycbcr(img: np.ndarray) -> np.ndarray:
 
 
 def _blur(x: np.ndarray) -> np.ndarray:
-    # the same Gaussian on each plane (last axis = planes), then the 'valid' crop
-    sig = (_WIN_SIGMA, _WIN_SIGMA) + (0,) * (x.ndim - 2)
-    out = ndimage.gaussian_filter(x, sig, truncate=_WIN_RADIUS / _WIN_SIGMA + 0.1, mode="reflect")
+    # the same Gaussian on each plane (planes first: contiguous rows filter 2-3x faster), then the 'valid' crop
+    out = ndimage.gaussian_filter(x, (0, _WIN_SIGMA, _WIN_SIGMA), truncate=_WIN_RADIUS / _WIN_SIGMA + 0.1,
+                                  mode="reflect")
     r = _WIN_RADIUS
-    return out[r:-r, r:-r]
+    return out[:, r:-r, r:-r]
 
 
-def _ssim_terms(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _ref_terms(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The reference's own blurred mean and variance at one scale."""
+    mx = _blur(x)
+    return mx, _blur(x * x) - mx * mx
+
+
+def _ssim_terms(x: np.ndarray, y: np.ndarray, ref: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Per-plane means of the SSIM map (l * cs) and of the contrast-structure map (each of shape planes)."""
     c1, c2 = _K1 ** 2, _K2 ** 2
-    mx, my = _blur(x), _blur(y)
-    sxx = _blur(x * x) - mx * mx
+    mx, sxx = ref
+    my = _blur(y)
     syy = _blur(y * y) - my * my
     sxy = _blur(x * y) - mx * my
     cs = (2 * sxy + c2) / (sxx + syy + c2)
     lum = (2 * mx * my + c1) / (mx * mx + my * my + c1)
-    return (lum * cs).mean(axis=(0, 1)), cs.mean(axis=(0, 1))
+    return (lum * cs).mean(axis=(1, 2)), cs.mean(axis=(1, 2))
+
+
+_REF_CACHE: dict = {}  # the last reference's terms per scale: synth scores each reference's images in a row
+
+
+def _reference(x: np.ndarray, m: int) -> list:
+    """[(x, its terms)] at each of m scales, reused while the same reference comes back."""
+    key = (x.shape, m, hashlib.blake2b(x.tobytes(), digest_size=16).digest())
+    if _REF_CACHE.get("key") != key:
+        scales = []
+        for j in range(m):
+            scales.append((x, _ref_terms(x)))
+            x = _downsample(x)
+        _REF_CACHE.clear()
+        _REF_CACHE.update(key=key, scales=scales)
+    return _REF_CACHE["scales"]
 
 
 def _downsample(x: np.ndarray) -> np.ndarray:
-    h, w = (x.shape[0] // 2) * 2, (x.shape[1] // 2) * 2
-    x = x[:h, :w]
-    return 0.25 * (x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2])
+    h, w = (x.shape[1] // 2) * 2, (x.shape[2] // 2) * 2
+    x = x[:, :h, :w]
+    return 0.25 * (x[:, 0::2, 0::2] + x[:, 1::2, 0::2] + x[:, 0::2, 1::2] + x[:, 1::2, 1::2])
 
 
 def n_scales(h: int, w: int, max_scales: int = 5) -> int:
@@ -84,15 +108,16 @@ def ms_ssim_planes(ref: np.ndarray, dist: np.ndarray, max_scales: int = 5) -> np
     if x.ndim == 2:
         x, y = x[..., None], y[..., None]
     m = n_scales(x.shape[0], x.shape[1], max_scales)
+    x, y = (np.ascontiguousarray(a.transpose(2, 0, 1)) for a in (x, y))  # P x H x W
     w = MS_SSIM_WEIGHTS[:m] / MS_SSIM_WEIGHTS[:m].sum()
-    out = np.ones(x.shape[2])
-    for j in range(m):
-        ssim, cs = _ssim_terms(x, y)
+    out = np.ones(x.shape[0])
+    for j, (xj, terms) in enumerate(_reference(x, m)):
+        ssim, cs = _ssim_terms(xj, y, terms)
         if j == m - 1:
             out *= np.clip(ssim, 0.0, None) ** w[j]
         else:
             out *= np.clip(cs, 0.0, None) ** w[j]
-            x, y = _downsample(x), _downsample(y)
+            y = _downsample(y)
     return out
 
 

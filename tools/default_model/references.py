@@ -46,7 +46,7 @@ SCALES = (2048, 1536, 1024, 768)
 MIN_STEP = 0.8
 STRIDE = 256
 DETAIL_BLOCK, DETAIL_PERCENTILE, MIN_DETAIL = 32, 90, 1.5
-TRAIN_MAX_PER_PHOTO, VAL_MAX_PER_PHOTO = 6, 2  # no photo dominates; ~600 train references from 102 photos
+TRAIN_MAX_PER_PHOTO, VAL_MAX_PER_PHOTO = 4, 2  # no photo dominates; ~400 train references from 102 photos
 REF_COLUMNS = ("ref", "photo", "split", "scale", "x", "y", "detail")
 # PNGs are written with compress_level=1: lossless all the same, and several times faster to encode
 
