@@ -1,5 +1,8 @@
 """Correlation reports: report.md (per-split table, then median/mean/std), report.json, scatter.png.
 
+The scatter plot needs matplotlib (the `bench` extra); without it the report is the same, less the plot,
+and report.md says how to get it.
+
 `write_report(out_dir, results, meta)` accepts the shapes its callers pass:
 - bench: {"splits": [{"name", "metrics", "pred", "mos", "ids"|"paths"}...], "aggregate"?: {...}}
 - score --mos: {"metrics", "pred", "mos", "paths"} (one split)
@@ -18,6 +21,7 @@ import pandas as pd
 
 from dpiqa_cli.atomic import write_json, write_text, write_via
 from dpiqa_cli.evaluate.metrics import KEYS, LOGISTIC, aggregate
+from dpiqa_cli.extras import installed, pip_command
 
 COLS = ("n",) + KEYS
 HEAD = {"n": "n", "plcc": "PLCC", "plcc_logistic": "PLCC (logistic)", "srcc": "SRCC", "krcc": "KRCC", "rmse": "RMSE"}
@@ -129,7 +133,7 @@ def _scatter(path: Path, splits: list[dict], meta: dict) -> None:
 
 
 def write_report(out_dir, results: dict, meta: dict | None = None) -> Path:
-    """Write report.md, report.json and scatter.png into out_dir; returns out_dir."""
+    """Write report.md, report.json and scatter.png (where matplotlib is installed) into out_dir; returns out_dir."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     meta = dict(meta or {})
@@ -143,6 +147,10 @@ def write_report(out_dir, results: dict, meta: dict | None = None) -> Path:
             for i, p, m in zip(s.get("ids") or [None] * len(s["pred"]), s["pred"], s["mos"])]
     if rows:
         write_via(out / "scores.csv", lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
+    plot = installed("bench", ("matplotlib",))
+    if not plot:
+        why = f"No scatter.png: the plot needs matplotlib ({pip_command('bench')})."
+        meta["notes"] = [*(meta.get("notes") or []), why]
     doc = {"meta": meta, "convention": {"plcc_logistic": LOGISTIC, "aggregate": "median over splits (paper)"},
            "splits": [{"name": s["name"], "metrics": s.get("metrics") or {}} for s in splits],
            "aggregate": agg}
@@ -153,5 +161,6 @@ def write_report(out_dir, results: dict, meta: dict | None = None) -> Path:
     write_json(out / "report.json", _clean(doc))
     md = _markdown(splits, agg, meta)
     write_text(out / "report.md", md)
-    _scatter(out / "scatter.png", splits, meta)
+    if plot:
+        _scatter(out / "scatter.png", splits, meta)
     return out

@@ -11,7 +11,8 @@
    DATA_SEEDS: the same initial weights, the data in another order;
 6. the average of the runs' weights; 7. the choice among the runs and their average, and of the native view's
    working-scale limit and crop combination, on the VAL photos (`choose.py`);
-8. an fp16 copy of the choice into weights/, with its view and the choice recorded in its .json;
+8. an fp16 copy of the choice into weights/, with its view and the choice recorded in its .json, and the
+   ONNX graph it ships beside it for the core install (`tools/bundle_graph.py`);
 9. the TEST photos, once: the level benchmark of the bundled file beside full-resolution PIQE and the file it
    replaces, and the native-vs-whole view check; both go into the model card (weights/README.md) as this
    run wrote them.
@@ -38,6 +39,7 @@ from dpiqa_cli.data.synth import synthesize
 from dpiqa_cli.evaluate.levels import markdown_table, piqe_scorer, run_level_bench
 from dpiqa_cli.models.checkpoint import load_checkpoint, save_checkpoint
 from dpiqa_cli.train.protocol import run_training
+from tools.bundle_graph import bundle_graph
 from tools.default_model import card
 from tools.default_model.choose import RULE, choose, epoch_files, write_average, write_averages
 from tools.default_model.fetch import fetch_photos
@@ -163,7 +165,7 @@ def main(argv=None) -> int:
     step(7, "choose on the val photos")
     val_photos = prepare_eval_photos(photos["val"], work / "val-photos", rows=rows)
     choice = choose(candidates, val_photos, work)
-    step(8, "fp16 copy of the choice into weights/")
+    step(8, "fp16 copy of the choice into weights/, and its ONNX graph")
     info = {"dataset": "dpiqa synth of the default-model photos (tools/default_model/manifest.csv)",
             "mos_scale": {"name": "synth", "min": 0.0, "max": 1.0, "lower_better": False},
             "photos": {s: sorted(photos[s]) for s in photos}, "manifest_sha256": card.sha256(MANIFEST),
@@ -175,6 +177,7 @@ def main(argv=None) -> int:
                           "photos": choice["photos"]},
             "environment": environment(), "best_val_srcc_labels": [r.get("best_val_srcc") for r in results]}
     bundle(choice, OUT, info)
+    bundle_graph(OUT)
     step(9, "the test photos, once: level benchmark beside PIQE, and the view check")
     test_photos = prepare_eval_photos(photos["test"], work / "test-photos", rows=rows)
     scorers = {"dpiqa": checkpoint_scorer(OUT), "PIQE": piqe_scorer}
