@@ -65,7 +65,8 @@ def test_each_extras_modules_come_from_that_extra_in_pyproject():
 
 def test_the_core_scores_benches_and_makes_galleries_without_any_extra(bundled_dir, tmp_path, run_cli, monkeypatch):
     """The bundled model scores from its shipped graph with no export, bit for bit as a full install does;
-    decode workers, --mos (its report without the plot), bench, gallery, models and synth run too."""
+    decode workers, --mos (its report without the plot), bench, gallery, models, synth, another checkpoint
+    whose graph is cached and an .onnx model run too."""
     mos = tmp_path / "mos.csv"
     names = sorted(p.name for p in EXAMPLES.glob("*.jpg"))
     pd.DataFrame({"name": names, "mos": np.linspace(1, 5, len(names))}).to_csv(mos, index=False)
@@ -93,6 +94,7 @@ def test_the_core_scores_benches_and_makes_galleries_without_any_extra(bundled_d
         ["models"],
         ["synth", pristine, tmp_path / "synth", "--types", "jpeg", "--levels", "2", "--workers", "0"],
         ["score", EXAMPLES, "-w", tiny, "-q", "-o", tmp_path / "tiny-core.csv"],
+        ["score", EXAMPLES, "-m", graph_cache.shipped_graph(bundled_dir / BUNDLED_FILE), "-q", "-o", tmp_path / "x.csv"],
     ], tmp_path, env)
     for c in core:
         assert c["code"] == 0 and not c["torch"], c
@@ -113,6 +115,7 @@ def test_the_core_scores_benches_and_makes_galleries_without_any_extra(bundled_d
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr  # a whole report, less the plot, which it says it lacks
     assert (tmp_path / "g.html").stat().st_size > 0 and "student-lite0.synth" in core[5]["out"]
+    assert len(pd.read_csv(tmp_path / "x.csv")) == len(full)  # an .onnx model, on ONNX Runtime
     assert len(pd.read_csv(tmp_path / "synth" / "synth.csv")) == 3  # the reference and its two levels
 
 
