@@ -20,7 +20,7 @@ from dpiqa_cli.scoring.writer import ResultWriter
 try:
     import ray
 except ImportError as exc:  # a hard failure, not a skip: CI must run these
-    raise ImportError("tests/test_ray.py needs the ray extra: pip install -e '.[test,ray]' (README's test "
+    raise ImportError("tests/test_ray.py needs the ray extra: pip install -e '.[test,train,ray]' (README's test "
                       "command)") from exc
 from dpiqa_cli.scoring import ray as dray  # noqa: E402
 
