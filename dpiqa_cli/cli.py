@@ -20,6 +20,7 @@ import typer
 
 from dpiqa_cli import __version__
 from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.extras import require
 from dpiqa_cli.train.config import cli_parameters
 
 app = typer.Typer(
@@ -99,6 +100,7 @@ def import_weights(
     prompts: Annotated[str, typer.Option("--prompts", help="Teacher only: prompt set the embeddings belong to (paper|release).")] = "release",
 ) -> None:
     """Convert the authors' released state dict into a dpiqa checkpoint (read with weights_only=True)."""
+    require("train" if kind == "teacher" else "torch", f"dpiqa import-weights --kind {kind}")
     from dpiqa_cli.models.import_weights import import_authors_checkpoint
 
     path = import_authors_checkpoint(src, kind=kind, out=out, model_name=model, dataset=dataset,
@@ -140,6 +142,7 @@ def score(
         from dpiqa_cli.scoring.pipeline import score_command
         where = {}
     else:  # the optional extra: Ray is imported only for --ray, so the CLI starts as fast without it
+        require("ray", "dpiqa score --ray")
         from dpiqa_cli.scoring.ray import score_command
         where = {"address": ray}
     rc = score_command(
@@ -160,6 +163,7 @@ def export(
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset.")] = 17,
 ) -> None:
     """Export a model to ONNX (dynamic batch; input `input`, outputs `score`, `feat`)."""
+    require("torch", "dpiqa export")
     from dpiqa_cli.scoring.onnx import export_onnx
 
     config = export_onnx(model, weights, out, opset)
@@ -246,6 +250,7 @@ def _train_done(result: dict) -> None:
 
 def _train_command(kind: str, name: str, doc: str) -> None:
     def command(**values) -> None:
+        require("train", f"dpiqa {name}")
         from dpiqa_cli.train.protocol import run_training
 
         _train_done(run_training(kind, values, quiet=state.quiet))
@@ -301,6 +306,7 @@ def bench(
 ) -> None:
     """Correlation report on a dataset's test splits (or --speed: a speed table and JSON)."""
     if speed:
+        require("torch", "dpiqa bench --speed")
         from dpiqa_cli.bench.speed import speed_command
 
         speed_command(speed_models or model or "student", speed_batch_sizes, precisions, device=_device(device),

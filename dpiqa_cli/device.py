@@ -4,14 +4,17 @@
 it, and it halves memory traffic), fp32 elsewhere. fp16 needs a GPU (CUDA or MPS).
 
 `device_name` answers without importing torch (about 2 s here) where the answer can only be the CPU, so that
-scoring through ONNX Runtime never loads it; `resolve_device` gives the torch.device.
+scoring through ONNX Runtime never loads it, and `auto` is the CPU on an install without torch (the core);
+`resolve_device` gives the torch.device.
 """
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.extras import installed, require
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 PRECISION_CHOICES = "auto, fp32, bf16 or fp16"
@@ -47,6 +50,12 @@ def device_name(device: str = "auto") -> str:
     name = (device or "auto").lower()
     if name == "cpu" or (name == "auto" and _no_gpu_possible()):
         return "cpu"
+    if not installed("torch", ("torch",)):  # the core install: GPUs are reached through torch
+        if name == "auto":
+            return "cpu"
+        if not re.fullmatch(r"cuda(:\d+)?|mps", name):
+            raise DpiqaError(f"--device must be auto, cpu, cuda, cuda:N or mps, not {device!r}")
+        require("torch", f"--device {device}", ("torch",))
     return str(resolve_device(name))
 
 

@@ -20,7 +20,7 @@ from dpiqa_cli.scoring.writer import ResultWriter, format_score
 try:
     import ray
 except ImportError as exc:  # a hard failure, not a skip: CI must run these
-    raise ImportError("tests/test_ray.py needs the ray extra: pip install -e '.[test,ray]' (README's test "
+    raise ImportError("tests/test_ray.py needs the ray extra: pip install -e '.[test,train,ray]' (README's test "
                       "command)") from exc
 from dpiqa_cli.scoring import ray as dray  # noqa: E402
 
@@ -189,4 +189,5 @@ def test_ray_is_imported_only_for_the_ray_path(tmp_path):
     (tmp_path / "a.png").write_bytes(b"")
     r = subprocess.run([PY, "-c", code, "score", str(tmp_path), "--ray", "local"], capture_output=True, text=True,
                        env=cli_env(), timeout=120, cwd=ROOT)
-    assert r.returncode == 2 and "pip install 'dpiqa[ray]'" in r.stderr, r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "--ray needs the Ray extra (ray is not installed)" in r.stderr and '.[ray]"' in r.stderr, r.stderr

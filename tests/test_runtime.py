@@ -97,11 +97,14 @@ def _entry(tmp_path) -> tuple[Path, Path, Path]:
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "record", "stale", "config"])
 def test_broken_or_stale_cache_is_rebuilt_with_one_notice(run_cli, tmp_path, monkeypatch, damage):
+    from core_fixtures import tiny_checkpoint
+
     monkeypatch.setenv("DPIQA_CACHE_DIR", str(tmp_path / "cache"))
-    first, err = _score(run_cli, tmp_path / "a.csv")
+    ckpt = ("-w", tiny_checkpoint(tmp_path / "own"))  # the bundled model ships its graph: another checkpoint
+    first, err = _score(run_cli, tmp_path / "a.csv", *ckpt)
     assert "note:" not in err  # -q: the first export is silent
     graph, record, config = _entry(tmp_path)
-    again, err = _score(run_cli, tmp_path / "b.csv")
+    again, err = _score(run_cli, tmp_path / "b.csv", *ckpt)
     assert "note:" not in err  # a sound cache is used as it is
     if damage == "truncate":
         graph.write_bytes(graph.read_bytes()[:1000])
@@ -119,11 +122,11 @@ def test_broken_or_stale_cache_is_rebuilt_with_one_notice(run_cli, tmp_path, mon
         cfg = json.loads(config.read_text())
         cfg["view"] = {"name": "whole"}
         config.write_text(json.dumps(cfg))
-    rebuilt, err = _score(run_cli, tmp_path / "c.csv")
+    rebuilt, err = _score(run_cli, tmp_path / "c.csv", *ckpt)
     notes = [line for line in err.splitlines() if line.startswith("note:")]
     assert len(notes) == 1 and "rebuilding the cached ONNX graph" in notes[0], err
     pd.testing.assert_frame_equal(rebuilt, first)
-    _, err = _score(run_cli, tmp_path / "d.csv")
+    _, err = _score(run_cli, tmp_path / "d.csv", *ckpt)
     assert "note:" not in err  # and the rebuilt entry is trusted again
 
 
@@ -156,13 +159,16 @@ def test_auto_keeps_torch_where_no_exported_runtime_is_the_measured_winner(monke
 
 
 def test_unwritable_cache_is_one_line_error(run_cli, tmp_path, monkeypatch):
+    from core_fixtures import tiny_checkpoint
+
     blocker = tmp_path / "file"
     blocker.write_text("x")
     monkeypatch.setenv("DPIQA_CACHE_DIR", str(blocker))  # a file where the folder should be
-    code, _, err = run_cli("score", EXAMPLES, "--device", "cpu", "-q")
+    ckpt = tiny_checkpoint(tmp_path / "own")  # the bundled model ships its graph and needs no cache
+    code, _, err = run_cli("score", EXAMPLES, "-w", ckpt, "--device", "cpu", "-q")
     assert code == 2 and err.strip().count("\n") == 0 and "ONNX cache" in err and "--runtime torch" in err, err
     if os.name == "posix":
-        code, _, err = run_cli("score", EXAMPLES, "--device", "cpu", "-q", "--runtime", "torch")
+        code, _, err = run_cli("score", EXAMPLES, "-w", ckpt, "--device", "cpu", "-q", "--runtime", "torch")
         assert code == 0, err
 
 
@@ -186,11 +192,11 @@ def test_prefetch_keeps_order_and_raises_the_producers_error():
 
 
 def test_cached_cpu_scoring_runs_without_importing_torch(run_cli, tmp_path):
-    """torch's import is most of a one-image run's start-up: a cached graph is scored without it."""
+    """torch's import is most of a one-image run's start-up: a shipped or cached graph is scored without it."""
     import subprocess
     import sys
 
-    _score(run_cli, tmp_path / "warm.csv")  # the export (which needs torch) happens here, once
+    _score(run_cli, tmp_path / "warm.csv")  # an export (which needs torch), if any, happens here, once
     probe = ("import atexit, sys\n"
              "atexit.register(lambda: print('torch imported:', 'torch' in sys.modules, file=sys.stderr))\n"
              "from dpiqa_cli.cli import main\n"

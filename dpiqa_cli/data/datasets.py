@@ -20,6 +20,7 @@ from scipy import io
 from dpiqa_cli.data.catalog import OFFICIAL, canonical
 from dpiqa_cli.data.labels import label_scale, normalise
 from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.extras import require
 
 
 # ---- helpers ----
@@ -137,6 +138,7 @@ def _clive(root: Path, **kw):
 
 def _spaq(root: Path, **kw):
     src = _need(root, "Annotations/MOS and Image attribute scores.xlsx", "SPAQ")
+    require("bench", f"reading SPAQ's {src.name}", ("openpyxl",))
     t = pd.read_excel(src, engine="openpyxl")
     return _finish("spaq", root, [f"TestImage/{n}" for n in t[_col(t, ["Image name", "image_name"], src)]],
                    t[_col(t, ["MOS"], src)], source=src.name, **kw)
@@ -192,6 +194,7 @@ def _csiq(root: Path, labels: str | None = None, **kw):
 
 
 def _csiq_xlsx(root: Path, src: Path, **kw):
+    require("bench", f"reading CSIQ's {src.name}", ("openpyxl",))
     book = pd.read_excel(src, sheet_name=None, header=None, engine="openpyxl")
     for sheet in book.values():  # the DMOS sheet; its header row may sit below a title
         hits = [i for i in range(min(len(sheet), 10)) if "dmos" in {str(v).strip().lower() for v in sheet.iloc[i]}]

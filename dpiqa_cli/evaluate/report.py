@@ -1,5 +1,8 @@
 """Correlation reports: report.md (per-split table, then median/mean/std), report.json, scatter.png.
 
+The scatter plot needs matplotlib (the `bench` extra); without it the report is the same, less the plot,
+and report.md says how to get it.
+
 `write_report(out_dir, results, meta)` accepts the shapes its callers pass:
 - bench: {"splits": [{"name", "metrics", "pred", "mos", "ids"|"paths"}...], "aggregate"?: {...}}
 - score --mos: {"metrics", "pred", "mos", "paths"} (one split)
@@ -21,6 +24,7 @@ from dpiqa_cli.atomic import write_json, write_text, write_via
 from dpiqa_cli.data.labels import direction_text
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.evaluate.metrics import KEYS, LOGISTIC, RMSE, aggregate
+from dpiqa_cli.extras import installed, pip_command
 
 COLS = ("n",) + KEYS
 HEAD = {"n": "n", "plcc": "PLCC", "plcc_logistic": "PLCC (logistic)", "srcc": "SRCC", "krcc": "KRCC", "rmse": "RMSE"}
@@ -135,7 +139,7 @@ def _scatter(path: Path, splits: list[dict], meta: dict) -> None:
 
 
 def write_report(out_dir, results: dict, meta: dict | None = None) -> Path:
-    """Write report.md, report.json and scatter.png into out_dir; returns out_dir."""
+    """Write report.md, report.json and scatter.png (where matplotlib is installed) into out_dir; returns out_dir."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     meta = dict(meta or {})
@@ -149,6 +153,10 @@ def write_report(out_dir, results: dict, meta: dict | None = None) -> Path:
             for i, p, m in zip(s.get("ids") or [None] * len(s["pred"]), s["pred"], s["mos"])]
     if rows:
         write_via(out / "scores.csv", lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
+    plot = installed("bench", ("matplotlib",))
+    if not plot:
+        why = f"No scatter.png: the plot needs matplotlib ({pip_command('bench')})."
+        meta["notes"] = [*(meta.get("notes") or []), why]
     doc = {"meta": meta, "convention": {"plcc_logistic": LOGISTIC, "rmse": RMSE,
                                         "aggregate": "median over splits (paper)"},
            "splits": [{"name": s["name"], "metrics": s.get("metrics") or {},
@@ -161,7 +169,8 @@ def write_report(out_dir, results: dict, meta: dict | None = None) -> Path:
     write_json(out / "report.json", _clean(doc))
     md = _markdown(splits, agg, meta)
     write_text(out / "report.md", md)
-    _scatter(out / "scatter.png", splits, meta)
+    if plot:
+        _scatter(out / "scatter.png", splits, meta)
     return out
 
 

@@ -1,6 +1,6 @@
 """The decode stage of scoring: image paths -> batches of their views' crops, in this process (a thread,
-`prefetch`) or in DataLoader worker processes (`scoring.loader`); failures travel with the batch as error
-records, so one bad file never stops a run.
+`prefetch`) or in DataLoader worker processes (`scoring.loader`; a plain process pool on an install without
+torch); failures travel with the batch as error records, so one bad file never stops a run.
 
 Each image becomes its view's K crops (`data.views`), so a batch of B images holds sum(K) crops,
 image-major, with `counts` saying how many belong to each image. Crops stay uint8 H x W x 3 (4x less
@@ -10,9 +10,12 @@ convolutions prefer. The in-process path needs no torch: numpy arrays all the wa
 """
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import queue
+import sys
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -23,6 +26,7 @@ from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS, ImageError
 from dpiqa_cli.data.reasons import CANNOT_DECODE
 from dpiqa_cli.data.views import View, decode_views
 from dpiqa_cli.device import device_type
+from dpiqa_cli.extras import installed
 
 
 def decode_item(i: int, path, view: View, max_pixels: int | None) -> tuple:
@@ -115,12 +119,36 @@ def prefetch(batches: Iterable, depth: int = 2) -> Iterator:
                 t.join(0.05)
 
 
+def _decode_chunk(args: tuple) -> list[tuple]:
+    start, paths, view, max_pixels = args
+    return [decode_item(start + j, p, view, max_pixels) for j, p in enumerate(paths)]
+
+
+def pool_batches(paths: list, view: View, batch_size: int, workers: int,
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Iterator[Batch]:
+    """Batches decoded by `workers` processes of a plain pool, in order, a few batches ahead: the worker
+    processes of an install without torch (the core), where DataLoader is not there."""
+    jobs = ((s, paths[s:s + batch_size], view, max_pixels) for s in range(0, len(paths), batch_size))
+    # fork is cheap and the workers only run Pillow and numpy; spawn where fork is unsafe or missing
+    context = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    with context.Pool(workers) as pool:
+        pending: deque = deque()
+        for job in jobs:  # at most 2 batches per worker in flight: decoded crops are large
+            pending.append(pool.apply_async(_decode_chunk, (job,)))
+            if len(pending) >= 2 * workers:
+                yield collate(pending.popleft().get())
+        while pending:
+            yield collate(pending.popleft().get())
+
+
 def make_loader(paths: list[str], view: View, batch_size: int, workers: int, device,
                 max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Iterable[Batch]:
     """The batches of `paths`: with workers=0 decoded in a thread of this process, a batch ahead of the model
-    (`prefetch`), else by DataLoader worker processes."""
+    (`prefetch`), else by DataLoader worker processes (a plain process pool where torch is not installed)."""
     if workers == 0:
         return prefetch(batches(paths, view, batch_size, max_pixels))
+    if not installed("torch", ("torch",)):
+        return pool_batches(paths, view, batch_size, workers, max_pixels)
     from dpiqa_cli.scoring.loader import worker_loader  # torch's DataLoader: only when there are workers
 
     return worker_loader(paths, view, batch_size, workers, device_type(device) == "cuda", max_pixels)

@@ -1,12 +1,17 @@
-"""The CPU scoring runtime: a student checkpoint exported once to ONNX, run by OpenVINO or ONNX Runtime.
+"""The CPU scoring runtime: a student checkpoint's ONNX graph, run by OpenVINO or ONNX Runtime.
 
 `--runtime auto` (the default) picks OpenVINO where it is installed, else ONNX Runtime, for a student
 checkpoint on the CPU at fp32 (measured fastest with the same ranking: BENCHMARKS.md, "CPU runtime");
-everything else, and `--runtime torch`, runs the torch model. The exported graph lives in the user's cache
-folder, named by a key over everything that decides its contents: the checkpoint's sha256, its view, and
-the dpiqa, torch and onnxruntime versions. A cached graph is trusted only when its record matches that key
-and its own sha256; anything else (a torn file, an edited one, another version's) is rebuilt, with a
-one-line notice.
+everything else, and `--runtime torch`, runs the torch model.
+
+The graph comes from one of two places. A checkpoint may ship its own: `x.graph.onnx` and `x.graph.json`
+beside `x.safetensors`, as the bundled model does (`python -m tools.bundle_graph` writes them), so that the
+first score needs neither an export nor torch, and every install scores it on the same graph. It is used
+when its .json names this checkpoint's sha256, view, MOS scale and dataset and its own sha256 holds.
+Otherwise the checkpoint is exported once (with torch) into the user's cache folder, named by a key over
+everything that decides its contents: the checkpoint's sha256, its view, and the dpiqa, torch and
+onnxruntime versions. A cached graph is trusted only when its record matches that key and its own sha256;
+anything else (a torn file, an edited one, another version's) is rebuilt, with a one-line notice.
 """
 from __future__ import annotations
 
@@ -22,12 +27,18 @@ from dpiqa_cli import __version__
 from dpiqa_cli.device import device_type
 from dpiqa_cli.data.views import view_from_config
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.models.config import read_config, sha256_file
-from dpiqa_cli.models.registry import check_compatible, get_spec
+from dpiqa_cli.extras import require
+from dpiqa_cli.models.config import read_config, read_json_config, sha256_file
+from dpiqa_cli.models.registry import check_compatible, get_spec, list_specs
+from dpiqa_cli.scoring.onnx import ONNX_FORMAT, export_onnx
 from dpiqa_cli.scoring.openvino import openvino_version as _openvino_version
 
 RUNTIMES = ("auto", "torch", "onnx", "openvino")
 CACHE_FORMAT = "dpiqa-graph-cache/1"
+SHIPPED_SUFFIX = ".graph.onnx"
+# What a shipped graph's .json must say for it to stand for a checkpoint (values as `_expected` has them).
+SHIPPED_KEYS = {"source_sha256": "checkpoint_sha256", "input_size": "input_size", "view": "view",
+                "mos_scale": "mos_scale", "dataset": "dataset"}
 
 
 def cache_dir() -> Path:
@@ -130,21 +141,64 @@ def _problem(graph: Path, record: Path, expected: dict) -> str | None:
     return None
 
 
+def shipped_graph(ckpt: Path) -> Path:
+    """Where a checkpoint's own graph ships: `x.graph.onnx` (its config `x.graph.json`) beside `x.safetensors`."""
+    return ckpt.with_name(ckpt.stem + SHIPPED_SUFFIX)
+
+
+def _shipped_problem(graph: Path, expected: dict) -> str | None:
+    """Why the graph shipped beside a checkpoint cannot stand for it, None when it can, "" when there is none."""
+    config_file = graph.with_suffix(".json")
+    if not graph.is_file() and not config_file.is_file():
+        return ""
+    config = read_json_config(config_file, ONNX_FORMAT, required=False)
+    if not config:
+        return f"{config_file.name} is missing or unreadable"
+    differ = [key for key, ours in SHIPPED_KEYS.items() if config.get(key) != expected[ours]]
+    if differ:
+        return f"it was exported from another checkpoint ({', '.join(differ)} differ)"
+    if not graph.is_file():
+        return f"{graph.name} is missing"
+    if sha256_file(graph) != config.get("sha256"):
+        return f"{graph.name} is corrupt (sha256 differs from its .json)"
+    return None
+
+
+def shipped_problem(ckpt: Path) -> str | None:
+    """Why the graph shipped beside `ckpt` cannot stand for it ("" when there is none), None when it can."""
+    return _shipped_problem(shipped_graph(ckpt), _expected(ckpt))
+
+
+def _bundled(ckpt: Path) -> bool:
+    return any(s.weights and s.default_weights.resolve() == ckpt.resolve() for s in list_specs())
+
+
 def cached_graph(ckpt: Path, quiet: bool = False) -> tuple[Path, float]:
-    """(the ONNX graph of `ckpt`, seconds spent exporting it now: 0.0 when a trusted copy was cached)."""
+    """(the ONNX graph of `ckpt`: the one shipped beside it, else a trusted cached export, else one exported
+    now; seconds spent exporting it now, 0.0 when none was)."""
     from dpiqa_cli.atomic import write_json
-    from dpiqa_cli.scoring.onnx import export_onnx
 
     expected = _expected(ckpt)
+    shipped = shipped_graph(ckpt)
+    unshipped = _shipped_problem(shipped, expected)
+    if unshipped is None:
+        return shipped, 0.0
+    if unshipped == "" and _bundled(ckpt):  # the bundled model always ships its graph
+        unshipped = f"{shipped.name} is missing"
     folder = cache_dir()
     graph = folder / f"{_key(expected)}.onnx"
     record = graph.with_suffix(".record.json")
     problem = _problem(graph, record, expected)
     if problem is None:
         return graph, 0.0
+    why = f" (its shipped graph cannot be used: {unshipped})" if unshipped else ""
+    require("torch", f"scoring {ckpt.name} on the CPU{why} exports its ONNX graph once, which")
     t0 = time.perf_counter()
     if problem:
         print(f"note: rebuilding the cached ONNX graph {graph}: {problem}", file=sys.stderr)
+    elif unshipped:
+        print(f"note: the ONNX graph shipped with {ckpt.name} cannot be used ({unshipped}); exporting one "
+              f"(once; cached in {folder})", file=sys.stderr)
     elif not quiet:
         print(f"note: exporting {ckpt.name} to ONNX for the CPU runtime (once; cached in {folder})", file=sys.stderr)
     try:

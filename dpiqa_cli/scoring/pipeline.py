@@ -18,6 +18,9 @@ from dpiqa_cli.data.discover import discover, unique_paths
 from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS
 from dpiqa_cli.device import device_name, device_type, resolve_precision
 from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.extras import require
+from dpiqa_cli.models.config import read_config
+from dpiqa_cli.models.registry import checkpoint_spec, get_spec
 from dpiqa_cli.progress import Progress
 from dpiqa_cli.scoring.decode import default_workers, make_loader, usable_cpus
 from dpiqa_cli.scoring.graph_cache import cached_graph, checkpoint_file, pick_runtime
@@ -73,11 +76,37 @@ def _runner(model, weights, device, precision: str, compile: bool, runtime: str,
         runner = runner or OnnxRunner(graph, device, threads=threads, name=name)
         runner.export_s = export_s
         return runner
+    require(_torch_extra(model, weights), _why_torch(name, runtime, device, precision, compile))
     from dpiqa_cli.models.checkpoint import load_model
     from dpiqa_cli.scoring.torch_runner import TorchRunner
 
     loaded = load_model(None if model is None else str(model), weights, device="cpu")
     return TorchRunner(loaded, device, precision, compile, name=name)
+
+
+def _torch_extra(model, weights) -> str:
+    """The extra a torch runner of this model needs: a teacher's also imports diffusers and transformers."""
+    try:
+        if weights is not None or Path(str(model)).suffix in {".safetensors", ".json"}:
+            kind = checkpoint_spec(read_config(weights if weights is not None else model)[1]).kind
+        else:
+            kind = get_spec(str(model or "student")).kind
+    except DpiqaError:  # a bad name or file: load_model says what is wrong once the extra is there
+        kind = "student"
+    return "train" if kind == "teacher" else "torch"
+
+
+def _why_torch(name: str, runtime: str, device, precision: str, compile: bool) -> str:
+    """What made this run take the torch runner, for the missing-extra error."""
+    if (runtime or "auto").lower() == "torch":
+        return "--runtime torch"
+    if compile:
+        return "--compile"
+    if precision != "fp32":
+        return f"--precision {precision}"
+    if device_type(device) != "cpu":
+        return f"scoring on {device}"
+    return f"scoring {name} (no checkpoint for the CPU runtime: it runs on torch)"
 
 
 def prepare_runner(model, weights, device, precision: str, compile: bool = False,
