@@ -79,3 +79,39 @@ def test_mismatched_input_signature_is_refused(folder, tmp_path, run_cli):
     assert code == 2 and "expected float N x 3 x S x S" in err and err.count("\n") == 1
     code, _, err = run_cli("score", folder, "-m", path, "-w", tmp_path / "w.safetensors")
     assert code == 2 and "--weights" in err
+
+
+def test_fp16_exact_weights_are_stored_as_fp16_and_score_the_same(tmp_path):
+    """An fp16 checkpoint's unfolded weights go into the graph as fp16 (cast back to float32): half the bytes,
+    the same numbers, so the same scores on ONNX Runtime and OpenVINO as a graph that keeps them float32."""
+    import numpy as np
+    import onnx
+    import torch
+
+    from dpiqa_cli.models.checkpoint import load_model, save_checkpoint
+    from dpiqa_cli.scoring import onnx as O
+    from dpiqa_cli.scoring.openvino import OpenVinoRunner
+
+    ckpt = save_checkpoint(load_model("tiny-student").model, tmp_path / "h.safetensors", spec_name="tiny-student",
+                           info={}, dtype=torch.float16)
+    O.export_onnx(weights=ckpt, out=tmp_path / "a.onnx")
+    halves = [i for i in onnx.load(str(tmp_path / "a.onnx")).graph.initializer if i.data_type == onnx.TensorProto.FLOAT16]
+    assert halves and all(i.name.endswith("_fp16") for i in halves)
+    import shutil
+
+    shutil.copy(tmp_path / "a.onnx", tmp_path / "b.onnx")
+    shutil.copy(tmp_path / "a.json", tmp_path / "b.json")
+    model = onnx.load(str(tmp_path / "b.onnx"))  # the same graph with float32 weights, by hand
+    from onnx import numpy_helper
+
+    for init in model.graph.initializer:
+        if init.data_type == onnx.TensorProto.FLOAT16:
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float32), init.name[:-5]))
+    keep = [n for n in model.graph.node if not n.name.endswith("_cast")]
+    del model.graph.node[:]
+    model.graph.node.extend(keep)
+    onnx.save(model, str(tmp_path / "b.onnx"))
+    x = (np.random.default_rng(0).random((6, 3, 64, 64)) * 255).astype(np.uint8)
+    for runner in (lambda p: O.OnnxRunner(p, "cpu"), lambda p: OpenVinoRunner(p)):
+        a, b = runner(tmp_path / "a.onnx"), runner(tmp_path / "b.onnx")
+        assert np.array_equal(a.crop_scores(x), b.crop_scores(x))

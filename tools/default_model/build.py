@@ -4,7 +4,6 @@
 
 1. fetch the manifest's photos (apt-get download + sha256 checks; `fetch.py`);
 2. references: multi-scale 512 x 512 crops of the train and val photos (`references.py`);
-<<<<<<< HEAD
 3. `dpiqa synth` of each: the superset of `recipes.py` (blur, noise, JPEG and 3 camera types drawn per
    reference, 7 levels), with each image's MS-SSIM and tone shift;
 4. one CSV over both, and one per recipe (its labels and rows);
@@ -13,24 +12,11 @@
 6. the average of each recipe's runs' weights;
 7. the choice on the VAL photos (`choose.py`): the recipe, the run, the view's detail crops and weight,
    and the score calibration;
-8. an fp16 copy of the choice into weights/, with its view, calibration and the choice in its .json;
+8. an fp16 copy of the choice into weights/, with its view, calibration and the choice in its .json, and
+   the ONNX graph it ships beside it for the core install (`tools/bundle_graph.py`);
 9. the TEST photos, once: the level and camera sets of the bundled file beside full-resolution PIQE and
    BRISQUE and the file it replaces, the chosen recipe's other candidates (the run-to-run spread on test),
    and the size check; all of it goes into the model card (weights/README.md) as this run wrote it.
-=======
-3. `dpiqa synth` of each: TYPES_PER_REF distortion types per reference (ALWAYS plus others drawn per
-   reference), 7 levels, per-image MS-SSIM labels;
-4. one CSV over both, its `split` column the photo split (train / val);
-5. `dpiqa distill --no-teacher` of the Lite0 student with the native view (RECIPE), once per data order in
-   DATA_SEEDS: the same initial weights, the data in another order;
-6. the average of the runs' weights; 7. the choice among the runs and their average, and of the native view's
-   working-scale limit and crop combination, on the VAL photos (`choose.py`);
-8. an fp16 copy of the choice into weights/, with its view and the choice recorded in its .json, and the
-   ONNX graph it ships beside it for the core install (`tools/bundle_graph.py`);
-9. the TEST photos, once: the level benchmark of the bundled file beside full-resolution PIQE and the file it
-   replaces, and the native-vs-whole view check; both go into the model card (weights/README.md) as this
-   run wrote them.
->>>>>>> core
 Every choice is made on validation; the test photos are scored only in step 9. Uses a GPU when present.
 An interrupted build resumes where it stopped when run again with the same --work.
 """
@@ -58,14 +44,9 @@ from dpiqa_cli.evaluate.levels import score_set, summarise, write_level_set
 from dpiqa_cli.evaluate.nr_metrics import brisque_scorer, piqe_scorer
 from dpiqa_cli.models.checkpoint import load_checkpoint, save_checkpoint
 from dpiqa_cli.train.protocol import run_training
-<<<<<<< HEAD
+from tools.bundle_graph import bundle_graph
 from tools.default_model import card, size_check
 from tools.default_model.choose import choose, fit_calibration, pristine_all, prepare, write_average
-=======
-from tools.bundle_graph import bundle_graph
-from tools.default_model import card
-from tools.default_model.choose import RULE, choose, epoch_files, write_average, write_averages
->>>>>>> core
 from tools.default_model.fetch import fetch_photos
 from tools.default_model.manifest import MANIFEST, load_manifest
 from tools.default_model.recipes import ALWAYS, DATA_SEEDS, EXTRA_TYPES, RECIPES, TRAIN, write_recipe_csv
@@ -215,7 +196,6 @@ def main(argv=None) -> int:
     averages = {r: write_average(ckpts, work / "runs" / f"{r}-average.safetensors") for r, ckpts in runs.items()}
     step(7, "choose on the val photos")
     val_photos = prepare_eval_photos(photos["val"], work / "val-photos", rows=rows)
-<<<<<<< HEAD
     vs = prepare(val_photos, photos["val"], work / "val")
     choice = choose(runs, averages, vs, work)
     view = replace(View("multiscale", 512), native_crops=choice["view"]["native_crops"],
@@ -223,7 +203,7 @@ def main(argv=None) -> int:
     val_rows = pd.read_csv(csvs[choice["recipe"]]).query("split == 'val'")
     calibration = fit_calibration(Path(choice["chosen"]), view, [work / "synth" / p for p in val_rows["path"]],
                                   val_rows["mos"].tolist())
-    step(8, "fp16 copy of the choice into weights/")
+    step(8, "fp16 copy of the choice into weights/, and its ONNX graph")
     recipe = RECIPES[choice["recipe"]]
     info = {"dataset": "dpiqa synth of the default-model photos (tools/default_model/manifest.csv)",
             "mos_scale": {"name": "synth", "min": 0.0, "max": 1.0, "lower_better": False},
@@ -236,24 +216,8 @@ def main(argv=None) -> int:
                           "calibration": calibration},
             "environment": environment()}
     bundle(choice["chosen"], view, calibration, OUT, info)
-    step(9, "the test photos, once: level, camera and size questions beside PIQE and BRISQUE")
-=======
-    choice = choose(candidates, val_photos, work)
-    step(8, "fp16 copy of the choice into weights/, and its ONNX graph")
-    info = {"dataset": "dpiqa synth of the default-model photos (tools/default_model/manifest.csv)",
-            "mos_scale": {"name": "synth", "min": 0.0, "max": 1.0, "lower_better": False},
-            "photos": {s: sorted(photos[s]) for s in photos}, "manifest_sha256": card.sha256(MANIFEST),
-            "synth": {"types_per_ref": TYPES_PER_REF, "always": list(ALWAYS), "levels": LEVELS,
-                      "max_strength": MAX_STRENGTH, "label": "image", "seed": SEED},
-            "recipe": {k: v for k, v in RECIPE.items()}, "data_seeds": list(DATA_SEEDS),
-            "chosen_by": {"rule": RULE, "checkpoint": card.candidate_label(choice["chosen"]),
-                          "max_side": choice["max_side"], "combine": choice["combine"],
-                          "photos": choice["photos"]},
-            "environment": environment(), "best_val_srcc_labels": [r.get("best_val_srcc") for r in results]}
-    bundle(choice, OUT, info)
     bundle_graph(OUT)
-    step(9, "the test photos, once: level benchmark beside PIQE, and the view check")
->>>>>>> core
+    step(9, "the test photos, once: level, camera and size questions beside PIQE and BRISQUE")
     test_photos = prepare_eval_photos(photos["test"], work / "test-photos", rows=rows)
     others = {f"{card.candidate_label(c)} (spread)": c for c in [*runs[choice["recipe"]], averages[choice["recipe"]]]
               if str(c) != choice["chosen"]}
