@@ -116,3 +116,12 @@ def test_every_runtime_scores_the_same_crops(tmp_path, run_cli):
     items = torch.stack([ds[i]["x"] for i in range(len(ds))])
     np.testing.assert_allclose(items.permute(0, 2, 3, 1).numpy() * 255, crops, atol=1e-3)
     assert ds.per_image(ref) == pytest.approx([expected])
+
+
+def test_up_to_display_size_the_look_is_the_tiling_views_grid():
+    """At <= 1024 px the multiscale view cuts exactly the native (tiling) view's crops and scores them alike."""
+    ms, tiles = View("multiscale", 512), View("native", 512, max_side=4000)
+    for w, h in ((1024, 768), (768, 1024), (1024, 576), (640, 480), (512, 512), (1000, 1000)):
+        assert ms.parts(w, h) == tiles.parts(w, h), (w, h)
+        scores = np.linspace(0.2, 0.9, ms.n_crops(w, h))
+        assert ms.combine(scores, (w, h)) == tiles.combine(scores, (w, h))

@@ -191,3 +191,27 @@ def test_ray_is_imported_only_for_the_ray_path(tmp_path):
                        env=cli_env(), timeout=120, cwd=ROOT)
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert "--ray needs the Ray extra (ray is not installed)" in r.stderr and '.[ray]"' in r.stderr, r.stderr
+
+
+def test_ray_scores_a_multiscale_model_as_score_does(cluster, tmp_path):
+    """The multiscale view on the actors: a photo large enough for its detail crops, and a small one, get the
+    scores `dpiqa score` gives them (crops cut by the same decode, combined by the same rule)."""
+    from dpiqa_cli.data.views import View
+    from dpiqa_cli.models.checkpoint import load_model, save_checkpoint
+
+    view = View("multiscale", 64, max_side=400, look_side=128, native_crops=2)
+    ckpt = save_checkpoint(load_model("tiny-student").model, tmp_path / "m.safetensors", spec_name="tiny-student",
+                           info={"view": view.to_config(), "calibration": {"kind": "logistic", "a": 9.0, "b": -1.0}})
+    paths = []
+    for name, size in (("big.png", (400, 300)), ("small.png", (120, 90))):
+        Image.fromarray((np.random.default_rng(len(name)).random(size[::-1] + (3,)) * 255).astype(np.uint8)).save(
+            tmp_path / name)
+        paths.append(str(tmp_path / name))
+    assert [view.n_crops(*Image.open(p).size) for p in paths] == [6, 4]
+    r = run_cli("score", *paths, "-m", ckpt, "--device", "cpu", "-j", "0", "-o", tmp_path / "ref.csv")
+    assert r.returncode == 0, r.stderr
+    ref = _scores(tmp_path / "ref.csv")
+    got = dray.score_dataset(ray.data.from_items([{"path": p} for p in paths]), model=str(ckpt),
+                             device="cpu").to_pandas().set_index("path")["score"]
+    assert {p: format_score(s) for p, s in got.items()} == {p: ref[p] for p in paths}
+    assert all(0 < s < 1 for s in got)
