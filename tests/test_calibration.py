@@ -37,3 +37,19 @@ def test_every_runtime_applies_the_checkpoints_calibration(tmp_path, run_cli, ru
         scores[name] = float(out.splitlines()[1].split(",")[2])
     assert scores["cal"] == pytest.approx(1 / (1 + np.exp(-(40 * scores["raw"] + 3))), abs=1e-5)
     assert 0 < scores["cal"] < 1
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnx", "openvino"])
+def test_the_bundled_models_scores_stay_in_the_unit_interval(tmp_path, run_cli, runtime):
+    """Every example and every decodable fixture of the bad-input zoo, on every runtime: scores in [0, 1]."""
+    import pandas as pd
+    from test_bad_inputs import build_zoo
+
+    from scoring_fixtures import ROOT
+
+    zoo = build_zoo(tmp_path)
+    files = sorted((ROOT / "examples").glob("*.jpg")) + [tmp_path / n for n, why in zoo.items() if why is None]
+    code, _, err = run_cli("score", *files, "-j", "0", "-q", "--runtime", runtime, "-o", tmp_path / "s.csv")
+    assert code == 0, err
+    scores = pd.read_csv(tmp_path / "s.csv")["score"]
+    assert len(scores) == len(files) and scores.between(0.0, 1.0).all(), scores.describe()
