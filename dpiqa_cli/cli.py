@@ -124,7 +124,7 @@ def score(
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Images per batch (default on CPU: 2 per OpenVINO stream, 2 for torch and ONNX Runtime; 64 on CUDA for the student).")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", "-j", help="Decoding processes (default: half the cores on CPU, up to 8 on GPU; 0 = in-process).")] = None,
     max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels than this (header check, before decoding); 0 = no limit.")] = 100_000_000,
-    max_side: Annotated[Optional[int], typer.Option("--max-side", help="Native-view models: bring larger photos to this long side before cutting crops (default: the model's own limit, see `dpiqa models`); lower is faster on large photos and sees less of their fine detail.")] = None,
+    max_side: Annotated[Optional[int], typer.Option("--max-side", help="Native and multiscale views: bring larger photos to this long side before cutting their finest crops (default: the model's own limit, see `dpiqa models`); lower is faster on large photos and sees less of their fine detail.")] = None,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (falls back to eager if it fails).")] = False,
     runtime: Annotated[str, typer.Option("--runtime", help="auto|torch|onnx|openvino. auto: OpenVINO (else ONNX Runtime) for a student checkpoint on the CPU at fp32 (exported once, cached), torch otherwise; `--runtime torch --precision fp32` is the reference path.")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its <out>.partial.csv (with --ray: <out>.parts/).")] = False,
