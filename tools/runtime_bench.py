@@ -11,7 +11,7 @@ so a noisy neighbour hits them alike:
 - `auto`: `dpiqa score` with no options (the new default: OpenVINO where installed, decoding in a thread);
 - `onnx`: the same with `--runtime onnx` (ONNX Runtime on the same cached graph);
 - `naive`: one process that opens each file, resizes it as the model's view says (to its input for `whole`,
-  to the working scale for `native`), and runs torch fp32 on one crop at a time;
+  to each working scale for the native views), and runs torch fp32 on one crop at a time;
 - `old model, torch` and `old model, auto` (with --old-weights): the model this one replaced, on its old path
   and on today's default one (the same runtime as `auto`, so the ratio is the cost of the models and views).
 Photos: crops and resizes of the photos scikit-image bundles, saved as q90 JPEGs (generated, not committed).
@@ -49,15 +49,15 @@ view, size = m.view, m.input_size
 scores = []
 with torch.inference_mode():
     for p in sorted(Path(sys.argv[2]).glob("*.jpg")):
-        img = Image.open(p).convert("RGB")
-        box, corners = view.layout(*img.size)
-        img = img.resize(box, Image.BICUBIC)
+        src = Image.open(p).convert("RGB")
         crops = []
-        for x0, y0 in corners:
-            c = img.crop((x0, y0, x0 + size, y0 + size))
-            x = torch.frombuffer(bytearray(c.tobytes()), dtype=torch.uint8).view(size, size, 3)
-            crops.append(float(m.model(x.permute(2, 0, 1)[None].float() / 255)[0]))
-        scores.append(view.combine(np.array(crops)))
+        for part in view.parts(*src.size):
+            img = src.resize(part.box, Image.BICUBIC)
+            for x0, y0 in part.corners:
+                c = img.crop((x0, y0, x0 + size, y0 + size))
+                x = torch.frombuffer(bytearray(c.tobytes()), dtype=torch.uint8).view(size, size, 3)
+                crops.append(float(m.model(x.permute(2, 0, 1)[None].float() / 255)[0]))
+        scores.append(view.combine(np.array(crops), src.size))
 print(len(scores))
 """
 
