@@ -49,7 +49,7 @@ from tools.default_model import card, size_check
 from tools.default_model.choose import choose, fit_calibration, pristine_all, prepare, write_average
 from tools.default_model.fetch import fetch_photos
 from tools.default_model.manifest import MANIFEST, load_manifest
-from tools.default_model.recipes import ALWAYS, DATA_SEEDS, EXTRA_TYPES, RECIPES, TRAIN, write_recipe_csv
+from tools.default_model.recipes import ALWAYS, BUILT, DATA_SEEDS, EXTRA_TYPES, RECIPES, TRAIN, write_recipe_csv
 from tools.default_model.references import TRAIN_MAX_PER_PHOTO, VAL_MAX_PER_PHOTO, make_references, prepare_eval_photos
 from tools.default_model.scorers import checkpoint_scorer
 
@@ -189,8 +189,8 @@ def main(argv=None) -> int:
                        max_strength=MAX_STRENGTH, progress=True)
     step(4, "one dataset over both, and each recipe's")
     superset = make_dataset(synth, work / "synth")
-    csvs = {recipe: write_recipe_csv(superset, recipe) for recipe in RECIPES}
-    step(5, f"train the student: {len(RECIPES)} recipes x {len(DATA_SEEDS)} data orders")
+    csvs = {recipe: write_recipe_csv(superset, recipe) for recipe in BUILT}
+    step(5, f"train the student: {len(BUILT)} recipes x {len(DATA_SEEDS)} data orders")
     runs, results = train_all(work, csvs)
     step(6, "the average of each recipe's runs")
     averages = {r: write_average(ckpts, work / "runs" / f"{r}-average.safetensors") for r, ckpts in runs.items()}
