@@ -173,7 +173,7 @@ def test_unwritable_cache_is_one_line_error(run_cli, tmp_path, monkeypatch):
 
 
 def test_prefetch_keeps_order_and_raises_the_producers_error():
-    from dpiqa_cli.scoring.decode import prefetch
+    from dpiqa_cli.scoring.loader import prefetch
 
     assert list(prefetch(iter(range(50)), depth=2)) == list(range(50))
 

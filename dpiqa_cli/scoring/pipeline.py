@@ -16,13 +16,13 @@ import pandas as pd
 
 from dpiqa_cli.data.discover import discover, unique_paths
 from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS
-from dpiqa_cli.device import device_name, device_type, resolve_precision
+from dpiqa_cli.device import default_workers, device_name, device_type, resolve_precision, usable_cpus
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.extras import require
 from dpiqa_cli.models.config import read_config
 from dpiqa_cli.models.registry import checkpoint_spec, get_spec
 from dpiqa_cli.progress import Progress
-from dpiqa_cli.scoring.decode import default_workers, make_loader, usable_cpus
+from dpiqa_cli.scoring.loader import make_loader
 from dpiqa_cli.scoring.graph_cache import cached_graph, checkpoint_file, pick_runtime
 from dpiqa_cli.scoring.onnx import OnnxRunner
 from dpiqa_cli.scoring.openvino import OpenVinoRunner
