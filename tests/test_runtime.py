@@ -25,7 +25,7 @@ def _score(run_cli, out, *extra):
 
 
 def _auto_runtime() -> str:
-    from dpiqa_cli.scoring.openvino import openvino_version
+    from dpiqa_cli.scoring.openvino_runner import openvino_version
 
     return "openvino" if openvino_version() else "onnxruntime"
 
