@@ -39,6 +39,12 @@ def opt(*flags: str, help: str, default: Any = None, kinds: tuple = KINDS, type:
 T, S = ("teacher",), ("student",)
 
 
+
+def _scale_end(end: str, where: str):
+    """--mos-min / --mos-max: one end of a csv dataset's MOS scale."""
+    return opt(f"--mos-{end}", panel=_DATA, type=float, help=f"csv dataset: {where} of the MOS scale (default: data {end}).")
+
+
 @dataclass
 class TrainOptions:
     dataset: str = opt("--dataset", "-d", default=MISSING, type=str,
@@ -99,10 +105,8 @@ class TrainOptions:
     crop_jitter: float = opt("--crop-jitter", panel=_DATA, default=0.0, type=float,
                              help="Training only: cut a random box, each side a random 'this..1' share of the image, "
                                   "before the resize (varied magnification and aspect); 0 = off.")
-    mos_min: Optional[float] = opt("--mos-min", panel=_DATA, type=float,
-                                   help="csv dataset: bottom of the MOS scale (default: data min).")
-    mos_max: Optional[float] = opt("--mos-max", panel=_DATA, type=float,
-                                   help="csv dataset: top of the MOS scale (default: data max).")
+    mos_min: Optional[float] = _scale_end("min", "bottom")
+    mos_max: Optional[float] = _scale_end("max", "top")
     lower_better: bool = opt("--lower-better", panel=_DATA, default=False,
                              help="csv dataset: the score is a DMOS (lower = better).")
     # optimisation
