@@ -21,7 +21,7 @@ import typer
 from dpiqa_cli import __version__
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.extras import require
-from dpiqa_cli.train.config import cli_parameters
+from dpiqa_cli.train.options import cli_parameters
 
 app = typer.Typer(
     add_completion=False,
@@ -143,7 +143,7 @@ def score(
         where = {}
     else:  # the optional extra: Ray is imported only for --ray, so the CLI starts as fast without it
         require("ray", "dpiqa score --ray")
-        from dpiqa_cli.scoring.ray import score_command
+        from dpiqa_cli.scoring.ray_job import score_command
         where = {"address": ray}
     rc = score_command(
         inputs or [], **where, from_list=from_list, recursive=recursive, out=out, mos=mos, report_dir=report_dir,
@@ -164,7 +164,7 @@ def export(
 ) -> None:
     """Export a model to ONNX (dynamic batch; input `input`, outputs `score`, `feat`)."""
     require("torch", "dpiqa export")
-    from dpiqa_cli.scoring.onnx import export_onnx
+    from dpiqa_cli.scoring.onnx_graph import export_onnx
 
     config = export_onnx(model, weights, out, opset)
     typer.echo(f"wrote {out} and {out.with_suffix('.json')} (onnxruntime vs torch max |diff| "
@@ -236,7 +236,7 @@ def synth(
     typer.echo(f"wrote {len(df)} images ({df['ref'].nunique()} references) and {out_dir / 'synth.csv'}")
 
 
-# ---- train-teacher / distill: options generated from train.config.TrainConfig -------------------------
+# ---- train-teacher / distill: options generated from train.options.TrainOptions -------------------------
 
 
 def _train_done(result: dict) -> None:

@@ -1,4 +1,4 @@
-"""Device and precision names, checked in one place for scoring and training.
+"""Device and precision names, checked in one place for scoring and training, and how many cores a run uses.
 
 `auto` device: CUDA, then MPS, then the CPU. `auto` precision: bf16 on CUDA (the student is insensitive to
 it, and it halves memory traffic), fp32 elsewhere. fp16 needs a GPU (CUDA or MPS).
@@ -97,3 +97,18 @@ def resolve_precision(precision: str, device) -> str:
     if precision == "fp16" and kind == "cpu":
         raise DpiqaError("--precision fp16 needs a GPU; on the CPU use fp32 or bf16")
     return precision
+
+
+def usable_cpus() -> int:
+    """The cores this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_workers(device) -> int:
+    """Decoding processes for a run on `device` (0: a thread of this process)."""
+    cpus = usable_cpus()
+    if device_type(device) == "cpu":
+        # Up to 4 cores, decoding in a thread of this process (`prefetch`) measured faster than a worker
+        # process and needs no second copy of torch in memory (BENCHMARKS.md, "CPU runtime").
+        return 0 if cpus <= 4 else min(4, cpus // 4)
+    return max(1, min(8, cpus - 1))

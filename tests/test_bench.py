@@ -119,7 +119,7 @@ def test_speed_bench_times_what_score_runs_by_default(run_cli, tmp_path):
     model-only and the end-to-end measurement; `--runtime torch` still times the torch runner."""
     import json
 
-    from dpiqa_cli.scoring.openvino import openvino_version
+    from dpiqa_cli.scoring.openvino_runner import openvino_version
 
     args = ["bench", "--speed", "--speed-models", "student", "--speed-batch-sizes", "1", "--images", "2",
             "--naive-images", "0", "--rounds", "1", "--min-time", "0.1", "--draft-images", "0", "--device", "cpu"]

@@ -305,7 +305,7 @@ def test_choose_asks_every_candidate_every_val_question_and_picks_the_view(tmp_p
     from safetensors.torch import load_file
 
     from dpiqa_cli.data.views import View
-    from dpiqa_cli.models.config import read_config
+    from dpiqa_cli.models.checkpoint_config import read_config
     from tools.default_model import card
     from tools.default_model.build import bundle
     from tools.default_model.choose import NATIVE_CROPS, WEIGHTS, choose, fit_calibration, prepare, write_average

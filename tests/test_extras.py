@@ -30,7 +30,7 @@ from dpiqa_cli.scoring import graph_cache
 def bundled_dir(tmp_path_factory) -> Path:
     """A weights folder with the bundled checkpoint and its shipped graph: the repository's own where it is
     there, else one exported here (only tests/test_packaging.py checks the committed file)."""
-    if graph_cache.shipped_problem(ROOT / "weights" / BUNDLED_FILE) is None:
+    if graph_cache.shipped_check(ROOT / "weights" / BUNDLED_FILE).usable:
         return ROOT / "weights"
     from tools.bundle_graph import bundle_graph
 

@@ -89,8 +89,8 @@ def test_fp16_exact_weights_are_stored_as_fp16_and_score_the_same(tmp_path):
     import torch
 
     from dpiqa_cli.models.checkpoint import load_model, save_checkpoint
-    from dpiqa_cli.scoring import onnx as O
-    from dpiqa_cli.scoring.openvino import OpenVinoRunner
+    from dpiqa_cli.scoring import onnx_graph as O
+    from dpiqa_cli.scoring.openvino_runner import OpenVinoRunner
 
     ckpt = save_checkpoint(load_model("tiny-student").model, tmp_path / "h.safetensors", spec_name="tiny-student",
                            info={}, dtype=torch.float16)

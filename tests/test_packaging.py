@@ -13,7 +13,7 @@ from pathlib import Path
 from scoring_fixtures import ROOT
 
 from dpiqa_cli.models.registry import BUNDLED_FILE, get_spec, weights_dir
-from dpiqa_cli.scoring.graph_cache import shipped_graph, shipped_problem
+from dpiqa_cli.scoring.graph_cache import shipped_check, shipped_graph
 
 
 def test_the_package_list_names_every_package_folder():
@@ -50,7 +50,7 @@ def test_the_committed_bundle_ships_the_onnx_graph_of_its_checkpoint():
     """The core install scores the bundled model on this graph, with no export and no torch: after a rebuild
     of the model, `python -m tools.bundle_graph` writes it, and both files are committed with the checkpoint."""
     ckpt = ROOT / "weights" / BUNDLED_FILE
-    problem = shipped_problem(ckpt)
-    assert problem is None, f"{shipped_graph(ckpt).name}: {problem or 'not there'}; run python -m tools.bundle_graph"
+    check = shipped_check(ckpt)
+    assert check.usable, f"{shipped_graph(ckpt).name}: {check.problem or 'not there'}; run python -m tools.bundle_graph"
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     assert "*.onnx" in config["dpiqa_cli.weights"] and "*.json" in config["dpiqa_cli.weights"]  # in every wheel

@@ -14,7 +14,7 @@ from scoring_fixtures import PY, ROOT, cli_env, run_cli
 from test_bad_inputs import build_zoo
 
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.scoring.parts import PartsStore, parts_dir
+from dpiqa_cli.scoring.parquet_parts import PartsStore, parts_dir
 from dpiqa_cli.scoring.writer import ResultWriter, format_score
 
 try:
@@ -22,7 +22,7 @@ try:
 except ImportError as exc:  # a hard failure, not a skip: CI must run these
     raise ImportError("tests/test_ray.py needs the ray extra: pip install -e '.[test,train,ray]' (README's test "
                       "command)") from exc
-from dpiqa_cli.scoring import ray as dray  # noqa: E402
+from dpiqa_cli.scoring import ray_job  # noqa: E402
 
 MODEL = ["-m", "tiny-student", "--max-pixels", "50000"]  # the zoo's too_big.png is over 50,000 px
 
@@ -109,7 +109,7 @@ def test_python_api_on_bytes_decoded_in_tasks_native_view(cluster, folder, tmp_p
     ref = _scores(ref_out)
     ref_err = pd.read_csv(tmp_path / "ref.errors.csv").set_index("path")["reason"]
     ds = ray.data.read_binary_files([str(d / n) for n in names], include_paths=True)
-    got = dray.score_dataset(ds, model=str(ckpt), device="cpu", max_pixels=50000, rows_per_batch=3,
+    got = ray_job.score_dataset(ds, model=str(ckpt), device="cpu", max_pixels=50000, rows_per_batch=3,
                              decode_in_tasks=True).to_pandas()
     assert sorted(os.path.basename(p) for p in got["path"]) == sorted(names)
     for p, s, err in zip(got["path"], got["score"], got["error"]):
@@ -126,7 +126,7 @@ def test_python_api_on_bytes_decoded_in_tasks_native_view(cluster, folder, tmp_p
     r = run_cli("score", *small, "-m", ckpt, "--device", "cpu", "-j", "0", "--max-side", "64", "-o", tmp_path / "s.csv")
     assert r.returncode == 0, r.stderr
     limited = _scores(tmp_path / "s.csv")
-    got = dray.score_dataset(ray.data.from_items([{"path": p} for p in small]), model=str(ckpt), device="cpu",
+    got = ray_job.score_dataset(ray.data.from_items([{"path": p} for p in small]), model=str(ckpt), device="cpu",
                              max_side=64).to_pandas().set_index("path")["score"]
     assert all(format_score(got[p]) == limited[p] for p in small)
     assert format_score(got[small[1]]) == ref[small[1]]  # the photo under both limits
@@ -143,17 +143,17 @@ def test_killed_actor_then_resume(cluster, folder, reference, tmp_path, monkeypa
 
     # 1. half the files, 7 batches over 2 actors: one reaches its 3rd batch, and exits there (once)
     marker = tmp_path / "actor-died"
-    monkeypatch.setenv(dray.EXIT_HOOK, f"3:{marker}")
+    monkeypatch.setenv(ray_job.EXIT_HOOK, f"3:{marker}")
     first = paths[::2]
-    df = dray.score_ray(first, **kw)
+    df = ray_job.score_ray(first, **kw)
     assert marker.exists(), "the test hook never killed an actor"
     assert df["path"].is_unique and not set(df["path"]) & set(df.attrs["errors"])
     assert set(df["path"]) | set(df.attrs["errors"]) == set(first)  # every file exactly once
     assert all(ref.loc[p, "score"] == format_score(s) for p, s in zip(df["path"], df["score"]))
-    monkeypatch.delenv(dray.EXIT_HOOK)
+    monkeypatch.delenv(ray_job.EXIT_HOOK)
 
     # 2. all files with --resume: the scored half is skipped, the result is that of one uninterrupted run
-    df = dray.score_ray(paths, resume=True, **kw)
+    df = ray_job.score_ray(paths, resume=True, **kw)
     s = df.attrs["summary"]
     assert s["resumed"] == len([p for p in first if p in ref.index]) and s["new"] == len(ref) - s["resumed"]
     assert out.read_text() == reference.read_text()
@@ -211,7 +211,7 @@ def test_ray_scores_a_multiscale_model_as_score_does(cluster, tmp_path):
     r = run_cli("score", *paths, "-m", ckpt, "--device", "cpu", "-j", "0", "-o", tmp_path / "ref.csv")
     assert r.returncode == 0, r.stderr
     ref = _scores(tmp_path / "ref.csv")
-    got = dray.score_dataset(ray.data.from_items([{"path": p} for p in paths]), model=str(ckpt),
+    got = ray_job.score_dataset(ray.data.from_items([{"path": p} for p in paths]), model=str(ckpt),
                              device="cpu").to_pandas().set_index("path")["score"]
     assert {p: format_score(s) for p, s in got.items()} == {p: ref[p] for p in paths}
     assert all(0 < s < 1 for s in got)

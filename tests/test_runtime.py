@@ -25,7 +25,7 @@ def _score(run_cli, out, *extra):
 
 
 def _auto_runtime() -> str:
-    from dpiqa_cli.scoring.openvino import openvino_version
+    from dpiqa_cli.scoring.openvino_runner import openvino_version
 
     return "openvino" if openvino_version() else "onnxruntime"
 
@@ -173,7 +173,7 @@ def test_unwritable_cache_is_one_line_error(run_cli, tmp_path, monkeypatch):
 
 
 def test_prefetch_keeps_order_and_raises_the_producers_error():
-    from dpiqa_cli.scoring.decode import prefetch
+    from dpiqa_cli.scoring.loader import prefetch
 
     assert list(prefetch(iter(range(50)), depth=2)) == list(range(50))
 

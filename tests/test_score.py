@@ -266,7 +266,7 @@ def test_mos_column_only_for_a_model_trained_on_mos(photos, run_cli, tmp_path):
         cols[name] = pd.read_csv(tmp_path / f"{name}.csv")
     assert list(cols["synth"].columns) == ["rank", "path", "score", "width", "height"]
     np.testing.assert_allclose(cols["koniq"]["mos"], 100 * cols["koniq"]["score"], rtol=1e-5)
-    from dpiqa_cli.models.config import read_config, scores_meaning
+    from dpiqa_cli.models.checkpoint_config import read_config, scores_meaning
     from dpiqa_cli.models.registry import get_spec
 
     bundled = read_config(get_spec("student").default_weights)[1]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.models import configs as C
+from dpiqa_cli.models import architectures as C
 from dpiqa_cli.models import teacher as T
 from dpiqa_cli.models.registry import get_spec
 

@@ -11,7 +11,7 @@ import pytest
 
 from core_fixtures import EXAMPLES, NOT_CORE, ROOT, core_env, run_without, tiny_checkpoint
 
-from dpiqa_cli.models.config import sha256_file
+from dpiqa_cli.models.checkpoint_config import sha256_file
 from dpiqa_cli.models.registry import BUNDLED_FILE
 from dpiqa_cli.scoring import graph_cache
 from tools.bundle_graph import bundle_graph
@@ -91,4 +91,4 @@ def test_without_torch_a_checkpoint_without_a_usable_graph_is_one_line(tmp_path)
                      (damaged, "tiny.graph.json is missing or unreadable")):
         assert got["code"] == 2 and got["err"].count("\n") == 1, got
         assert f"its shipped graph cannot be used: {why}" in got["err"] and "needs the torch extra" in got["err"], got
-    assert graph_cache.shipped_problem(weights / BUNDLED_FILE) == ""  # nothing there: only the bundled file tells
+    assert not graph_cache.shipped_check(weights / BUNDLED_FILE).found  # nothing there: only the bundled file tells

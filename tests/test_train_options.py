@@ -178,7 +178,7 @@ def test_ema_keeps_an_average_without_changing_training_and_resumes_exactly(blur
     assert code == 2 and err.count("\n") == 1 and "--ema" in err
 
 
-def test_weight_ema_averages_trainable_weights_and_buffers_only():
+def test_weight_ema_averages_weights_and_float_buffers_and_copies_counters():
     from dpiqa_cli.train.ema import WeightEma
 
     net = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.BatchNorm1d(3), torch.nn.Linear(3, 1))
@@ -187,7 +187,8 @@ def test_weight_ema_averages_trainable_weights_and_buffers_only():
     start = {k: v.clone() for k, v in net.state_dict().items()}
     with torch.no_grad():
         for p in net.parameters():
-            p.add_(1.0)  # a frozen layer that moved anyway is not averaged: ema only follows trainable weights
+            if p.requires_grad:  # a frozen layer stays, and so does its average
+                p.add_(1.0)
     net.train()(torch.randn(8, 3))  # BatchNorm statistics move
     ema.update(net)
     now, avg = net.state_dict(), ema.model.state_dict()

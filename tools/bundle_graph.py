@@ -21,8 +21,8 @@ from pathlib import Path
 
 from dpiqa_cli.atomic import write_json
 from dpiqa_cli.models.registry import BUNDLED_FILE
-from dpiqa_cli.scoring.graph_cache import shipped_graph, shipped_problem
-from dpiqa_cli.scoring.onnx import export_onnx
+from dpiqa_cli.scoring.graph_cache import shipped_check, shipped_graph
+from dpiqa_cli.scoring.onnx_graph import export_onnx
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "weights" / BUNDLED_FILE
@@ -46,9 +46,9 @@ def bundle_graph(ckpt: Path = DEFAULT) -> Path:
     config["source"] = ckpt.name  # no paths of this machine in a shipped file
     config["exported_with"] = {p: version(p) for p in ("torch", "onnx", "onnxruntime")}
     write_json(graph.with_suffix(".json"), config)
-    problem = shipped_problem(ckpt)
-    if problem is not None:  # the scorer would refuse it
-        raise SystemExit(f"error: {graph} does not stand for {ckpt.name}: {problem or 'not written'}")
+    check = shipped_check(ckpt)
+    if not check.usable:  # the scorer would refuse it
+        raise SystemExit(f"error: {graph} does not stand for {ckpt.name}: {check.problem or 'not written'}")
     return graph
 
 

@@ -43,7 +43,7 @@ def _run(name: str, paths: list[str], model: str, device: str) -> float:
         finally:
             torch.set_num_threads(threads)
     else:
-        from dpiqa_cli.scoring.ray import score_ray
+        from dpiqa_cli.scoring.ray_job import score_ray
 
         df = score_ray(paths, model=model, device=device, progress=False, **opts)
     assert len(df) == len(paths), df.attrs["errors"]

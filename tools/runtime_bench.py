@@ -163,7 +163,7 @@ def main(argv=None) -> int:
     import torch
 
     from dpiqa_cli.models.registry import get_spec
-    from dpiqa_cli.scoring.openvino import openvino_version
+    from dpiqa_cli.scoring.openvino_runner import openvino_version
 
     spec = get_spec("student")
     head = (f"Measured {time.strftime('%Y-%m-%d')} by `python -m tools.runtime_bench --pairs {args.pairs}"

@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = ap.parse_args(argv)
     from dpiqa_cli.models.registry import get_spec
-    from dpiqa_cli.models.config import read_config
+    from dpiqa_cli.models.checkpoint_config import read_config
     from dpiqa_cli.data.views import view_from_config
 
     spec = get_spec("student")

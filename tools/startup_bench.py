@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from dpiqa_cli.models.registry import BUNDLED_FILE
-from dpiqa_cli.scoring.graph_cache import shipped_problem
+from dpiqa_cli.scoring.graph_cache import shipped_check
 from tools.doc_blocks import publish
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     for k in COMMANDS:
         lines.append(f"| `dpiqa {COMMANDS[k][0]}`{' (1 image)' if k.startswith('score') else ''} | "
                      + " | ".join(f"{statistics.median(times[(k, n)]):.2f}" for n in cols) + " |")
-    if shipped_problem(ROOT / "weights" / BUNDLED_FILE) is None:
+    if shipped_check(ROOT / "weights" / BUNDLED_FILE).usable:
         first_note = "no export: the bundled model ships its ONNX graph"
     else:
         first_note = "with the export of the model to the CPU runtime's cache, once per checkpoint and version"

@@ -28,7 +28,7 @@ from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.evaluate.metrics import aggregate, evaluate_split
 from dpiqa_cli.evaluate.mos import mos_split
 from dpiqa_cli.evaluate.report import require_evaluated, write_report
-from dpiqa_cli.models.config import read_config, read_json_config
+from dpiqa_cli.models.checkpoint_config import read_config, read_json_config
 from dpiqa_cli.models.registry import get_spec
 from dpiqa_cli.scoring.pipeline import score_paths
 
@@ -53,7 +53,7 @@ def model_info(model: str | None, weights) -> dict:
     weights, nothing was trained."""
     path = Path(weights) if weights else None
     if path is None and model is not None and Path(model).suffix.lower() == ".onnx":
-        from dpiqa_cli.scoring.onnx import ONNX_FORMAT
+        from dpiqa_cli.scoring.onnx_graph import ONNX_FORMAT
 
         config = read_json_config(Path(model).with_suffix(".json"), ONNX_FORMAT, required=False)
         return {"checkpoint": str(model), "trained_on": config.get("dataset"), "config": config}

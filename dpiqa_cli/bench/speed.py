@@ -29,7 +29,7 @@ from dpiqa_cli.device import resolve_device, resolve_precision
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.checkpoint import LoadedModel, load_model
 from dpiqa_cli.models.registry import get_spec
-from dpiqa_cli.scoring.decode import usable_cpus
+from dpiqa_cli.device import usable_cpus
 from dpiqa_cli.scoring.graph_cache import checkpoint_file, pick_runtime
 from dpiqa_cli.scoring.pipeline import make_runner, score_paths
 from dpiqa_cli.scoring.torch_runner import TorchRunner

@@ -3,23 +3,33 @@ synthetic (split by reference, scored as patches), and the paper's learning-rate
 Plain data, so the command line and the training config read it without pandas."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from dpiqa_cli.errors import DpiqaError
 
 ALIASES = {"koniq": "koniq", "koniq10k": "koniq", "koniq-10k": "koniq", "clive": "clive", "livec": "clive",
            "live-c": "clive", "spaq": "spaq", "livefb": "livefb", "flive": "livefb", "live": "live",
            "csiq": "csiq", "tid2013": "tid2013", "tid": "tid2013", "kadid": "kadid", "kadid10k": "kadid",
            "kadid-10k": "kadid", "csv": "csv"}
-# nominal (min, max, lower_better); milestones from the paper's Table 7 (MultiStepLR, gamma 0.2)
+
+
+class Facts(NamedTuple):
+    synthetic: bool  # made by distorting reference images: split by reference, scored as patches
+    scale: tuple  # nominal (min, max, lower_better)
+    teacher_milestones: list  # the paper's Table 7 (MultiStepLR, gamma 0.2), in epochs
+    student_milestones: list
+
+
 INFO = {
-    "koniq": dict(synthetic=False, scale=(0.0, 100.0, False), mt=[5], ms=[5]),
-    "clive": dict(synthetic=False, scale=(0.0, 100.0, False), mt=[], ms=[10, 25]),
-    "spaq": dict(synthetic=False, scale=(0.0, 100.0, False), mt=[], ms=[6]),
-    "livefb": dict(synthetic=False, scale=(0.0, 100.0, False), mt=[2], ms=[4]),
-    "live": dict(synthetic=True, scale=(0.0, 100.0, True), mt=[2], ms=[10, 25]),
-    "csiq": dict(synthetic=True, scale=(0.0, 1.0, True), mt=[2, 4], ms=[10, 25]),
-    "tid2013": dict(synthetic=True, scale=(0.0, 9.0, False), mt=[], ms=[3, 10]),
-    "kadid": dict(synthetic=True, scale=(1.0, 5.0, False), mt=[5], ms=[5, 10]),
-    "csv": dict(synthetic=False, scale=(None, None, False), mt=[], ms=[]),
+    "koniq": Facts(False, (0.0, 100.0, False), [5], [5]),
+    "clive": Facts(False, (0.0, 100.0, False), [], [10, 25]),
+    "spaq": Facts(False, (0.0, 100.0, False), [], [6]),
+    "livefb": Facts(False, (0.0, 100.0, False), [2], [4]),
+    "live": Facts(True, (0.0, 100.0, True), [2], [10, 25]),
+    "csiq": Facts(True, (0.0, 1.0, True), [2, 4], [10, 25]),
+    "tid2013": Facts(True, (0.0, 9.0, False), [], [3, 10]),
+    "kadid": Facts(True, (1.0, 5.0, False), [5], [5, 10]),
+    "csv": Facts(False, (None, None, False), [], []),
 }
 OFFICIAL = {"training": "train", "train": "train", "validation": "val", "val": "val", "valid": "val", "test": "test"}
 
@@ -34,7 +44,7 @@ def canonical(name: str) -> str:
 def dataset_info(name: str) -> dict:
     """{synthetic, scale: {name, min, max, lower_better}, milestones_teacher, milestones_student}."""
     key = canonical(name)
-    i = INFO[key]
-    lo, hi, lb = i["scale"]
-    return {"synthetic": i["synthetic"], "scale": {"name": key, "min": lo, "max": hi, "lower_better": lb},
-            "milestones_teacher": list(i["mt"]), "milestones_student": list(i["ms"])}
+    facts = INFO[key]
+    lo, hi, lb = facts.scale
+    return {"synthetic": facts.synthetic, "scale": {"name": key, "min": lo, "max": hi, "lower_better": lb},
+            "milestones_teacher": list(facts.teacher_milestones), "milestones_student": list(facts.student_milestones)}

@@ -260,7 +260,7 @@ def _csv(root: Path, csv: str | None = None, mos_min=None, mos_max=None, lower_b
              None if lower_better is None else bool(lower_better))
     df = _finish("csv", root, t[pc].astype(str), t[mc], ref, split, extra=extra, source=src.name, scale=scale,
                  column=str(mc), **kw)
-    if (src.parent / "synth.json").is_file():  # made by `dpiqa synth`: MS-SSIM labels, not MOS (models.config)
+    if (src.parent / "synth.json").is_file():  # made by `dpiqa synth`: MS-SSIM labels, not MOS (models.checkpoint_config)
         df.attrs["scale"]["name"] = "synth"
     return df
 

@@ -27,7 +27,7 @@ def direction(column: str | None, dataset: str | None = None, lower_better: bool
     if lower_better is not None:
         return bool(lower_better), "set by --lower-better" if lower_better else "set explicitly"
     if dataset is not None and dataset in INFO and dataset != "csv":
-        return bool(INFO[dataset]["scale"][2]), f"the {dataset} catalog entry"
+        return bool(INFO[dataset].scale[2]), f"the {dataset} catalog entry"
     name = str(column or "").strip().lower()
     if name in LOWER_BETTER_COLUMNS:
         return True, f"column name {column!r} (DMOS)"
@@ -40,7 +40,7 @@ def label_scale(raw, column: str | None = None, dataset: str | None = None, lo=N
     so the normalised MOS always stays inside [0, 1]."""
     lb, why = direction(column, dataset, lower_better)
     if dataset in INFO and dataset != "csv":
-        n_lo, n_hi, _ = INFO[dataset]["scale"]
+        n_lo, n_hi, _ = INFO[dataset].scale
         lo = n_lo if lo is None else lo
         hi = n_hi if hi is None else hi
     values = np.asarray(raw, dtype=float)

@@ -34,8 +34,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage, signal
 
-from dpiqa_cli import atomic
-from dpiqa_cli.evaluate.level_stats import Key, per_type, photo_seed, pristine_wins, read_photo
+from dpiqa_cli.evaluate.level_stats import Key, per_type, photo_seed, pristine_wins, write_set
 
 CAMERA_TYPES = ("motion_blur", "defocus", "underexposed", "overexposed", "phone", "resampled", "haze",
                 "oversharpened", "blur_noise_jpeg")
@@ -188,24 +187,13 @@ def camera_distort(img: Image.Image, dtype: str, level: int, photo: str) -> Imag
 def write_camera_set(photos: dict[str, Path], out_dir: str | Path) -> dict[Key, Path]:
     """{(photo, type, level): file} for every photo: the pristine copy (the same file as write_level_set's)
     and the camera types x 4 levels. 'phone' and 'blur_noise_jpeg' copies are .jpg files; the others PNG."""
-    out = Path(out_dir)
-    files: dict[Key, Path] = {}
-    for photo, path in photos.items():
-        img = read_photo(photo, path)
-        files[(photo, "pristine", 0)] = out / f"{photo}_pristine_0.png"
-        atomic.write_via(files[(photo, "pristine", 0)], lambda tmp: img.save(tmp, format="PNG", compress_level=1))
-        for dtype in CAMERA_TYPES:
-            for level in CAMERA_LEVELS:
-                copy = camera_distort(img, dtype, level, photo)
-                if dtype in JPEG_TYPES:
-                    dest = out / f"{photo}_{dtype}_{level}.jpg"
-                    q = PHONE_JPEG_QUALITY if dtype == "phone" else COMBO_JPEG_QUALITY[level - 1]
-                    atomic.write_via(dest, lambda tmp, c=copy, q=q: c.save(tmp, format="JPEG", quality=q))
-                else:
-                    dest = out / f"{photo}_{dtype}_{level}.png"
-                    atomic.write_via(dest, lambda tmp, c=copy: c.save(tmp, format="PNG", compress_level=1))
-                files[(photo, dtype, level)] = dest
-    return files
+    def copy_of(img, photo, dtype, level):
+        copy = camera_distort(img, dtype, level, photo)
+        if dtype not in JPEG_TYPES:
+            return copy, None
+        return copy, PHONE_JPEG_QUALITY if dtype == "phone" else COMBO_JPEG_QUALITY[level - 1]
+
+    return write_set(photos, out_dir, CAMERA_TYPES, CAMERA_LEVELS, copy_of)
 
 
 def summarise_camera(scores: dict[Key, float], photos: Sequence[str]) -> dict:

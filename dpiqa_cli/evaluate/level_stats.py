@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 from scipy.stats import pearsonr, spearmanr
 
+from dpiqa_cli import atomic
 from dpiqa_cli.errors import DpiqaError
 
 Scorer = Callable[[Sequence[Path]], Sequence[float]]
@@ -27,6 +28,31 @@ def read_photo(photo: str, path: Path) -> Image.Image:
             return im.convert("RGB")
     except (OSError, ValueError) as exc:
         raise DpiqaError(f"cannot read level photo {photo} ({path}): {exc}") from None
+
+
+def save_copy(dest: Path, img: Image.Image, quality: int | None = None) -> Path:
+    """Write one copy of a level set atomically: a JPEG at `quality`, else a lossless PNG."""
+    if quality is None:
+        atomic.write_via(dest, lambda tmp: img.save(tmp, format="PNG", compress_level=1))
+    else:
+        atomic.write_via(dest, lambda tmp: img.save(tmp, format="JPEG", quality=quality))
+    return dest
+
+
+def write_set(photos: dict[str, Path], out_dir: str | Path, types, levels, copy_of: Callable) -> dict[Key, Path]:
+    """{(photo, type, level): file}: each photo's pristine copy (level 0, PNG) and, per type and level, the copy
+    `copy_of(img, photo, type, level)` returns as (image, JPEG quality or None for a PNG)."""
+    out = Path(out_dir)
+    files: dict[Key, Path] = {}
+    for photo, path in photos.items():
+        img = read_photo(photo, path)
+        files[(photo, "pristine", 0)] = save_copy(out / f"{photo}_pristine_0.png", img)
+        for dtype in types:
+            for level in levels:
+                copy, quality = copy_of(img, photo, dtype, level)
+                ext = "png" if quality is None else "jpg"
+                files[(photo, dtype, level)] = save_copy(out / f"{photo}_{dtype}_{level}.{ext}", copy, quality)
+    return files
 
 
 def rank_corr(scores: Sequence[float], levels: Sequence[int]) -> tuple[float, float]:

@@ -32,7 +32,7 @@ from PIL import Image, ImageFilter
 from dpiqa_cli import atomic
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.evaluate import camera_levels as camera
-from dpiqa_cli.evaluate.level_stats import Key, Scorer, combine_wins, per_type, photo_seed, pristine_wins, read_photo
+from dpiqa_cli.evaluate.level_stats import Key, Scorer, combine_wins, per_type, photo_seed, pristine_wins, write_set
 from dpiqa_cli.evaluate.nr_metrics import brisque_scorer, piqe_scorer  # noqa: F401  (the scorers to compare with)
 
 TYPES = ("blur", "noise", "jpeg")
@@ -63,23 +63,12 @@ def distort(img: Image.Image, dtype: str, level: int, photo: str) -> Image.Image
 def write_level_set(photos: dict[str, Path], out_dir: str | Path) -> dict[Key, Path]:
     """{(photo, type, level): file} for every photo: the pristine copy and 3 types x 5 levels.
     JPEG copies are the .jpg files themselves; the others are lossless PNG."""
-    out = Path(out_dir)
-    files: dict[Key, Path] = {}
-    for photo, path in photos.items():
-        img = read_photo(photo, path)
-        files[(photo, "pristine", 0)] = out / f"{photo}_pristine_0.png"
-        atomic.write_via(files[(photo, "pristine", 0)], lambda tmp: img.save(tmp, format="PNG", compress_level=1))
-        for dtype in TYPES:
-            for level in LEVELS:
-                if dtype == "jpeg":
-                    dest = out / f"{photo}_jpeg_{level}.jpg"
-                    atomic.write_via(dest, lambda tmp, q=JPEG_QUALITY[level - 1]: img.save(tmp, format="JPEG", quality=q))
-                else:
-                    dest = out / f"{photo}_{dtype}_{level}.png"
-                    copy = distort(img, dtype, level, photo)
-                    atomic.write_via(dest, lambda tmp, c=copy: c.save(tmp, format="PNG", compress_level=1))
-                files[(photo, dtype, level)] = dest
-    return files
+    def copy_of(img, photo, dtype, level):
+        if dtype == "jpeg":
+            return img, JPEG_QUALITY[level - 1]
+        return distort(img, dtype, level, photo), None
+
+    return write_set(photos, out_dir, TYPES, LEVELS, copy_of)
 
 
 def summarise(scores: dict[Key, float], photos: Sequence[str]) -> dict:

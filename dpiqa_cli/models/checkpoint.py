@@ -22,7 +22,7 @@ from dpiqa_cli import __version__
 from dpiqa_cli.atomic import write_json, write_via
 from dpiqa_cli.data.views import View, view_from_config
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.models.config import FORMAT, config_path, read_config, sha256_file
+from dpiqa_cli.models.checkpoint_config import FORMAT, config_path, read_config, sha256_file
 from dpiqa_cli.models.registry import ModelSpec, check_compatible, checkpoint_spec, get_spec
 
 

@@ -22,8 +22,8 @@ from typing import Any
 
 from dpiqa_cli.data.views import view_from_config
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.models import configs as C
-from dpiqa_cli.models.config import read_config, scores_meaning
+from dpiqa_cli.models import architectures as C
+from dpiqa_cli.models.checkpoint_config import read_config, scores_meaning
 
 BUNDLED_FILE = "dpiqa-student-lite0-synth.safetensors"
 

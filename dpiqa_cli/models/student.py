@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.models.configs import TORCHVISION_BN_EPS
-from dpiqa_cli.models.parts import Regressor
+from dpiqa_cli.models.architectures import TORCHVISION_BN_EPS
+from dpiqa_cli.models.layers import Regressor
 
 
 

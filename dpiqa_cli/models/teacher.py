@@ -18,8 +18,8 @@ from torch import nn
 from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokenizer
 
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.models.configs import CLIP_HUB_ID, SD15_HUB_ID
-from dpiqa_cli.models.parts import QualityFeatureDecoder, Regressor, TextAdapter
+from dpiqa_cli.models.architectures import CLIP_HUB_ID, SD15_HUB_ID
+from dpiqa_cli.models.layers import QualityFeatureDecoder, Regressor, TextAdapter
 from dpiqa_cli.models.prompts import build_prompts
 
 class Teacher(nn.Module):

@@ -22,16 +22,17 @@ import sys
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import NamedTuple
 
 from dpiqa_cli import __version__
 from dpiqa_cli.device import device_type
 from dpiqa_cli.data.views import view_from_config
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.extras import require
-from dpiqa_cli.models.config import read_config, read_json_config, sha256_file
+from dpiqa_cli.models.checkpoint_config import read_config, read_json_config, sha256_file
 from dpiqa_cli.models.registry import check_compatible, get_spec, list_specs
-from dpiqa_cli.scoring.onnx import ONNX_FORMAT, export_onnx
-from dpiqa_cli.scoring.openvino import openvino_version as _openvino_version
+from dpiqa_cli.scoring.onnx_graph import ONNX_FORMAT, export_onnx
+from dpiqa_cli.scoring.openvino_runner import openvino_version as _openvino_version
 
 RUNTIMES = ("auto", "torch", "onnx", "openvino")
 CACHE_FORMAT = "dpiqa-graph-cache/1"
@@ -121,24 +122,36 @@ def _key(expected: dict) -> str:
     return hashlib.sha256(json.dumps(expected, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _problem(graph: Path, record: Path, expected: dict) -> str | None:
-    """Why a cached graph cannot be used, or None when it can."""
+class GraphCheck(NamedTuple):
+    """What stands where a graph should be: nothing (`found` False), a usable graph, or one that cannot be
+    used and why (`problem`)."""
+
+    found: bool
+    problem: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.found and self.problem is None
+
+
+def _check_cached(graph: Path, record: Path, expected: dict) -> GraphCheck:
+    """Whether a cached graph can be used: its record names what it was built from and its files' sha256."""
     if not graph.is_file() and not record.is_file():
-        return ""  # never built: no notice
+        return GraphCheck(False)
     try:
         rec = json.loads(record.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return "its record is missing or unreadable"
+        return GraphCheck(True, "its record is missing or unreadable")
     if not isinstance(rec, dict) or rec.get("format") != CACHE_FORMAT or rec.get("built_from") != expected:
-        return "it was built from another checkpoint or version"
+        return GraphCheck(True, "it was built from another checkpoint or version")
     if not graph.is_file():
-        return "the graph file is missing"
+        return GraphCheck(True, "the graph file is missing")
     if sha256_file(graph) != rec.get("sha256"):
-        return "the graph file is corrupt (sha256 differs from its record)"
+        return GraphCheck(True, "the graph file is corrupt (sha256 differs from its record)")
     config = graph.with_suffix(".json")  # input size, view and MOS scale: as much a part of it as the graph
     if not config.is_file() or sha256_file(config) != rec.get("config_sha256"):
-        return "its config is missing or was modified"
-    return None
+        return GraphCheck(True, "its config is missing or was modified")
+    return GraphCheck(True)
 
 
 def shipped_graph(ckpt: Path) -> Path:
@@ -146,27 +159,27 @@ def shipped_graph(ckpt: Path) -> Path:
     return ckpt.with_name(ckpt.stem + SHIPPED_SUFFIX)
 
 
-def _shipped_problem(graph: Path, expected: dict) -> str | None:
-    """Why the graph shipped beside a checkpoint cannot stand for it, None when it can, "" when there is none."""
+def _check_shipped(graph: Path, expected: dict) -> GraphCheck:
+    """Whether the graph shipped beside a checkpoint stands for it: its .json names the checkpoint's facts."""
     config_file = graph.with_suffix(".json")
     if not graph.is_file() and not config_file.is_file():
-        return ""
+        return GraphCheck(False)
     config = read_json_config(config_file, ONNX_FORMAT, required=False)
     if not config:
-        return f"{config_file.name} is missing or unreadable"
+        return GraphCheck(True, f"{config_file.name} is missing or unreadable")
     differ = [key for key, ours in SHIPPED_KEYS.items() if config.get(key) != expected[ours]]
     if differ:
-        return f"it was exported from another checkpoint ({', '.join(differ)} differ)"
+        return GraphCheck(True, f"it was exported from another checkpoint ({', '.join(differ)} differ)")
     if not graph.is_file():
-        return f"{graph.name} is missing"
+        return GraphCheck(True, f"{graph.name} is missing")
     if sha256_file(graph) != config.get("sha256"):
-        return f"{graph.name} is corrupt (sha256 differs from its .json)"
-    return None
+        return GraphCheck(True, f"{graph.name} is corrupt (sha256 differs from its .json)")
+    return GraphCheck(True)
 
 
-def shipped_problem(ckpt: Path) -> str | None:
-    """Why the graph shipped beside `ckpt` cannot stand for it ("" when there is none), None when it can."""
-    return _shipped_problem(shipped_graph(ckpt), _expected(ckpt))
+def shipped_check(ckpt: Path) -> GraphCheck:
+    """Whether a graph ships beside `ckpt` and can stand for it."""
+    return _check_shipped(shipped_graph(ckpt), _expected(ckpt))
 
 
 def _bundled(ckpt: Path) -> bool:
@@ -180,17 +193,19 @@ def cached_graph(ckpt: Path, quiet: bool = False) -> tuple[Path, float]:
 
     expected = _expected(ckpt)
     shipped = shipped_graph(ckpt)
-    unshipped = _shipped_problem(shipped, expected)
-    if unshipped is None:
+    ship = _check_shipped(shipped, expected)
+    if ship.usable:
         return shipped, 0.0
-    if unshipped == "" and _bundled(ckpt):  # the bundled model always ships its graph
+    unshipped = ship.problem or ""
+    if not ship.found and _bundled(ckpt):  # the bundled model always ships its graph
         unshipped = f"{shipped.name} is missing"
     folder = cache_dir()
     graph = folder / f"{_key(expected)}.onnx"
     record = graph.with_suffix(".record.json")
-    problem = _problem(graph, record, expected)
-    if problem is None:
+    cached = _check_cached(graph, record, expected)
+    if cached.usable:
         return graph, 0.0
+    problem = cached.problem
     why = f" (its shipped graph cannot be used: {unshipped})" if unshipped else ""
     require("torch", f"scoring {ckpt.name} on the CPU{why} exports its ONNX graph once, which")
     t0 = time.perf_counter()

@@ -1,7 +1,7 @@
 """`dpiqa score`: paths -> decode (DataLoader workers) -> batches of crops -> runner -> ranked file.
 
 `score_paths` is the Python API; `score_command` adds discovery, the summary line, the --mos report and the
-exit code for the CLI (`scoring.ray` runs it with its own scorer: the same decode, runner and writer on a Ray
+exit code for the CLI (`scoring.ray_job` runs it with its own scorer: the same decode, runner and writer on a Ray
 cluster). Work is never lost: rows go to a sidecar as batches finish (`scoring.writer`), and the final file
 replaces nothing until it is complete.
 """
@@ -16,16 +16,16 @@ import pandas as pd
 
 from dpiqa_cli.data.discover import discover, unique_paths
 from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS
-from dpiqa_cli.device import device_name, device_type, resolve_precision
+from dpiqa_cli.device import default_workers, device_name, device_type, resolve_precision, usable_cpus
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.extras import require
-from dpiqa_cli.models.config import read_config
+from dpiqa_cli.models.checkpoint_config import read_config
 from dpiqa_cli.models.registry import checkpoint_spec, get_spec
 from dpiqa_cli.progress import Progress
-from dpiqa_cli.scoring.decode import default_workers, make_loader, usable_cpus
+from dpiqa_cli.scoring.loader import make_loader
 from dpiqa_cli.scoring.graph_cache import cached_graph, checkpoint_file, pick_runtime
-from dpiqa_cli.scoring.onnx import OnnxRunner
-from dpiqa_cli.scoring.openvino import OpenVinoRunner
+from dpiqa_cli.scoring.onnx_graph import OnnxRunner
+from dpiqa_cli.scoring.openvino_runner import OpenVinoRunner
 from dpiqa_cli.scoring.runner import Runner
 from dpiqa_cli.scoring.writer import ResultWriter, errors_path, for_output, relative_inputs, shown_path, write_csv
 

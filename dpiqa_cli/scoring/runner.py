@@ -1,6 +1,6 @@
 """What every model runner of scoring is: uint8 crops in, numpy scores out, an image's score combining its
 crops' scores as the model's view says. The runners: `scoring.torch_runner` (torch),
-`scoring.onnx` (ONNX Runtime) and `scoring.openvino` (OpenVINO). Crops arrive as numpy arrays (decoded in this
+`scoring.onnx_graph` (ONNX Runtime) and `scoring.openvino_runner` (OpenVINO). Crops arrive as numpy arrays (decoded in this
 process) or torch tensors (from DataLoader worker processes); this base needs neither torch nor a GPU."""
 from __future__ import annotations
 

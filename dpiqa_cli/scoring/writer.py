@@ -5,7 +5,7 @@ The default store is the sidecar `<stem>.partial.csv` (`path,score,width,height,
 image, appended as batches finish and fsynced every few batches, so a SIGKILL loses at most those
 batches. A torn last line (a kill in the middle of a write) is dropped on reading. `--resume` reads it
 and skips the paths already scored; failed paths are retried. The Ray path plugs in another store
-(`scoring.parts`: Parquet partitions) with the same methods.
+(`scoring.parquet_parts`: Parquet partitions) with the same methods.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import pandas as pd
 from dpiqa_cli.atomic import write_json, write_stream, write_via
 from dpiqa_cli.data.reasons import NO_RESULT
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.models.config import is_mos_scale
+from dpiqa_cli.models.checkpoint_config import is_mos_scale
 
 SIDE_COLS = ["path", "score", "width", "height", "error"]
 FORMATS = {".csv", ".jsonl", ".parquet"}

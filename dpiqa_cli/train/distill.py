@@ -23,7 +23,7 @@ from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.checkpoint import load_checkpoint
 from dpiqa_cli.models.registry import get_spec
 from dpiqa_cli.train import frozen_cache
-from dpiqa_cli.train.config import TrainConfig
+from dpiqa_cli.train.options import TrainOptions
 from dpiqa_cli.train.losses import distill_loss, score_only_loss
 from dpiqa_cli.train.loop import fit
 from dpiqa_cli.train.run import Run, to_device
@@ -58,7 +58,7 @@ def build_teacher_cache(run, teacher, teacher_id: str) -> torch.Tensor:
     return load_file(str(path))["feat"]
 
 
-def distill(cfg: TrainConfig) -> dict:
+def distill(cfg: TrainOptions) -> dict:
     """Build the student (and teacher), then run the shared loop. Returns the run's result dict."""
     teacher, init, backbone = cfg.teacher, cfg.init, cfg.backbone
     if cfg.no_teacher == (teacher is not None):

@@ -1,40 +1,31 @@
 """An exponential moving average of the weights, kept beside the model during training (`--ema DECAY`).
 
-A short fine-tune's last iterate depends on its last few hundred batches: two seeds of one recipe can end
-far apart. The average of the recent iterates is a steadier estimate of where the run has got to (Polyak
-averaging; the EMA kept by timm's and many detectors' recipes). Floating tensors, BatchNorm statistics
-included, follow ema = decay * ema + (1 - decay) * weight after every optimiser step; integer buffers are
-copied. It never feeds back into training, so the run's own weights are bit for bit those of a run without it.
+A short fine-tune's last iterate depends on its last few hundred batches; the average of the recent
+iterates is steadier. timm's `ModelEmaV3` keeps it: after every optimiser step each floating tensor of the
+state dict (BatchNorm statistics included) follows ema = decay * ema + (1 - decay) * weight, integer buffers
+are copied. It never feeds back, so the run's own weights are bit for bit those of a run without it.
 """
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
+from dpiqa_cli import _tv_compat  # noqa: F401,I001  (must run before timm imports torchvision)
 import torch
 from safetensors.torch import load_file, save_file
+from timm.utils.model_ema import ModelEmaV3
 
 from dpiqa_cli.errors import DpiqaError
 
 
 class WeightEma:
-    def __init__(self, net: torch.nn.Module, decay: float):
-        self.decay = decay
-        self.model = copy.deepcopy(net).eval().requires_grad_(False)
-        # frozen weights never move, so their average is themselves: only these tensors are updated
-        kept = self.model.state_dict()
-        names = [k for k, p in net.named_parameters() if p.requires_grad] + [k for k, _ in net.named_buffers()]
-        self.moving = [k for k in names if k in kept]  # non-persistent buffers are not in a state dict
+    """The average (`.model`, never trained) and its save/load for the resume state."""
 
-    @torch.no_grad()
+    def __init__(self, net: torch.nn.Module, decay: float):
+        self.ema = ModelEmaV3(net, decay=decay)
+        self.model = self.ema.module.requires_grad_(False)
+
     def update(self, net: torch.nn.Module) -> None:
-        live, own = net.state_dict(), self.model.state_dict()
-        for k in self.moving:
-            e = own[k]
-            if e.is_floating_point():
-                e.lerp_(live[k].detach(), 1.0 - self.decay)
-            else:
-                e.copy_(live[k])
+        self.ema.update(net)
 
     def save(self, path: Path) -> None:
         # cloned: safetensors refuses tensors that share storage

@@ -28,7 +28,7 @@ from dpiqa_cli.train.data import TableDataset
 from dpiqa_cli.train.ema import WeightEma
 from dpiqa_cli.train.logger import Logger
 from dpiqa_cli.train.run import Run, to_device
-from dpiqa_cli.train.state import EMA_FILE, load_state, save_state
+from dpiqa_cli.train.state import EMA_FILE, TrainerState, load_state, save_state
 
 
 def metrics_of(pred: np.ndarray, mos: np.ndarray) -> dict:
@@ -87,10 +87,10 @@ def fit(run: Run, model: torch.nn.Module, loss_fn: LossFn, spec_name: str, info:
     model, opt = acc.prepare(model.to(memory_format=torch.channels_last), opt)
     net = acc.unwrap_model(model)
     ema = WeightEma(net, cfg.ema) if cfg.ema else None
-    t = {"step": 0, "epoch": 0, "batch_pos": 0, "best_srcc": None, "best_step": None, "sched_epoch": 0}
+    t = TrainerState()
     if cfg.resume:
         t = load_state(acc, out)
-        sched.last_epoch = t["sched_epoch"]  # lr itself comes back with the optimiser's param groups
+        sched.last_epoch = t.sched_epoch  # lr itself comes back with the optimiser's param groups
         if ema is not None:
             ema.load(out / "state" / EMA_FILE)
     train_ds = run.dataset("train", train=True, cache=cache)
@@ -106,16 +106,16 @@ def fit(run: Run, model: torch.nn.Module, loss_fn: LossFn, spec_name: str, info:
             "split": {k: len(run.split[k]) for k in ("train", "val", "test")},
             "split_images": {**record, **({"inherited": inherited} if inherited else {})},
             "input_size": run.input_size, "view": run.view.to_config()}
-    log = Logger(out, run.main, keep_until=t["step"] if cfg.resume else None)
+    log = Logger(out, run.main, keep_until=t.step if cfg.resume else None)
     try:
         _train(run, model, net, opt, sched, loss_fn, train_ds, n_batches, t, log, spec_name, meta, ema)
-        result = {"run_dir": str(out), "step": t["step"], "epoch": t["epoch"], "best_val_srcc": t["best_srcc"],
-                  "best_step": t["best_step"], "seconds": round(time.time() - t["t0"], 2)}
+        result = {"run_dir": str(out), "step": t.step, "epoch": t.epoch, "best_val_srcc": t.best_srcc,
+                  "best_step": t.best_step, "seconds": round(time.time() - t.t0, 2)}
         result["test"] = evaluate_test(run, spec_name, meta)
-        log({"kind": "test", "step": t["step"], "epoch": t["epoch"], "srcc": result["test"].get("srcc"),
-             "plcc": result["test"].get("plcc"), "seconds": round(time.time() - t["t0"], 3)})
+        log({"kind": "test", "step": t.step, "epoch": t.epoch, "srcc": result["test"].get("srcc"),
+             "plcc": result["test"].get("plcc"), "seconds": round(time.time() - t.t0, 3)})
     except (DpiqaError, KeyboardInterrupt) as exc:  # the log says why the run stopped; checkpoints stay as they were
-        log({"kind": "error", "step": t["step"], "epoch": t["epoch"], "message": str(exc) or type(exc).__name__})
+        log({"kind": "error", "step": t.step, "epoch": t.epoch, "message": str(exc) or type(exc).__name__})
         raise
     finally:
         log.close()
@@ -124,49 +124,50 @@ def fit(run: Run, model: torch.nn.Module, loss_fn: LossFn, spec_name: str, info:
     return result
 
 
-def _train(run: Run, model, net, opt, sched, loss_fn: LossFn, train_ds: TableDataset, n_batches: int, t: dict,
+def _train(run: Run, model, net, opt, sched, loss_fn: LossFn, train_ds: TableDataset, n_batches: int, t: TrainerState,
            log: Logger, spec_name: str, meta: dict, ema: WeightEma | None = None) -> None:
     cfg, acc, out = run.cfg, run.acc, run.out
     val_ds = run.dataset("val")
     steps_per_epoch = math.ceil(n_batches / cfg.grad_accum)
     total = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
-    t0 = t["t0"] = time.time()
+    t0 = t.t0 = time.time()
 
     def check_finite(where: str) -> None:
         # a step can turn the weights to NaN/inf without a NaN loss yet: never checkpoint such weights
         bad = torch.tensor([0.0 if all(torch.isfinite(p).all() for p in net.parameters()) else 1.0], device=acc.device)
         if acc.reduce(bad, "sum").item() > 0:
-            raise DpiqaError(f"training diverged at step {t['step']}: {where}; lower --lr (now {cfg.lr:g})")
+            raise DpiqaError(f"training diverged at step {t.step}: {where}; lower --lr (now {cfg.lr:g})")
 
     def validate(kind: str) -> None:
         check_finite("weights are not finite")
         pred = predict(run, net, val_ds, cfg.batch_size)
         if not np.isfinite(pred).all():
-            raise DpiqaError(f"training diverged at step {t['step']}: validation scores are not finite; "
+            raise DpiqaError(f"training diverged at step {t.step}: validation scores are not finite; "
                              f"lower --lr (now {cfg.lr:g})")
         m = metrics_of(pred, np.asarray(val_ds.mos))
         srcc = m.get("srcc")
-        log({"kind": kind, "step": t["step"], "epoch": t["epoch"], "srcc": srcc, "plcc": m.get("plcc"),
+        log({"kind": kind, "step": t.step, "epoch": t.epoch, "srcc": srcc, "plcc": m.get("plcc"),
              "seconds": round(time.time() - t0, 3)})
-        if srcc is not None and np.isfinite(srcc) and (t["best_srcc"] is None or srcc > t["best_srcc"]):
-            t["best_srcc"], t["best_step"] = float(srcc), t["step"]
+        if srcc is not None and np.isfinite(srcc) and (t.best_srcc is None or srcc > t.best_srcc):
+            t.best_srcc, t.best_step = float(srcc), t.step
             if run.main:
                 save_checkpoint(net, out / "best.safetensors", spec_name=spec_name,
-                                info={**meta, "metrics": {"val": m}, "step": t["step"], "epoch": t["epoch"]})
+                                info={**meta, "metrics": {"val": m}, "step": t.step, "epoch": t.epoch})
 
     def checkpoint_state() -> None:
-        save_state(acc, out, {k: v for k, v in t.items() if k != "t0"} | {"sched_epoch": sched.last_epoch}, ema)
+        t.sched_epoch = sched.last_epoch
+        save_state(acc, out, t, ema)
 
     stop = False
-    bar = Progress(total, "train", unit="step", enabled=not cfg.quiet and run.main, initial=t["step"], every_s=30.0)
+    bar = Progress(total, "train", unit="step", enabled=not cfg.quiet and run.main, initial=t.step, every_s=30.0)
     sums: dict[str, float] = {}
-    while t["epoch"] < cfg.epochs and not stop:
-        if cfg.max_steps is not None and t["step"] >= cfg.max_steps:
+    while t.epoch < cfg.epochs and not stop:
+        if cfg.max_steps is not None and t.step >= cfg.max_steps:
             break
-        train_ds.set_epoch(t["epoch"])
-        batches = run.train_batches(train_ds, t["epoch"])
+        train_ds.set_epoch(t.epoch)
+        batches = run.train_batches(train_ds, t.epoch)
         model.train()
-        start = t["batch_pos"]  # batches of this epoch already consumed (resume)
+        start = t.batch_pos  # batches of this epoch already consumed (resume)
         for k, batch in enumerate(run.loader(train_ds, batches[start:])):
             pos = start + k
             sync = (pos + 1) % cfg.grad_accum == 0 or pos == n_batches - 1
@@ -181,42 +182,42 @@ def _train(run: Run, model, net, opt, sched, loss_fn: LossFn, train_ds: TableDat
                 continue
             bad = torch.tensor([0.0 if all(math.isfinite(v) for v in sums.values()) else 1.0], device=acc.device)
             if acc.reduce(bad, "sum").item() > 0:  # every rank stops together
-                raise DpiqaError(f"training diverged at step {t['step'] + 1}: loss is {sums.get('loss')}; "
+                raise DpiqaError(f"training diverged at step {t.step + 1}: loss is {sums.get('loss')}; "
                                  f"lower --lr (now {cfg.lr:g}) or use --precision fp32")
             opt.step()
             opt.zero_grad(set_to_none=True)
             if ema is not None:
                 ema.update(net)
-            t["step"], t["batch_pos"] = t["step"] + 1, pos + 1
-            log({"kind": "train", "step": t["step"], "epoch": t["epoch"], "lr": opt.param_groups[0]["lr"],
+            t.step, t.batch_pos = t.step + 1, pos + 1
+            log({"kind": "train", "step": t.step, "epoch": t.epoch, "lr": opt.param_groups[0]["lr"],
                  "seconds": round(time.time() - t0, 3), **{key: round(v, 6) for key, v in sums.items()}})
-            bar.update(1, loss=f"{sums['loss']:.4f}", best_srcc=t["best_srcc"])
+            bar.update(1, loss=f"{sums['loss']:.4f}", best_srcc=t.best_srcc)
             sums = {}
-            if cfg.val_every and t["step"] % cfg.val_every == 0 and pos != n_batches - 1:
+            if cfg.val_every and t.step % cfg.val_every == 0 and pos != n_batches - 1:
                 validate("val")
                 checkpoint_state()
-            if cfg.max_steps is not None and t["step"] >= cfg.max_steps:
+            if cfg.max_steps is not None and t.step >= cfg.max_steps:
                 stop = True
                 break
         if not stop:  # epoch end: schedule, validate, keep state
             sched.step()
-            t["epoch"], t["batch_pos"] = t["epoch"] + 1, 0
+            t.epoch, t.batch_pos = t.epoch + 1, 0
             validate("epoch")
         else:
             check_finite("weights are not finite")
         if run.main:
-            info = {**meta, "step": t["step"], "epoch": t["epoch"], "metrics": {}}
+            info = {**meta, "step": t.step, "epoch": t.epoch, "metrics": {}}
             save_checkpoint(net, out / "last.safetensors", spec_name=spec_name, info=info)
             if cfg.keep_epochs and not stop:
-                save_checkpoint(net, out / f"epoch-{t['epoch']}.safetensors", spec_name=spec_name, info=info)
+                save_checkpoint(net, out / f"epoch-{t.epoch}.safetensors", spec_name=spec_name, info=info)
             if ema is not None:
                 info = {**info, "ema_decay": cfg.ema}
                 save_checkpoint(ema.model, out / "ema.safetensors", spec_name=spec_name, info=info)
                 if cfg.keep_epochs and not stop:
-                    save_checkpoint(ema.model, out / f"epoch-{t['epoch']}-ema.safetensors", spec_name=spec_name, info=info)
+                    save_checkpoint(ema.model, out / f"epoch-{t.epoch}-ema.safetensors", spec_name=spec_name, info=info)
         checkpoint_state()
     bar.close()
-    if t["best_srcc"] is None:  # e.g. --max-steps before any validation (all ranks take part)
+    if t.best_srcc is None:  # e.g. --max-steps before any validation (all ranks take part)
         validate("val")
     acc.wait_for_everyone()
 

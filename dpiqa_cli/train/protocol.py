@@ -10,14 +10,14 @@ from dpiqa_cli.atomic import write_json
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.evaluate.metrics import aggregate
 from dpiqa_cli.evaluate.report import write_report
-from dpiqa_cli.train.config import TrainConfig, make_config
+from dpiqa_cli.train.options import TrainOptions, make_options
 from dpiqa_cli.train.distill import distill
 from dpiqa_cli.train.teacher import train_teacher
 
 PROTOCOL_SEEDS = (0, 1, 2, 3, 4)
 
 
-def run_protocol(cfg: TrainConfig, train) -> dict:
+def run_protocol(cfg: TrainOptions, train) -> dict:
     """`train(cfg)` once per seed; returns the summary with the median of each test metric."""
     if cfg.split_official:
         raise DpiqaError("--protocol draws its own 5 random splits; drop --split official")
@@ -38,6 +38,6 @@ def run_protocol(cfg: TrainConfig, train) -> dict:
 
 def run_training(kind: str, values: dict, quiet: bool = False) -> dict:
     """`dpiqa train-teacher` / `dpiqa distill`: option values -> one run, or the 5-seed protocol."""
-    cfg = replace(make_config(kind, values), quiet=quiet)
+    cfg = replace(make_options(kind, values), quiet=quiet)
     train = train_teacher if kind == "teacher" else distill
     return run_protocol(cfg, train) if cfg.protocol else train(cfg)

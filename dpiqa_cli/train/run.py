@@ -14,13 +14,13 @@ from dpiqa_cli.atomic import write_json
 from dpiqa_cli.data.views import View
 from dpiqa_cli.device import resolve_precision
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.train.config import TrainConfig
+from dpiqa_cli.train.options import TrainOptions
 from dpiqa_cli.train.data import TableDataset, dataset_defaults, epoch_batches, load_table, resolve_split
 
 ACCELERATE_PRECISION = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
 
 
-def check_config(cfg: TrainConfig) -> None:
+def check_config(cfg: TrainOptions) -> None:
     """One-line errors for option values no run can use, before anything is loaded."""
     if cfg.ref_runs < 0 or cfg.ref_runs == 1:
         raise DpiqaError(f"--ref-runs must be 0 (off) or at least 2 (got {cfg.ref_runs})")
@@ -39,7 +39,7 @@ def check_config(cfg: TrainConfig) -> None:
 class Run:
     """Everything fixed before the model exists: accelerator, table, split, datasets."""
 
-    def __init__(self, cfg: TrainConfig, input_size: int):
+    def __init__(self, cfg: TrainOptions, input_size: int):
         check_config(cfg)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         precision = resolve_precision(cfg.precision, device)

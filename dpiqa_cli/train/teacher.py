@@ -6,13 +6,13 @@ from accelerate.utils import set_seed
 
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.registry import get_spec
-from dpiqa_cli.train.config import TrainConfig
+from dpiqa_cli.train.options import TrainOptions
 from dpiqa_cli.train.losses import score_only_loss
 from dpiqa_cli.train.loop import fit
 from dpiqa_cli.train.run import Run
 
 
-def train_teacher(cfg: TrainConfig) -> dict:
+def train_teacher(cfg: TrainOptions) -> dict:
     spec = get_spec(cfg.model)
     if spec.kind != "teacher":
         raise DpiqaError(f"--model {cfg.model} is a {spec.kind}; train-teacher trains a teacher")

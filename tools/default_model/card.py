@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from dpiqa_cli.atomic import write_text
-from dpiqa_cli.models.config import read_config
+from dpiqa_cli.models.checkpoint_config import read_config
 
 
 def sha256(path: Path) -> str:

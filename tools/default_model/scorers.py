@@ -12,7 +12,7 @@ from dpiqa_cli.data.views import View
 from dpiqa_cli.device import device_name
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.checkpoint import load_model
-from dpiqa_cli.scoring.decode import make_loader
+from dpiqa_cli.scoring.loader import make_loader
 from dpiqa_cli.scoring.pipeline import make_runner, score_paths
 
 

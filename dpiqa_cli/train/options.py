@@ -1,10 +1,10 @@
 """Every training option, defined once.
 
-`TrainConfig`'s fields are the options of `dpiqa train-teacher` and `dpiqa distill`: each field's metadata
+`TrainOptions`'s fields are the options of `dpiqa train-teacher` and `dpiqa distill`: each field's metadata
 holds its flags, help and the commands it belongs to, the CLI's parameters are generated from them
 (`cli_parameters`), and a run saves `asdict(config)` as `RUN/config.json` and in every checkpoint it writes.
 A default of None means "the paper's setting": per-kind defaults (paper, Appendix C), the preset, and the
-dataset's milestones (paper, Table 7) fill it in `make_config`.
+dataset's milestones (paper, Table 7) fill it in `make_options`.
 """
 from __future__ import annotations
 
@@ -32,15 +32,21 @@ _MODEL, _DATA, _OPTIM, _RUN = "Model", "Data and split", "Optimisation", "Runnin
 
 
 def opt(*flags: str, help: str, default: Any = None, kinds: tuple = KINDS, type: Any = None, panel: str | None = None):
-    """A TrainConfig field that is also a CLI option of the commands of `kinds`."""
+    """A TrainOptions field that is also a CLI option of the commands of `kinds`."""
     return field(default=default, metadata=dict(flags=flags, help=help, kinds=kinds, type=type, panel=panel))
 
 
 T, S = ("teacher",), ("student",)
 
 
+
+def _scale_end(end: str, where: str):
+    """--mos-min / --mos-max: one end of a csv dataset's MOS scale."""
+    return opt(f"--mos-{end}", panel=_DATA, type=float, help=f"csv dataset: {where} of the MOS scale (default: data {end}).")
+
+
 @dataclass
-class TrainConfig:
+class TrainOptions:
     dataset: str = opt("--dataset", "-d", default=MISSING, type=str,
                        help="Dataset reader: koniq, clive, spaq, livefb, live, csiq, tid2013, kadid or csv.")
     root: Path = opt("--root", default=MISSING, type=Path, help="Dataset folder (csv: a folder or FILE.csv).")
@@ -99,10 +105,8 @@ class TrainConfig:
     crop_jitter: float = opt("--crop-jitter", panel=_DATA, default=0.0, type=float,
                              help="Training only: cut a random box, each side a random 'this..1' share of the image, "
                                   "before the resize (varied magnification and aspect); 0 = off.")
-    mos_min: Optional[float] = opt("--mos-min", panel=_DATA, type=float,
-                                   help="csv dataset: bottom of the MOS scale (default: data min).")
-    mos_max: Optional[float] = opt("--mos-max", panel=_DATA, type=float,
-                                   help="csv dataset: top of the MOS scale (default: data max).")
+    mos_min: Optional[float] = _scale_end("min", "bottom")
+    mos_max: Optional[float] = _scale_end("max", "top")
     lower_better: bool = opt("--lower-better", panel=_DATA, default=False,
                              help="csv dataset: the score is a DMOS (lower = better).")
     # optimisation
@@ -164,9 +168,9 @@ class TrainConfig:
 
 
 def cli_parameters(kind: str) -> list[inspect.Parameter]:
-    """The Typer parameters of the command that trains `kind`, generated from TrainConfig's fields."""
+    """The Typer parameters of the command that trains `kind`, generated from TrainOptions's fields."""
     params = []
-    for f in fields(TrainConfig):
+    for f in fields(TrainOptions):
         meta = f.metadata
         if meta.get("cli") is False or kind not in meta["kinds"]:
             continue
@@ -183,8 +187,8 @@ def default_run_dir(kind: str) -> Path:
     return Path("runs") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def make_config(kind: str, values: dict) -> TrainConfig:
-    """TrainConfig from option values; None means the paper's setting for this kind, preset and dataset."""
+def make_options(kind: str, values: dict) -> TrainOptions:
+    """TrainOptions from option values; None means the paper's setting for this kind, preset and dataset."""
     if kind not in KINDS:
         raise ValueError(kind)
     v = {k: val for k, val in values.items() if val is not None}
@@ -221,7 +225,7 @@ def make_config(kind: str, values: dict) -> TrainConfig:
         raise DpiqaError(f"--ema must be a decay in [0, 1), e.g. 0.995; 0 = off (got {v['ema']:g})")
     v["root"] = Path(v["root"])
     v["out"] = Path(v.get("out") or default_run_dir(kind))
-    unknown = set(v) - {f.name for f in fields(TrainConfig)}
+    unknown = set(v) - {f.name for f in fields(TrainOptions)}
     if unknown:
         raise DpiqaError(f"unknown training option(s): {', '.join(sorted(unknown))}")
-    return TrainConfig(kind=kind, **v)
+    return TrainOptions(kind=kind, **v)

@@ -33,7 +33,7 @@ from dpiqa_cli.device import resolve_device, resolve_precision
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.progress import Progress
 from dpiqa_cli.scoring import pipeline
-from dpiqa_cli.scoring.decode import Batch, collate, decode_item
+from dpiqa_cli.scoring.decode import Batch, Decoded, collate, decode_item
 from dpiqa_cli.scoring.parts import PartsStore
 from dpiqa_cli.scoring.pipeline import make_runner, prepare_runner
 from dpiqa_cli.scoring.writer import SIDE_COLS, ResultWriter, relative_inputs
@@ -49,9 +49,8 @@ except ImportError:
 EXIT_HOOK = "DPIQA_TEST_RAY_EXIT"  # tests: "N:MARKER" makes the first actor to reach its N-th batch exit once
 
 
-def decode_batch(paths: list[str], blobs: list[bytes] | None, view: View, max_pixels: int | None) -> list[tuple]:
-    """`decode_item` results (index, K x S x S x 3 uint8 crops or None, width, height, error) of one batch;
-    from the files, or from their bytes when a Dataset carries them."""
+def decode_batch(paths: list[str], blobs: list[bytes] | None, view: View, max_pixels: int | None) -> list[Decoded]:
+    """The decoded files of one batch: from the files, or from their bytes when a Dataset carries them."""
     sources = paths if blobs is None else [io.BytesIO(b) for b in blobs]
     return [decode_item(i, src, view, max_pixels) for i, src in enumerate(sources)]
 
@@ -60,25 +59,25 @@ def _decode_task(t: pa.Table, view: View, max_pixels: int | None) -> pa.Table:
     """The CPU stage in front of GPU actors: each row's crops as raw bytes (K varies with the view)."""
     items = decode_batch(t.column("path").to_pylist(), _blobs(t), view, max_pixels)
     return pa.table({"path": pa.array(t.column("path").to_pylist(), pa.string()),
-                     "crops": pa.array([None if x is None else x.tobytes() for _, x, *_ in items],
+                     "crops": pa.array([None if it.crops is None else it.crops.tobytes() for it in items],
                                        pa.large_binary()),
-                     "k": pa.array([0 if x is None else len(x) for _, x, *_ in items], pa.int64()),
-                     "width": pa.array([it[2] for it in items], pa.int64()),
-                     "height": pa.array([it[3] for it in items], pa.int64()),
-                     "error": pa.array([it[4] for it in items], pa.string())})
+                     "k": pa.array([0 if it.crops is None else len(it.crops) for it in items], pa.int64()),
+                     "width": pa.array([it.width for it in items], pa.int64()),
+                     "height": pa.array([it.height for it in items], pa.int64()),
+                     "error": pa.array([it.error for it in items], pa.string())})
 
 
 def _blobs(t: pa.Table) -> list[bytes] | None:
     return t.column("bytes").to_pylist() if "bytes" in t.column_names else None
 
 
-def _decoded_items(t: pa.Table, size: int) -> list[tuple]:
-    """_decode_task's rows back into the items `collate` takes."""
+def _decoded_items(t: pa.Table, size: int) -> list[Decoded]:
+    """_decode_task's rows back into decoded files."""
     items = []
     for i, (c, k, w, h, e) in enumerate(zip(*(t.column(n).to_pylist() for n in ("crops", "k", "width", "height",
                                                                                   "error")))):
         x = None if c is None else np.frombuffer(bytearray(c), np.uint8).reshape(k, size, size, 3)
-        items.append((i, x, w, h, e))
+        items.append(Decoded(i, x, w, h, e))
     return items
 
 
