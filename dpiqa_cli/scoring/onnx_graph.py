@@ -17,7 +17,7 @@ from dpiqa_cli.atomic import write_json, write_via
 from dpiqa_cli.data.views import view_from_config
 from dpiqa_cli.device import device_type
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.models.config import FORMAT, read_json_config, sha256_file
+from dpiqa_cli.models.checkpoint_config import FORMAT, read_json_config, sha256_file
 from dpiqa_cli.scoring.runner import Runner
 
 ONNX_FORMAT = "dpiqa-onnx/1"
@@ -30,7 +30,7 @@ def export_onnx(model: str = "student", weights=None, out: str | Path = "model.o
     import torch  # only the export needs torch: scoring a graph runs without it
 
     from dpiqa_cli.models.checkpoint import load_model
-    from dpiqa_cli.models.parts import Regressor
+    from dpiqa_cli.models.layers import Regressor
 
     out = Path(out)
     if out.suffix.lower() != ".onnx":

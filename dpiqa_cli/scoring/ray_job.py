@@ -34,7 +34,7 @@ from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.progress import Progress
 from dpiqa_cli.scoring import pipeline
 from dpiqa_cli.scoring.decode import Batch, Decoded, collate, decode_item
-from dpiqa_cli.scoring.parts import PartsStore
+from dpiqa_cli.scoring.parquet_parts import PartsStore
 from dpiqa_cli.scoring.pipeline import make_runner, prepare_runner
 from dpiqa_cli.scoring.writer import SIDE_COLS, ResultWriter, relative_inputs
 
@@ -238,7 +238,7 @@ def score_ray(paths, address: str | None = None, model=None, weights=None, devic
               resume: bool = False, progress: bool = True, flush_every: int = 4, runtime: str = "auto",
               max_side: int | None = None, **plan_opts):
     """`score_paths` on a Ray cluster: the same ranked DataFrame, attrs, outputs and --resume; the store is
-    `<stem>.parts/` (Parquet partitions, see `scoring.parts`). `address` as for `ray.init` (None: RAY_ADDRESS
+    `<stem>.parts/` (Parquet partitions, see `scoring.parquet_parts`). `address` as for `ray.init` (None: RAY_ADDRESS
     or the cluster `ray start` made here, else a new local Ray; `local`, `auto`, `HOST:PORT`, `ray://...`);
     `plan_opts`: actors, cpus_per_actor, rows_per_batch, decode_in_tasks (see `plan_job`)."""
     t0 = time.perf_counter()
