@@ -126,7 +126,7 @@ def train_all(work: Path, csvs: dict[str, Path]) -> tuple[dict[str, list[Path]],
                 results[run.name] = run_training("student", {**TRAIN, "data_seed": data_seed, "dataset": "csv",
                                                              "root": csv, "out": run,
                                                              "frozen_cache": str(work / "frozen"),
-                                                             "resume": (run / "config.json").is_file()}, quiet=False)
+                                                             "resume": (run / "state").is_dir()}, quiet=False)
             runs[recipe].append(run / "epoch-1.safetensors")
     return runs, results
 
