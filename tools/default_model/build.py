@@ -46,7 +46,7 @@ from dpiqa_cli.models.checkpoint import load_checkpoint, save_checkpoint
 from dpiqa_cli.train.protocol import run_training
 from tools.bundle_graph import bundle_graph
 from tools.default_model import card, size_check
-from tools.default_model.choose import choose, fit_calibration, pristine_all, prepare, write_average
+from tools.default_model.choose import candidates, choose, fit_calibration, pristine_all, prepare, write_average
 from tools.default_model.fetch import fetch_photos
 from tools.default_model.manifest import MANIFEST, load_manifest
 from tools.default_model.recipes import ALWAYS, BUILT, DATA_SEEDS, EXTRA_TYPES, RECIPES, TRAIN, write_recipe_csv
@@ -193,7 +193,8 @@ def main(argv=None) -> int:
     step(5, f"train the student: {len(BUILT)} recipes x {len(DATA_SEEDS)} data orders")
     runs, results = train_all(work, csvs)
     step(6, "the average of each recipe's runs")
-    averages = {r: write_average(ckpts, work / "runs" / f"{r}-average.safetensors") for r, ckpts in runs.items()}
+    averages = {r: write_average(ckpts, work / "runs" / f"{r}-average.safetensors") for r, ckpts in runs.items()
+                if len(ckpts) > 1}  # one run has no average
     step(7, "choose on the val photos")
     val_photos = prepare_eval_photos(photos["val"], work / "val-photos", rows=rows)
     vs = prepare(val_photos, photos["val"], work / "val")
@@ -219,7 +220,7 @@ def main(argv=None) -> int:
     bundle_graph(OUT)
     step(9, "the test photos, once: level, camera and size questions beside PIQE and BRISQUE")
     test_photos = prepare_eval_photos(photos["test"], work / "test-photos", rows=rows)
-    others = {f"{card.candidate_label(c)} (spread)": c for c in [*runs[choice["recipe"]], averages[choice["recipe"]]]
+    others = {f"{card.candidate_label(c)} (spread)": c for c in candidates(runs, averages, choice["recipe"])
               if str(c) != choice["chosen"]}
     tests = test_tables(OUT, view, previous if previous.is_file() else None, others, test_photos, photos["test"],
                         work / "test")

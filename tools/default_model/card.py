@@ -72,7 +72,8 @@ def recipe_table(choice: dict) -> str:
     for name, r in choice["recipes"].items():
         mark = " **(chosen)**" if name == choice["recipe"] else ""
         lines.append(f"| {name}{mark} | " + ", ".join(f"{v:.3f}" for v in r["runs"]) +
-                     f" | {r['mean']:.3f} | {r['spread']:.3f} | {r['average']:.3f} |")
+                     f" | {r['mean']:.3f} | {r['spread']:.3f} | " +
+                     ("n/a (one run)" if r["average"] is None else f"{r['average']:.3f}") + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -44,7 +44,7 @@ WEIGHTS = (0.25, 0.5, 0.75)
 DEFAULT_VIEW = dict(native_crops=2, native_weight=0.5)  # the view the recipes and runs are compared under
 RULE = ("the highest mean of the classic types' mean SRCC, the camera types' mean SRCC, the pristine win rate, "
         "the noise-seen rate at full size and at 1024 px, and the size SRCC, on the val photos; recipes by the mean "
-        "of their two runs; ties to the earlier candidate (data-seed order, then the average)")
+        "of their runs; ties to the earlier candidate (data-seed order, then the average)")
 
 
 @dataclass
@@ -139,20 +139,25 @@ def write_average(checkpoints: list[Path], dest: Path) -> Path:
     return save_checkpoint(model, dest, spec_name=config["model"], info=config)
 
 
+def candidates(runs: dict[str, list[Path]], averages: dict[str, Path], recipe: str) -> list[Path]:
+    """A recipe's runs in data-seed order, then their average where there is one."""
+    return [*runs[recipe], *([averages[recipe]] if recipe in averages else [])]
+
+
 def choose(runs: dict[str, list[Path]], averages: dict[str, Path], vs: ValSet, work: Path, log=print) -> dict:
     """Steps 1-3: {recipes, rows, recipe, chosen, view}. `runs`: recipe -> its runs' checkpoints in data-seed
-    order; `averages`: recipe -> the average of its runs."""
+    order; `averages`: recipe -> the average of its runs, for recipes of more than one run."""
     rows = {}
     for recipe, ckpts in runs.items():
-        for ckpt in [*ckpts, averages[recipe]]:
+        for ckpt in candidates(runs, averages, recipe):
             rows[str(ckpt)] = {**ask(ckpt, vs, log), "recipe": recipe}
     recipes = {}
     for recipe, ckpts in runs.items():
         scores = [rows[str(c)]["score"] for c in ckpts]
         recipes[recipe] = {"runs": scores, "mean": float(np.mean(scores)), "spread": float(np.ptp(scores)),
-                           "average": rows[str(averages[recipe])]["score"]}
+                           "average": rows[str(averages[recipe])]["score"] if recipe in averages else None}
     best = max(recipes, key=lambda r: recipes[r]["mean"])  # max keeps the first of equal scores
-    chosen = max([*runs[best], averages[best]], key=lambda c: rows[str(c)]["score"])
+    chosen = max(candidates(runs, averages, best), key=lambda c: rows[str(c)]["score"])
     view = choose_view(chosen, vs, log)
     result = {"rule": RULE, "photos": vs.photos, "recipes": recipes, "recipe": best, "chosen": str(chosen),
               "rows": list(rows.values()), "view": view}
