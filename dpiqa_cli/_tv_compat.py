@@ -1,16 +1,8 @@
-"""torchvision compatibility step; must run before anything imports torchvision.
+"""Let a CUDA build of torchvision import under a CPU torch; must run before anything imports torchvision.
 
-Why: on machines where torch is a CPU build but the torchvision wheel was built
-for CUDA, torchvision's `_C` extension cannot load, so its Python code fails at
-import with "operator torchvision::nms does not exist" (it registers fake/meta
-kernels for ops whose schema was never defined). timm and diffusers import
-torchvision, so that failure would take the whole tool down.
-
-What: first try to load torchvision's own `_C` library. Only if that fails do we
-define the two op *schemas* that torchvision's import-time registrations need.
-No kernels are provided: calling `torchvision.ops.nms` would still raise, and
-dpiqa never calls it. Where `_C` loads (any consistent install, CUDA included)
-this module does nothing.
+There its `_C` extension cannot load, and its import fails with "operator torchvision::nms does not exist",
+taking timm and diffusers with it. So: try to load `_C`, and only if that fails define the two op schemas
+its import needs (no kernels: dpiqa never calls nms). Where `_C` loads, this does nothing.
 """
 from __future__ import annotations
 

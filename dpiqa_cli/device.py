@@ -1,11 +1,7 @@
 """Device and precision names, checked in one place for scoring and training, and how many cores a run uses.
 
-`auto` device: CUDA, then MPS, then the CPU. `auto` precision: bf16 on CUDA (the student is insensitive to
-it, and it halves memory traffic), fp32 elsewhere. fp16 needs a GPU (CUDA or MPS).
-
-`device_name` answers without importing torch (about 2 s here) where the answer can only be the CPU, so that
-scoring through ONNX Runtime never loads it, and `auto` is the CPU on an install without torch (the core);
-`resolve_device` gives the torch.device.
+`auto`: CUDA, then MPS, then the CPU; bf16 on CUDA, fp32 elsewhere. `device_name` answers without importing
+torch where the answer can only be the CPU, so that ONNX Runtime scoring and the core never load it.
 """
 from __future__ import annotations
 

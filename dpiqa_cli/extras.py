@@ -1,10 +1,8 @@
 """The optional extras of the install, and the one-line error a job gets when its extra is missing.
 
-`pip install dpiqa` (the core) scores photos on the CPU with the bundled model through its shipped ONNX
-graph, and runs `gallery`, `models`, `synth` and `bench`; torch and the training stack are extras. A job
-that needs one asks `require(extra, what)` before importing it, so a missing package is one `error:` line
-(exit 2) that names the extra and the pip command, not a traceback from deep inside an import.
-Presence is checked with `importlib.util.find_spec`, which imports nothing.
+A job that needs one calls `require(extra, what)` before importing it, so a missing package is one
+`error:` line (exit 2) naming the extra and the pip command, not a traceback from inside an import.
+`importlib.util.find_spec` checks presence without importing.
 """
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""The one progress display for long jobs (score, synth, training).
-
-On a terminal: a tqdm bar (rate, ETA, and the job's own fields such as failures or the loss). When stderr
-is a file or a pipe, or a terminal too narrow for a bar (some report 0 columns): a plain line every
-`every_s` seconds and at the end, e.g. `processed 120/1000 (3 failed), 15.2 file/s, ETA 58 s`, so a log
-file stays readable. Nothing when disabled.
-"""
+"""The one progress display for long jobs (score, synth, training): a tqdm bar on a terminal; otherwise
+(a file, a pipe, a terminal too narrow) a plain line every `every_s` seconds and at the end, so a log stays
+readable."""
 from __future__ import annotations
 
 import os

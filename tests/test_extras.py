@@ -29,15 +29,16 @@ from dpiqa_cli.scoring import graph_cache
 @pytest.fixture(scope="module")
 def bundled_dir(tmp_path_factory) -> Path:
     """A weights folder with the bundled checkpoint and its shipped graph: the repository's own where it is
-    there, else one exported here (only tests/test_packaging.py checks the committed file)."""
+    there, else one exported here as the build exports it (only tests/test_packaging.py checks the committed file)."""
     if graph_cache.shipped_check(ROOT / "weights" / BUNDLED_FILE).usable:
         return ROOT / "weights"
-    from tools.bundle_graph import bundle_graph
+    from dpiqa_cli.scoring.onnx_graph import export_onnx
 
     folder = tmp_path_factory.mktemp("bundled")
     for suffix in (".safetensors", ".json"):
         shutil.copy(ROOT / "weights" / BUNDLED_FILE.replace(".safetensors", suffix), folder)
-    bundle_graph(folder / BUNDLED_FILE)
+    export_onnx(model=None, weights=folder / BUNDLED_FILE, out=graph_cache.shipped_graph(folder / BUNDLED_FILE))
+    assert graph_cache.shipped_check(folder / BUNDLED_FILE).usable
     return folder
 
 

@@ -1,9 +1,9 @@
 """Install time and size of README's two commands, each in a fresh venv with pip's cache off (as a new
-user, whose pip has nothing cached), and the size of the wheel; writes the table into README.md between
+user, whose pip has nothing cached), and the size of the wheel; writes the table into BENCHMARKS.md between
 `<!-- install-size:begin -->` and `<!-- install-size:end -->` unless --no-write.
 
     python -m tools.install_bench            # both (the test install takes several minutes and ~3 GB of disk)
-    python -m tools.install_bench --core     # the core alone (printed, README left as it is)
+    python -m tools.install_bench --core     # the core alone (printed, BENCHMARKS.md left as it is)
 
 - core: `pip install <wheel>` of this checkout, the wheel built first (what `pip install dpiqa` installs; the
   README's `pip install -e .` from a clone installs the same packages);
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
              f"({os.cpu_count()} cores, pip's cache off, downloads from the package index included); the wheel "
              f"weighs {wheel_mb:.1f} MB.", "", "| install | time | site-packages |", "|---|---:|---:|"]
     lines += [f"| {what} | {s:.0f} s | {mb} MB |" for what, s, mb in rows]
-    publish("\n".join(lines) + "\n", "install-size", write=not (args.no_write or args.core), path=ROOT / "README.md")
+    publish("\n".join(lines) + "\n", "install-size", write=not (args.no_write or args.core))
     return 0
 
 

@@ -1,14 +1,9 @@
 """`dpiqa bench`: score a dataset's test splits through the `score` pipeline and write a correlation report.
 
-Every image any split needs is scored once (`scoring.pipeline.score_paths`, the same decode/resize/model path as
-`dpiqa score`), then each split's test part is evaluated on the normalised [0, 1] MOS scale:
-- checkpoint: the test part of the split the checkpoint was made with (the default for a checkpoint made on
-  this dataset; `bench.held_out` refuses any other split that overlaps its training or validation images);
-- seeds: random 80/20 by image (authentic) or by reference image (synthetic), one split per seed; the test
-  part equals the one training draws with the same seed (same make_split call);
-- official: the dataset's own test set (KonIQ `set`);
-- all: every image, for cross-dataset tests (the checkpoint's training dataset is named in the report).
-`--scores FILE` replaces scoring by an existing `dpiqa score` output, with MOS from `--mos FILE` or the dataset.
+Every image any split needs is scored once (`score_paths`), then each split's test part is evaluated on the
+normalised MOS. Splits: `checkpoint` (the checkpoint's own test part), `seeds` (the test parts training
+draws with those seeds), `official`, `all` (cross-dataset); docs/scoring.md, "Benchmarking on a dataset".
+`--scores FILE` reuses an existing `dpiqa score` output.
 """
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""Held-out test images for `dpiqa bench`: which of a dataset's images a checkpoint has seen.
-
-A checkpoint's config records the images of the split it was made with (`split_images`, `data.splits`),
-and those of the teacher it was distilled from and of the checkpoint it started from (`inherited`). Benched
-on that dataset, a test image among the training or validation images of any of them inflates the
-correlations: bench then defaults to the checkpoint's own test split and refuses any split that overlaps,
-unless `--allow-overlap`. A checkpoint trained on another dataset keeps every split (cross-dataset).
+"""Which of a dataset's images a checkpoint has seen (its split's training and validation images, and those
+of the checkpoints it inherits from), so that `dpiqa bench` tests it only on unseen ones: a seen test
+image inflates the correlations. A checkpoint trained on another dataset keeps every split.
 """
 from __future__ import annotations
 

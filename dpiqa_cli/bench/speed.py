@@ -1,11 +1,8 @@
 """Speed benchmark (`dpiqa bench --speed`): model-only vs end-to-end scoring vs a naive loop.
 
-- model-only: the scoring runner on a ready uint8 batch (no decoding) of B images, each cut as the model's view
-  cuts a 1024x768 photo (one crop for `whole`, four for `native`), in images/s;
-- end-to-end: `score_paths` on a folder of 1024x768 JPEGs (DataLoader workers, draft decoding);
-- naive: one image at a time, open -> full decode -> resize -> forward, as a plain script would do.
-Also reports how far draft (DCT-scaled) JPEG decoding is from a full decode + resize.
-Weights are random unless the model has local weights: speed does not depend on them.
+Model-only: the runner on a ready uint8 batch cut as the view cuts a 1024x768 photo; end-to-end:
+`score_paths` on a folder of 1024x768 JPEGs; naive: open, full decode, resize, forward, one at a time.
+Weights are random unless the model has local ones: speed does not depend on them.
 """
 from __future__ import annotations
 
@@ -125,14 +122,9 @@ def run_speed_bench(models=("student-lite0",), batch_sizes=(8,), precisions=("au
                     jpeg_dir=None, out_json=None, n_images: int = 64, naive_images: int = 16,
                     workers: int | None = None, min_time_s: float = 3.0, draft_images: int = 6, rounds: int = 3,
                     compile: bool = False, runtime: str = "auto", console=None) -> dict:
-    """Benchmark each model x batch size x precision; print a table; write JSON. Returns the results.
-
-    `runtime` as `dpiqa score --runtime`: auto runs a student with weights on the CPU at fp32 with OpenVINO
-    (else ONNX Runtime), as score does; random-weight models always run on torch.
-
-    Model-only, end-to-end and naive are measured back to back in each of `rounds` rounds and the best
-    round of each is reported (the median too): on a shared machine, other jobs only ever slow a run down.
-    """
+    """Benchmark each model x batch size x precision; print a table, write JSON, return the results. The three
+    measures run back to back in each of `rounds` rounds and the best round is reported (and the median):
+    other jobs only ever slow a run down."""
     dev = resolve_device(device)
     tmp = None
     if jpeg_dir is None:

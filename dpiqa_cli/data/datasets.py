@@ -1,11 +1,9 @@
 """Dataset readers: each IQA dataset as distributed -> one common table.
 
-Columns: path (absolute), id (path relative to root: the stable id in split files), mos (float in [0, 1],
-higher = better), mos_raw, ref (reference image id or None), split (official split or None), plus type/level
-where the dataset encodes them. df.attrs["scale"] = {name, min, max, lower_better} maps mos back to raw, and
-df.attrs["direction"] says where the direction came from (`data.labels`: catalog entry or column name).
-Columns are selected by name, never by position: directions and scales differ between datasets. The nominal range is widened
-to the data when a file exceeds it (LIVE DMOS runs a little past 100), so mos always stays inside [0, 1].
+Columns: path, id (relative to root: the id in split files), mos (in [0, 1], higher = better), mos_raw,
+ref, split, and type/level where the dataset has them; df.attrs["scale"] and ["direction"] say how mos
+came from the raw labels. Columns are picked by name, never position, and the nominal range widens to
+the data (LIVE's DMOS runs a little past 100), so mos stays in [0, 1].
 """
 from __future__ import annotations
 

@@ -77,13 +77,9 @@ def check_inputs(items: list[str]) -> None:
 
 def discover(inputs: Iterable[str | os.PathLike], recursive: bool = True, from_list: str | None = None,
              warn=None) -> list[str]:
-    """Expand files, folders and globs (plus a --from-list) into a deduplicated list of paths.
-
-    A path is absolute where its input was (and for every list entry), else relative as given: `photos/`
-    gives `photos/a.jpg`. Explicit files are kept whatever their extension (the decoder then says what is
-    wrong with them); files found in folders or by globs must have an image extension. An input that does
-    not exist is an error (`check_inputs`).
-    """
+    """Expand files, folders and globs (plus a --from-list) into a deduplicated list of paths, absolute where
+    the input was. Named files are kept whatever their extension (the decoder says what is wrong); files
+    found in folders or by globs need an image extension."""
     warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
     items = [os.fspath(p) for p in inputs]
     check_inputs(items)

@@ -1,14 +1,9 @@
 """Synthetic distortions for `dpiqa synth`, in the spirit of KADID-10k (Lin, Hosu & Saupe 2019).
 
-Every distortion is a pure function `f(img, t, rng) -> img` of an H x W x 3 float32 RGB image in
-[0, 1], a strength `t` in [0, 1] and a numpy Generator (used only by the random ones). Strength comes
-from the level: with L levels, level k (1..L) has t = (k - 1) / (L - 1), and each type's parameter is
-interpolated between five anchors, so with the default five levels level k uses exactly anchor k.
-`max_strength` above 1 stretches the levels past anchor 5 along its last segment, for severe defects
-(a sigma-8 blur at 1024 px) that the anchors stop short of.
-Anchors are in pixels at the working resolution (`dpiqa synth --size`), chosen so that level 1 is
-just visible and level 5 is severe, as in KADID.
-"""
+Each is a pure function `f(img, t, rng) -> img` of an H x W x 3 float32 RGB image in [0, 1], a strength t
+in [0, 1] and a numpy Generator (used by the random ones only). With L levels, level k has
+t = (k - 1) / (L - 1), interpolated between five anchors in pixels at the working resolution (level 1 just
+visible, level 5 severe); `max_strength` > 1 stretches the levels past the last anchor."""
 from __future__ import annotations
 
 import io

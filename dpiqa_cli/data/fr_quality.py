@@ -1,22 +1,9 @@
-"""Full-reference quality: multi-scale SSIM (Wang, Simoncelli & Bovik 2003), in numpy/scipy.
+"""Full-reference quality for `dpiqa synth`'s labels: multi-scale SSIM (Wang, Simoncelli & Bovik 2003).
 
-Used by `dpiqa synth` to calibrate its labels across distortion types (see `dpiqa_cli.data.synth`).
-
-Definition (what `ms_ssim` computes):
-- SSIM with an 11x11 Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03, dynamic range L = 1 (images
-  are float in [0, 1]); statistics are averaged over the 'valid' part of each map (5-pixel border
-  dropped), as in the authors' MATLAB code.
-- Scales: the image is 2x2-averaged and subsampled between scales. The standard five weights
-  (0.0448, 0.2856, 0.3001, 0.2363, 0.1333) apply: the mean contrast-structure term at the four finer
-  scales, the mean full SSIM map (luminance x contrast-structure) at the coarsest. Negative means are
-  clamped to 0 before the power (as pytorch-msssim does) so the product stays real.
-- Small images: scales are added only while the shorter side is at least 11 pixels (the window); the
-  weights of the scales used are renormalised to sum to 1. At 176 px or more all five scales are used.
-
-`color_ms_ssim` applies it to the Y, Cb and Cr planes (BT.601, full range) and combines them with the
-weights 0.8 / 0.1 / 0.1 (Hassan & Bhagvati 2012, "Structural similarity measure for color images"), so
-colour-only distortions (saturation, chroma noise) are not invisible to the measure, while luminance
-structure, to which people are most sensitive, dominates.
+`ms_ssim`: 11x11 Gaussian window (sigma 1.5), K1 0.01, K2 0.03, L 1, means over the valid part of each map
+as in the authors' MATLAB code; the standard five scale weights, renormalised over the scales an image
+can hold (short side >= 11 px per scale); negative means clamped to 0, as pytorch-msssim does.
+`color_ms_ssim`: 0.8 Y + 0.1 Cb + 0.1 Cr (BT.601; Hassan & Bhagvati 2012), so colour-only distortions count.
 """
 from __future__ import annotations
 

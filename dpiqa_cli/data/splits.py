@@ -1,8 +1,7 @@
-"""Train/val/test splits: seeded random by image (authentic) or by reference (synthetic), KonIQ's official one.
+"""Train/val/test splits: seeded random by image (authentic) or by reference (synthetic), or the official one.
 
-A split is {"train", "val", "test": [ids], "seed", "by", ...}: ids are the table's `id` column (paths relative
-to the dataset root), so a saved split replays on any machine. Randomness is a numpy Generator over the
-*sorted* unique ids/refs, so the split depends only on (seed, set of images), never on file order.
+A split's ids are paths relative to the dataset root and are drawn from the sorted unique ids, so a saved
+split replays anywhere and depends only on (seed, set of images).
 """
 from __future__ import annotations
 
@@ -21,11 +20,8 @@ PARTS = ("train", "val", "test")
 
 
 def make_split(df: pd.DataFrame, seed: int, by_ref: bool, test_frac: float = 0.2, val_frac: float = 0.1) -> dict:
-    """test_frac of the groups go to test; val_frac of the groups (carved from the training part) to val.
-
-    test_frac 0 makes no test part (a model whose test lies elsewhere, e.g. the bundled default's held-out
-    photos); the test part of a seed is otherwise the same whatever val_frac is.
-    """
+    """test_frac of the groups go to test, val_frac (carved from the rest) to val; test_frac 0 makes no test
+    part. A seed's test part does not depend on val_frac."""
     if not (0 <= test_frac < 1 and 0 <= val_frac < 1 and test_frac + val_frac < 1):
         raise DpiqaError(f"bad split fractions: test {test_frac}, val {val_frac}")
     if by_ref:

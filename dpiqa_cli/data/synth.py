@@ -1,44 +1,10 @@
 """`dpiqa synth`: a KADID-style synthetic-distortion dataset made from a folder of pristine photos.
 
-Output layout (all paths in the CSV are relative to OUT_DIR, with forward slashes):
-    OUT/refs/<ref>.png                    the pristine references (after the optional resize)
-    OUT/images/<ref>_<type>_<level>.png   one image per reference, type and level
-    OUT/synth.csv                         path,mos,ref,type,level,fr,de (the generic CSV; `ref` = refs/<ref>.png)
-    OUT/synth.json, OUT/README.md         seed, types, levels, size and the label definition below
-
-Images are stored as lossless PNG. The compression types (jpeg, jpeg2000, webp, camera_chain) are
-encoded with the codec, decoded, and then stored as PNG, so they carry exactly their codec artefacts.
-
-Types: every type for every reference (the default, KADID-style), or with `per_ref` k, the `always` types
-plus k - len(always) others drawn for each reference (seeded by the reference's name), as KADIS-700k
-draws a few distortions per reference: the same budget of images then covers many more scenes.
-
-Label (the `mos` column: a MOS-like score in [0, 1], higher = better), `label="image"` (the default):
-1. fr = colour MS-SSIM of each distorted image against its pristine reference
-   (`dpiqa_cli.data.fr_quality.color_ms_ssim`: 0.8 Y + 0.1 Cb + 0.1 Cr, standard 5-scale MS-SSIM).
-2. mos = clip(2 fr - 1, 0, 1): a fixed affine map of MS-SSIM [0.5, 1] onto [0, 1], the same for every type.
-   Each image keeps its own full-reference score, as DeepFL-IQA's KADIS labels do: a distortion that barely
-   shows on this content (blur on a clear sky, noise in a busy texture) costs little, one that shows costs
-   a lot. Per-image labels also need no other reference of the run, so they do not move when the set of
-   references changes.
-3. Monotone in level: within a (reference, type), mos is replaced by its running minimum over increasing
-   levels, so a higher level never gets a higher label.
-4. The pristine references are included as type `pristine`, level 0, mos 1.0 (the best possible), so
-   that training sees "clean is best".
-`label="condition"` is the KADID-style alternative: step 2 uses q(type, level), the mean of fr over all
-references of the run, so a label belongs to the distortion condition and not to the image, and step 3
-runs over the levels of a type.
-`label="tone"`: the image label divided by 1 + (de / 30)^2, where de is the mean CIE76 colour difference of
-the two images' 8 x 8-px block means (`fr_quality.tone_difference`): MS-SSIM hardly moves under a colour cast
-or a mild exposure shift, which people see at once; Delta E 30 halves the label.
-`label="mixed"`: mos = 0.5 x the image's own label (steps 1-3) + 0.5 x the mean of those labels over all
-references of the run at its (type, level). MS-SSIM is lenient on blur of flat content (a sigma-9.5 blur of a
-smooth crop can still score near 1), so the condition half keeps heavy blur low on any content, while the
-image half keeps the content dependence. A mean of monotone sequences is monotone, so the label stays
-monotone in level.
-Labels are deterministic for a given source folder, seed, levels, types, sampling and size. Every random
-distortion draws from its own generator seeded by (seed, reference name, type, level), so results do not
-depend on worker count or order.
+Writes OUT/refs/<ref>.png, OUT/images/<ref>_<type>_<level>.png (lossless PNG: the codec types carry exactly
+their codec's artefacts), OUT/synth.csv (the generic CSV: path,mos,ref,type,level,fr,de, paths relative to
+OUT) and OUT/synth.json + README.md. The labels and the per-reference type draw: docs/design.md,
+"Synthetic data". Each random distortion has its own generator, seeded by (seed, reference, type, level),
+so the output does not depend on the worker count or order.
 """
 from __future__ import annotations
 
@@ -163,7 +129,7 @@ def _work(task) -> list[tuple]:
 
 
 def make_labels(df: pd.DataFrame, label: str = "image") -> pd.DataFrame:
-    """Add `mos` to rows (ref, type, level, fr) by the module's label definition; returns a copy."""
+    """Add `mos` to rows (ref, type, level, fr) by the label `label` (docs/design.md, "Synthetic data"); a copy."""
     df = df.copy()
     if label == "condition":
         q = df.groupby(["type", "level"])["fr"].mean()
@@ -201,7 +167,7 @@ def _readme(meta: dict, table: pd.DataFrame) -> str:
 def synthesize(src_dir, out_dir, seed: int = 0, levels: int = 5, types=None, size: int | None = None,
                workers: int | None = None, progress: bool = False, label: str = "image",
                per_ref: int | None = None, always=None, max_strength: float = 1.0) -> pd.DataFrame:
-    """Distort every image in src_dir; write OUT_DIR (see the module docstring); return the CSV's frame."""
+    """Distort every image in src_dir; write OUT_DIR (the layout above); return the CSV's frame."""
     if levels < 1 or levels > 20:
         raise DpiqaError(f"--levels must be between 1 and 20 (got {levels})")
     if not 0.0 < max_strength <= 3.0:

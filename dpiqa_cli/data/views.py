@@ -1,22 +1,7 @@
-"""How a model sees one image: its view. A checkpoint records its view, and training, validation, `score`,
-`bench`, ONNX and Ray scoring all cut exactly these crops (S = the model's input size).
-
-- `whole`: the image resized to S x S, aspect ratio ignored (the authors' scoring).
-- `patches`: the protocol for synthetic datasets: resized to 2S x 1.5S and cut into its left and right S x S
-  halves, vertically centred.
-- `native`: a grid of S x S crops covers the image at its own pixels (downscaled to `max_side` if its long
-  side is larger; raised until its short side holds one crop), edge to edge, evenly spread, overlapping
-  where S does not divide a side. The crop count grows with the pixel count: 4 for 1024 x 768, 48 for
-  4000 x 3000 at a 4000-px limit.
-- `multiscale`: a bounded cost at any size, and a photo judged both as it looks and at its own pixels.
-  The look: the image at display scale (long side `look_side`, never enlarged), covered by at most
-  `look_crops` crops (a panorama's crops spread evenly along it). The detail: when the image's own pixels
-  (up to `max_side`) are at least DETAIL_MIN_SCALE times finer than the look, `native_crops` more crops
-  at that scale, one centred in each cell of a grid over the image. The image's score is
-  (1 - native_weight) x its look crops' combination + native_weight x its detail crops' combination.
-  A 1024 x 768 photo costs its 4 look crops, a 12 MP or a 50 MP photo 4 + `native_crops`.
-An image's crops combine by their mean, or with `combine="q25"` their 25th percentile.
-"""
+"""How a model sees one image: its view (`whole`, `patches`, `native`, `multiscale`; docs/design.md, "Views").
+A checkpoint records its view, and training, validation, `score`, `bench`, ONNX and Ray scoring all cut
+exactly these crops (S = the model's input size); an image's crops combine by their mean or, with
+`combine="q25"`, their 25th percentile."""
 from __future__ import annotations
 
 import math

@@ -1,30 +1,7 @@
-"""The camera family of the level-ranking benchmark: the defects photos in the wild carry, 4 levels each.
-
-Types (CAMERA_TYPES), from just visible (level 1) to clearly bad (level 4), at strengths in pixels of a photo
-of about 1024 px on the long side (the constants below):
-
-- motion_blur: a straight 1-px-wide streak of MOTION_LENGTH px, box-integrated, in linear light; its
-  direction is drawn per photo and kept at every level, so that only the length changes.
-- defocus: a disk of DEFOCUS_RADIUS px with a 1-px linear edge ramp, in linear light.
-- underexposed / overexposed: exposure down / up by UNDER_EV / OVER_EV stops in linear light (sRGB curve);
-  over-exposure clips each channel at the sensor's full scale.
-- phone: a small phone's pipeline. Sensor noise in linear light whose variance grows with the signal
-  (PHONE_SHOT * x + PHONE_READ ** 2), an edge-preserving denoiser on luma (a self-guided filter of
-  PHONE_DENOISE_RADIUS px that keeps edges above PHONE_DENOISE_EDGE) and a blur of the chroma
-  (PHONE_CHROMA_SIGMA px), then JPEG at quality PHONE_JPEG_QUALITY.
-- resampled: downscaled by RESAMPLE_FACTOR (bilinear, antialiased) and upscaled back (bicubic).
-- haze: an atmospheric veil in linear light, I = J * t + A * (1 - t), transmission HAZE_T, airlight
-  HAZE_AIRLIGHT: low contrast, lifted blacks.
-- oversharpened: unsharp masking of luma, amount SHARPEN_AMOUNT at Gaussian radius SHARPEN_RADIUS px: halos.
-- blur_noise_jpeg: Gaussian blur COMBO_BLUR_SIGMA px, white noise COMBO_NOISE_SIGMA, JPEG COMBO_JPEG_QUALITY.
-
-These are written for the benchmark alone and share no code or parameter table with the training
-distortions (dpiqa_cli.data.distortions), so that a score here is not a replay of what a model trained on.
-
-Per photo and type, SRCC and PLCC of score against -level are taken over 5 copies: the pristine one (level 0)
-and the 4 levels; then the mean over photos and the mean over the types. "Pristine beats its middle level":
-the pristine copy scores strictly above level CAMERA_PRISTINE_LEVEL.
-"""
+"""The camera family of the level-ranking benchmark: 9 defects of photos in the wild, 4 levels each, from
+just visible to clearly bad at about 1024 px (the constants below; docs/design.md, "The level benchmark").
+Written for the benchmark alone, sharing no code or parameters with the training distortions
+(`data.distortions`), so that a score here is not a replay of what a model trained on."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,23 +1,8 @@
 """Level-ranking benchmark: does a scorer rank the same photo's distorted copies by strength?
 
-Each photo gets Gaussian blur, Gaussian white noise and JPEG at 5 levels (the strengths below), plus the
-pristine copy (type 'pristine', level 0). Content is held fixed and the level is the only variable, so
-per photo and type the score should fall as the level rises:
-
-- per type: SRCC and PLCC between score and -level over the 5 copies, for each photo, then the mean over
-  the photos. A scorer that gives one photo's 5 copies the same score has no ranking there: its SRCC and
-  PLCC count as 0 for that photo (scipy would give NaN).
-- pristine > level 3: the (photo, type) cases where the undistorted photo scores strictly higher than its
-  level-3 copy (a tie is lost).
-
-A scorer is any callable `scorer(paths) -> scores`, higher = better; `piqe_scorer` is PIQE and `brisque_scorer`
-BRISQUE (dpiqa_cli.evaluate.nr_metrics). The strengths are in pixels of the photo as given, so results compare
-only at a stated size (the default model's level photos are about 1024 px on the long side). Noise is seeded
-per photo and level (the same files every run).
-
-A second family, the camera defects (dpiqa_cli.evaluate.camera_levels: motion blur, defocus, exposure both
-ways, a phone's pipeline, resampling, haze, oversharpening, blur + noise + JPEG; 4 levels each), joins with
-`families=("classic", "camera")`.
+Gaussian blur, white noise and JPEG at 5 levels plus the pristine copy, per photo; the content is fixed, so
+the score should fall as the level rises (docs/design.md, "The level benchmark"). A scorer is any callable
+`scorer(paths) -> scores`, higher = better; `families=("classic", "camera")` adds the camera defects.
 
     run_level_bench(photos, {"model": score_fn, "PIQE": piqe_scorer}, out_dir)  # levels.json, levels.md
 """
@@ -119,13 +104,9 @@ def level_tables(summaries: dict[str, dict]) -> str:
 
 def run_level_bench(photos: dict[str, Path], scorers: dict[str, Scorer], out_dir: str | Path,
                     families: Sequence[str] = ("classic",)) -> dict[str, dict]:
-    """Distort the photos into OUT/images, score them with every scorer, write OUT/levels.json (summaries
-    and every score) and OUT/levels.md (the tables); returns {scorer name: summary}.
-
-    `families`: "classic" (blur, noise, JPEG: the summary is summarise's, at the top level) and/or "camera"
-    (summarise_camera's, under "camera"). With both, "pristine_all" is the pristine rate over every type:
-    pristine > level 3 for the classic types and > level 2 for the camera types. Each scorer scores every
-    file of every family in one call."""
+    """Distort the photos into OUT/images, score them with every scorer (one call per scorer), write
+    OUT/levels.json and OUT/levels.md; returns {scorer: summary}. With both families, "pristine_all" is the
+    pristine rate over every type."""
     families = tuple(families)
     if not families or any(f not in FAMILIES for f in families):
         raise DpiqaError(f"level families must be among {', '.join(FAMILIES)}, not {', '.join(families) or 'none'}")

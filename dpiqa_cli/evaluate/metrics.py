@@ -1,14 +1,9 @@
 """Correlation metrics for IQA: PLCC (raw and after the VQEG 4-parameter logistic), SRCC, KRCC, RMSE.
 
-Convention (stated in every report). `mos` is the normalised MOS in [0, 1], higher is better (lower-is-better
-labels flipped first, `data.labels`), so every caller gets the same numbers for the same labels.
-- PLCC_logistic: the Pearson correlation between MOS and f(pred) = (b1 - b2) / (1 + exp(-(pred - b3) / |b4|))
-  + b2, fitted by least squares (VQEG FR-TV Phase I), with the sign of the fitted relation: a score that falls
-  as quality rises keeps a negative PLCC_logistic, as its PLCC and SRCC are negative.
-- RMSE: between f(pred) and the normalised MOS (after the nonlinear mapping, the VQEG convention), so it
-  measures the prediction error in MOS units of the [0, 1] scale whatever the scale of the predictions.
-When the logistic fit fails, a straight-line least-squares fit takes its place (with a warning).
-Degenerate input (constant, NaN, n < 3) gives NaN with a warning, never an exception.
+`mos` is normalised to [0, 1], higher is better (`data.labels`). PLCC_logistic keeps the sign of the fitted
+relation; RMSE is taken after the logistic mapping (VQEG), so it does not depend on the predictions' scale.
+A failed logistic fit falls back to a straight line (with a warning); degenerate input gives NaN and a
+warning, never an exception.
 """
 from __future__ import annotations
 

@@ -1,11 +1,8 @@
 """`dpiqa score --mos FILE`: join scores with known MOS and write a correlation report.
 
-The MOS file is a CSV (or TSV) with a path-like column (path, image, image_name, name, file, filename) and a
-MOS column (mos, dmos, mos_raw, score, ...). Rows are matched by absolute path first, then by path relative to
-the MOS file's folder, then by file name (only when names are unique among the scored files): one pass with
-dictionaries, linear in the rows. The labels' direction and scale come from `data.labels` (a `dmos` column is
-lower-is-better, except in a catalog dataset's label file such as KADID-10k's), and they are normalised to
-[0, 1] over the whole file before the metrics, exactly as `dpiqa bench` normalises a dataset's labels.
+Rows match by absolute path, then by path relative to the MOS file, then by unique file name, in one
+linear pass. The labels' direction and scale come from `data.labels`, normalised over the whole file as
+`dpiqa bench` normalises a dataset (docs/scoring.md, "`--mos FILE`").
 """
 from __future__ import annotations
 

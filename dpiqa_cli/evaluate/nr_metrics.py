@@ -33,14 +33,8 @@ def _piqe_one(path: Path) -> float:
 
 
 def piqe_scorer(paths: Sequence[Path], workers: int | None = None) -> list[float]:
-    """-PIQE (pypiqe) of each file at its full resolution; higher = better. `workers` processes (default:
-    one per core, at most 4): PIQE takes about a second per 1024-px image on one core.
-
-    pypiqe converts a 3-channel array with OpenCV's COLOR_BGR2GRAY, i.e. it expects OpenCV's BGR order
-    (MATLAB's piqe uses rgb2gray on RGB: the same 0.299 R + 0.587 G + 0.114 B luma). So each file is read
-    as 8-bit RGB by Pillow and handed over as the BGR uint8 array, channels reversed; pypiqe then works on
-    that luma alone (0 = best, 100 = worst).
-    """
+    """-PIQE (pypiqe) of each file at full resolution, higher = better, in `workers` processes (about a second
+    per 1024-px image). pypiqe expects OpenCV's BGR order, so the RGB array is handed over reversed."""
     try:
         import pypiqe  # noqa: F401
     except ImportError:

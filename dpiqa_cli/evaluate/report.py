@@ -1,16 +1,9 @@
 """Correlation reports: report.md (per-split table, then median/mean/std), report.json, scatter.png.
 
-The scatter plot needs matplotlib (the `bench` extra); without it the report is the same, less the plot,
-and report.md says how to get it.
-
-`write_report(out_dir, results, meta)` accepts the shapes its callers pass:
-- bench: {"splits": [{"name", "metrics", "pred", "mos", "ids"|"paths"}...], "aggregate"?: {...}}
-- score --mos: {"metrics", "pred", "mos", "paths"} (one split)
-- training's final test: {"metrics", "table": DataFrame(path, id, score, mos), "model", "checkpoint"}
-- training's protocol: {"protocol": {"per_seed": [...], ...}, "metrics": {...}} (no predictions)
-`meta` names what was measured: model, weights/checkpoint, dataset, trained_on (cross-dataset), split, the
-labels' scale and direction, and `first_line`, a warning that must not be missed (e.g. --allow-overlap).
-Every file is written to a temporary name first and moved into place, so a reader never sees half a report.
+`write_report(out_dir, results, meta)` takes bench's splits, `score --mos`'s one split, training's final
+test table or its protocol summary; `meta` names what was measured, and `first_line` is a warning that
+must not be missed (e.g. --allow-overlap). Without matplotlib (the `bench` extra) there is no plot, and
+report.md says so. Every file is written atomically.
 """
 from __future__ import annotations
 

@@ -1,14 +1,8 @@
 """`dpiqa gallery`: a ranked contact sheet of a scores file, as one HTML page.
 
-Two layouts, chosen by size:
-- inline: every thumbnail is a data: URL inside the HTML, one file to mail or archive. `auto` keeps this
-  while the thumbnails total at most INLINE_LIMIT bytes (16 MiB, ~1,500-3,000 photos at 256 px), so the
-  page stays under ~22 MB, which browsers open in well under a second and mail systems accept.
-- folder: thumbnails are files in `<stem>_thumbs/` beside the page, which then holds only the table
-  (~250 bytes a photo) and opens as quickly at 10,000 photos. Move the page and the folder together.
-
-Thumbnails are named by a hash of their content, so the previous page stays whole until the new one
-(written atomically, last) replaces it; files of earlier runs are removed only after that.
+`inline` puts every thumbnail in the page as a data: URL (one file; `auto` keeps it up to INLINE_LIMIT
+bytes of thumbnails); `folder` writes them to `<stem>_thumbs/` beside the page. Thumbnails are named by a
+hash of their content, so the previous page stays whole until the new one replaces it (atomically, last).
 """
 from __future__ import annotations
 
@@ -134,12 +128,8 @@ def build_gallery(scores_path: str | os.PathLike, out: str | os.PathLike, errors
                   thumb_size: int = 256, workers: int | None = None, mode: str = "auto", title: str | None = None,
                   threshold: float | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
                   page_size: int = PAGE_SIZE, inline_limit: int = INLINE_LIMIT, progress: bool = True) -> dict:
-    """Write the gallery page of a `dpiqa score` output; returns a summary dict.
-
-    `errors`: the failed files (`path,reason` CSV); default `<stem>.errors.csv` beside the scores if present.
-    `mode`: auto (inline up to `inline_limit` thumbnail bytes, else folder), inline or folder.
-    Thumbnails are made once per distinct file (by resolved path), in `workers` processes.
-    """
+    """Write the gallery page of a `dpiqa score` output; returns a summary dict. `errors`: the failed files
+    (default `<stem>.errors.csv` if present); `mode`: auto, inline or folder (docs/gallery.md)."""
     t0 = time.perf_counter()
     if mode not in MODES:
         raise DpiqaError(f"unknown gallery mode {mode!r}: {', '.join(MODES)}")

@@ -1,13 +1,8 @@
 """The gallery's HTML: one template, the hand-written CSS and JS, and the data as a JSON block.
 
-Safety rests on three layers:
-- the data goes into `<script type="application/json">` with `<`, `>` and `&` written as \\u003c etc.,
-  so no file name can close the block or open a tag; the JS puts data on the page only through
-  textContent and attributes;
-- the title (the one value written into HTML by Python) is HTML-escaped;
-- a Content-Security-Policy allows only this page's own script and style (by their sha256) and images
-  from data: and file: URLs, so even an injected `onerror=` attribute would not run, and the page can
-  fetch nothing from the network.
+No file name can inject markup: the data is a `<script type="application/json">` block with `<`, `>`, `&`
+escaped and reaches the page only through textContent and attributes; the title is HTML-escaped; and a
+Content-Security-Policy allows only this page's own script and style (by sha256) and no network fetch.
 """
 from __future__ import annotations
 

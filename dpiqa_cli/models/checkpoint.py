@@ -1,10 +1,7 @@
-"""Checkpoints: safetensors weights + a JSON config beside them. Nothing is ever unpickled.
+"""Checkpoints: safetensors weights + a JSON config beside them (`checkpoint_config`). Nothing is unpickled.
 
-`x.safetensors` holds the state dict (prompt embeddings included); `x.json` holds what is needed to
-rebuild and use the model: registry name, architecture, prompt set, training dataset and MOS scale,
-metrics, package version and the weights' sha256. A teacher checkpoint is self-contained (U-Net, VAE,
-adapters, QFD, regressor, prompt embeddings): scoring a trained teacher never needs the SD base weights
-or a text model, at the price of a ~2.4 GB (fp16) file.
+A teacher checkpoint is self-contained (U-Net, VAE, adapters, heads, prompt embeddings), so scoring it
+never needs the SD base weights or a text model, at the price of ~2.4 GB in fp16.
 """
 from __future__ import annotations
 
@@ -107,12 +104,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", verify
 
 
 def average_checkpoints(paths: list[str | Path]) -> tuple[nn.Module, dict]:
-    """Uniform weight average of checkpoints of one architecture (e.g. a run's last epochs, as in SWA).
-
-    Floating tensors (weights and BatchNorm statistics) are averaged in fp32; integer buffers
-    (num_batches_tracked) are taken from the last checkpoint. The config is the last one's, with the
-    sources recorded under `averaged_from`.
-    """
+    """Uniform weight average of checkpoints of one architecture: floating tensors (BatchNorm statistics too)
+    in fp32, integer buffers and the config from the last one, the sources under `averaged_from`."""
     if not paths:
         raise DpiqaError("nothing to average: no checkpoints given")
     model, config = load_checkpoint(paths[0])

@@ -7,12 +7,8 @@ from torch import nn
 
 
 def he_init(*modules: nn.Module) -> None:
-    """He (Kaiming) init for layers followed by ReLU, zero bias.
-
-    PyTorch's default init shrinks the signal at every layer; through the QFD's six conv layers and two SE
-    gates the output then barely depends on the input at the start (measured on tiny-teacher: std across
-    images 7e-4), so almost no gradient reaches the U-Net. Weights imported or loaded replace this anyway.
-    """
+    """He (Kaiming) init, zero bias: under PyTorch's default the QFD's output barely depends on the image at
+    the start, so almost no gradient reaches the U-Net (docs/design.md)."""
     for m in modules:
         nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
         if m.bias is not None:
@@ -48,11 +44,8 @@ class SELayer(nn.Module):
 
 
 class QualityFeatureDecoder(nn.Module):
-    """Fuse the four up-block maps into F_quality (feat_channels x feat_size^2).
-
-    Each map is resized (bicubic) to feat_size, projected by Conv3x3 + SE, concatenated, fused by
-    Conv3x3 + SE, then narrowed by 1x1 convs (width -> width/4 -> width/16 -> 8) with ReLU after each.
-    """
+    """Fuse the four up-block maps into F_quality (feat_channels x feat_size^2): per map bicubic resize and
+    Conv3x3 + SE, concatenation, Conv3x3 + SE, then 1x1 convs width -> width/4 -> width/16 -> 8 with ReLU."""
 
     def __init__(self, in_channels=(320, 640, 1280, 1280), width: int = 512, feat_channels: int = 8,
                  feat_size: int = 64, reduction: int = 16):
@@ -91,13 +84,8 @@ class Regressor(nn.Module):
 
     @torch.no_grad()
     def start_at(self, score: float) -> None:
-        """Predict `score` for every input at first (fc3 weight 0, bias = score).
-
-        Used under a pretrained backbone: random head weights on ImageNet features give scores spread over
-        several units with no relation to quality, which MSE + ranking then spend their first hundreds of
-        steps undoing; from a constant, the spread grows only as the head finds signal. fc3's gradient is
-        not zero (its input is), so every layer trains from the second step on.
-        """
+        """Predict `score` for every input at first (fc3 weight 0, bias = score), so that a pretrained
+        backbone's random head does not start from scores spread over several units; every layer still trains."""
         nn.init.zeros_(self.fc3.weight)
         nn.init.constant_(self.fc3.bias, float(score))
 
@@ -109,13 +97,8 @@ class Regressor(nn.Module):
 
 
 def _rowwise_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """x @ W.T + b with every row as its own 1-row product.
-
-    CPU GEMM kernels round a row differently depending on its position in the batch and on the batch size
-    (measured: nn.Linear, every shape here), so a score would depend on its batch mates: resumed, sharded or
-    failure-thinned runs would differ in the last bits. One-row products are bit-identical wherever the row
-    sits, at ~1 % of a Lite0 forward; training keeps the faster batched GEMM.
-    """
+    """x @ W.T + b as one-row products: CPU GEMM rounds a row by its place in the batch, and a score must not
+    depend on its batch mates (~1 % of a Lite0 forward; training keeps the batched GEMM)."""
     b = x.shape[0]
     out = torch.baddbmm(bias.expand(b, 1, -1), x.unsqueeze(1), weight.t().unsqueeze(0).expand(b, -1, -1))
     return out.squeeze(1)

@@ -1,13 +1,9 @@
 """The one model registry every command uses: name -> architecture, input size, score scale, weights.
 
-Names follow timm's `arch.tag`: an architecture (`student-b7`, `student-lite0`, `teacher`), and after a dot
-the weights it comes with (`student-lite0.synth`: the bundled default). `student` is an alias of the default
-scorer, so `dpiqa score --model student` runs what `dpiqa models` says it runs. Parameter counts are stored
-here (a test counts them again on `meta`), so listing the registry builds nothing.
-
-Where the bundled checkpoint is found, in order: `$DPIQA_WEIGHTS_DIR`; the `dpiqa_cli.weights` package data
-that every install carries (the repository's top-level `weights/` folder, mapped into the package by the
-build); the `weights/` folder of a source checkout run without installing.
+Names follow timm's `arch.tag` (`student-lite0.synth`: the Lite0 architecture with the bundled weights);
+`student` is an alias of the default scorer. Parameter counts are stored, so listing builds nothing. The
+bundled checkpoint is looked for in `$DPIQA_WEIGHTS_DIR`, then the `dpiqa_cli.weights` package data, then a
+source checkout's `weights/`.
 """
 from __future__ import annotations
 

@@ -40,11 +40,8 @@ class Student(nn.Module):
         self.regressor = Regressor(8 * feat_size * feat_size, hidden)
 
     def freeze_blocks(self, n: int) -> None:
-        """Keep the backbone's stem and first n blocks (timm EfficientNet stages) as initialised.
-
-        Their BatchNorm layers stay in eval mode too, so fine-tuning on little data keeps the pretrained
-        low-level filters and their statistics; the backward pass also stops before the high-resolution stages.
-        """
+        """Keep the stem and first n blocks as initialised, BatchNorm statistics included, so fine-tuning on
+        little data keeps the pretrained low-level filters (and backward stops before them)."""
         bb = self.backbone
         if not (hasattr(bb, "conv_stem") and hasattr(bb, "blocks")):
             raise DpiqaError(f"--freeze-blocks needs an EfficientNet-style backbone (conv_stem + blocks); "
@@ -78,11 +75,8 @@ class Student(nn.Module):
 
 def map_state_dict_by_order(src: dict[str, torch.Tensor], dst: dict[str, torch.Tensor],
                             what: str) -> dict[str, torch.Tensor]:
-    """Map two state dicts of the same architecture whose keys are named differently.
-
-    torchvision's, lukemelas' and timm's EfficientNets register the same layers in the same order, so
-    the i-th tensor of one is the i-th of the other; every pair's shape is checked.
-    """
+    """Map state dicts of one architecture whose keys differ (torchvision's, lukemelas' and timm's EfficientNets
+    register the same layers in the same order); every pair's shape is checked."""
     if len(src) != len(dst):
         raise DpiqaError(f"{what}: {len(src)} tensors in the source but {len(dst)} expected")
     out = {}
@@ -108,12 +102,8 @@ def load_lite0_imagenet(model: Student) -> None:
 
 @torch.no_grad()
 def fold_input_normalisation(backbone: nn.Module, mean: float, std: float) -> None:
-    """Make an ImageNet backbone that expects (x - mean) / std take the student's raw [0, 1] input.
-
-    The DP-IQA student is fed [0, 1] with no normalisation (docs/design.md), which the Lite0 weights never saw
-    ([-1, 1]). conv(x / std - mean / std) = conv_{w / std}(x) - (mean / std) * sum(w), and the constant is
-    absorbed into the following BatchNorm's running mean: exact except on the zero-padded border pixels.
-    """
+    """Make an ImageNet backbone that expects (x - mean) / std take the student's raw [0, 1] input, by folding
+    the scale into the stem convolution and the shift into its BatchNorm (exact but on the padded border)."""
     conv, bn = backbone.conv_stem, backbone.bn1
     shift = (mean / std) * conv.weight.sum(dim=(1, 2, 3))
     conv.weight.div_(std)

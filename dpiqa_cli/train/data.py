@@ -1,20 +1,9 @@
-"""Training data: the common dataset table -> split -> tensors, with an exactly reproducible order.
+"""Training data: the common dataset table -> split -> tensors, in an exactly reproducible order.
 
-Views (`data.views`): each crop of an image's view is a training item with the image's MOS.
-- authentic datasets (`whole`): the image resized to S x S (S = the model's input size, 512 at real size);
-- synthetic datasets (`patches`): resized to 2S x 1.5S (1024 x 768 at real size) and cut into two S x S
-  patches. Training draws each patch's position at random; validation/test use the view's fixed crops
-  and score an image as its crops' combination, exactly as `score` does.
-Training also flips horizontally and, with `crop_jitter` j > 0, first cuts a random box of each side
-j..1 of the image at its own resolution, so the resize magnifies distortions by varying amounts and aspect
-ratios (blocking, grain and blur at scales the fixed view never shows). All randomness is a pure function
-of (seed, epoch, item): the epoch's order is a seeded permutation and each item's flip/crop comes from its
-own seeded generator. Resuming therefore needs only (epoch, batches consumed), and DataLoader workers need
-no RNG state at all.
-
-Teacher cache: `cache` holds the teacher's maps for every item in both orientations (N x 2 x 8 x F x F).
-A cached teacher cannot see random crops, so with a cache the patch positions are the fixed ones (flip
-stays random: both orientations are cached). Authentic data has no crops, so cached == live exactly.
+Each crop of an image's view is an item with the image's MOS; training draws random patch positions, flips
+and (`crop_jitter`) random boxes, while validation and test cut the view's fixed crops, as `score` does. All
+randomness is a pure function of (seed, epoch, item), so a resume needs only (epoch, batches consumed) and
+workers need no RNG state. With a teacher cache the patch positions are the fixed ones (both flips cached).
 """
 from __future__ import annotations
 
@@ -85,11 +74,9 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
 
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1,
                   groups: list | None = None, run: int = 0) -> list[list[int]]:
-    """This rank's batches of one epoch: equal counts on every rank (DDP needs them in step).
-
-    With `groups` (one key per item, e.g. the reference image) and `run` > 1, the epoch is shuffled in runs of
-    `run` items of one group, so a batch holds several images of the same scene and the ranking loss sees
-    same-content pairs (content held fixed, distortion the only variable)."""
+    """This rank's batches of one epoch, equal counts on every rank (DDP steps together). With `groups` and
+    `run` > 1, the epoch is shuffled in runs of `run` items of one group, so the ranking loss compares
+    distortions of the same scene."""
     if groups is None or run <= 1:
         order = epoch_order(n, seed, epoch)
         per_rank = len(order) // world if world > 1 else len(order)

@@ -1,10 +1,7 @@
 """`dpiqa distill`: train a student from a teacher's feature maps (or on scores alone with --no-teacher).
 
---cache-teacher runs the teacher once over the training items in both orientations and stores F_quality
-as fp16 in RUN/teacher_cache/. Every epoch then reads the maps instead of running the teacher. On
-authentic data (resize + random flip) the targets are exactly what a live teacher would give. On synthetic
-data (patches) a cache cannot follow random crop positions, so the two patches stay at their fixed
-positions (flip stays random); that is the one behavioural difference, and it is logged.
+--cache-teacher computes F_quality once per training item in both orientations (fp16, RUN/teacher_cache/).
+On synthetic data a cache cannot follow random patch positions, so they stay fixed; the log says so.
 """
 from __future__ import annotations
 

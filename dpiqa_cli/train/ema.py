@@ -1,9 +1,7 @@
-"""An exponential moving average of the weights, kept beside the model during training (`--ema DECAY`).
+"""`--ema DECAY`: an exponential moving average of the weights, kept beside the model during training.
 
-A short fine-tune's last iterate depends on its last few hundred batches; the average of the recent
-iterates is steadier. timm's `ModelEmaV3` keeps it: after every optimiser step each floating tensor of the
-state dict (BatchNorm statistics included) follows ema = decay * ema + (1 - decay) * weight, integer buffers
-are copied. It never feeds back, so the run's own weights are bit for bit those of a run without it.
+A short fine-tune's last iterate depends on its last few hundred batches; the recent average is steadier.
+timm's `ModelEmaV3` keeps it (BatchNorm statistics included); it never feeds back into training.
 """
 from __future__ import annotations
 

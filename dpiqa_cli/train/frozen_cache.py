@@ -1,12 +1,9 @@
-"""`distill --cache-frozen`: the frozen part of a student (its stem and first --freeze-blocks blocks) never
-changes during training, so its output for every train and val item is computed once and kept on disk
-(float16, memory-mapped); each step then runs only the trained blocks and the head, and the more blocks
-are frozen the cheaper it is (BENCHMARKS.md, "Training").
+"""`distill --cache-frozen`: the frozen stem and first --freeze-blocks blocks are run once per train and val
+item and their output kept on disk (float16, memory-mapped), so each step runs only the trained blocks.
 
-The items are the view's fixed crops, unflipped: a cached run draws no random crop positions and no flips
-(the one difference from a live run, which the run's log states). The cache lives in --frozen-cache DIR
-(default RUN/frozen_cache) under a key of the frozen weights, the number of blocks, the input size and the
-item list, so runs that share a start and data (other seeds, data orders, learning rates, labels) share it.
+Items are the view's fixed crops, unflipped (the one difference from a live run; the log says so). The
+cache key covers the frozen weights, the block count, the input size and the items, so runs that share a
+start and data share the cache.
 """
 from __future__ import annotations
 

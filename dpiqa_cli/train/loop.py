@@ -60,12 +60,8 @@ HEAD_MODULES = ("regressor.", "conv_transpose.")
 
 
 def param_groups(model: torch.nn.Module, lr: float, head_lr: float | None) -> list[dict]:
-    """Trainable parameters (the frozen VAE and frozen blocks stay out), the head in its own group.
-
-    The regressor's first layer reads 32768 features: one Adam step moves its output by about
-    lr x ||F||_1 (every weight moves by ~lr, coherently), so on small data a lower --head-lr keeps the score
-    from jumping between batches. Default: one lr for everything, as in the paper.
-    """
+    """Trainable parameters (not the frozen VAE or blocks), the head in its own group for --head-lr: one Adam
+    step moves the 32768-wide first layer's output by about lr x ||F||_1."""
     if head_lr is None:
         return [{"params": [p for p in model.parameters() if p.requires_grad]}]
     body, head = [], []

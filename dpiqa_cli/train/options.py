@@ -1,10 +1,6 @@
-"""Every training option, defined once.
-
-`TrainOptions`'s fields are the options of `dpiqa train-teacher` and `dpiqa distill`: each field's metadata
-holds its flags, help and the commands it belongs to, the CLI's parameters are generated from them
-(`cli_parameters`), and a run saves `asdict(config)` as `RUN/config.json` and in every checkpoint it writes.
-A default of None means "the paper's setting": per-kind defaults (paper, Appendix C), the preset, and the
-dataset's milestones (paper, Table 7) fill it in `make_options`.
+"""Every training option, defined once: `TrainOptions`'s fields (flags, help and commands in their
+metadata) generate the CLI's parameters, and a run saves them in RUN/config.json and every checkpoint.
+A default of None means the paper's setting, filled in by `make_options` (per kind, preset and dataset).
 """
 from __future__ import annotations
 

@@ -1,14 +1,10 @@
-"""Resume state in RUN/state/, written by Accelerate's own `save_state` and read by its `load_state`.
+"""Resume state in RUN/state/, written by Accelerate's `save_state` and read by its `load_state`
+(model, optimiser, every process's RNG, loaded with `weights_only=True`).
 
-Accelerate saves the model (safetensors), the optimiser, and the RNG state of EVERY process (so a resumed
-multi-process run draws the same random numbers on each rank), and reads them back with
-`weights_only=True`. What Accelerate does not know is ours: the step, epoch, batches consumed in the epoch
-(the data order is a pure function of seed, epoch and position, see `train.data`), the scheduler's epoch
-and the best validation score so far. They go to `trainer.json` beside Accelerate's files: plain JSON
-rather than a registered custom object, because Accelerate unpickles those with `weights_only=False`.
-A run with `--ema` adds its weight average as `ema.safetensors`.
-
-The folder is replaced as a whole (state.tmp -> state), so a crash mid-save leaves the previous state intact.
+Our own counters (step, epoch, batches consumed, scheduler epoch, best validation score) go to
+`trainer.json` beside them: plain JSON, because Accelerate unpickles custom objects with
+`weights_only=False`. The folder is replaced as a whole (state.tmp -> state), so a crash mid-save leaves
+the previous state intact.
 """
 from __future__ import annotations
 

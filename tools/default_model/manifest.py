@@ -24,7 +24,7 @@ Columns:
     note          why a row is excluded, which variants were merged, what a doubtful image is
 
 The split was drawn twice, each time before any model had been trained on it, and never changed after;
-`assign_splits` reproduces it from the other columns (tests/test_default_model_tools.py checks that it
+`assign_splits` reproduces it from the other columns (tools/tests/test_default_model_tools.py checks that it
 still does).
 
 The first split (`first_split`), over the sources of FIRST_SOURCES (lomiri, lxqt, plasma and the Python

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole GPU measurement (BENCHMARKS.md), from the repo root of a CUDA machine:
 #   bash tools/gpu/bench.sh OUT_DIR [quick]
-# Random weights at real sizes, so no downloads. If diffusers is missing (the lent GPU image has
-# none), the wheels in .whl/ are installed to /tmp/site first (DEVELOPERS.md says how to fetch them).
-# `quick` skips torch.compile and the largest batches so the run fits a 10-minute device call.
+# Random weights at real sizes, so no downloads. If diffusers is missing on a machine without a package
+# index, the wheels in .whl/ are installed to /tmp/site first (DEVELOPERS.md says how to fetch them).
+# `quick` skips torch.compile and the largest batches: a run of under 10 minutes.
 set -uo pipefail
 OUT=${1:-gpu-results}
 mkdir -p "$OUT"

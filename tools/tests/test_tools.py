@@ -19,7 +19,7 @@ def test_make_examples_remakes_the_committed_examples(tmp_path):
 
 
 def test_gpu_measure_smoke_runs_every_code_path_on_the_cpu(tmp_path):
-    """tools/gpu/measure.py is run on a lent GPU rarely; --smoke keeps its code paths working in between."""
+    """tools/gpu/measure.py runs on a CUDA machine rarely; --smoke keeps its code paths working in between."""
     import json
     import subprocess
     import sys

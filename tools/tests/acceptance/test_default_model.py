@@ -9,7 +9,7 @@ BRISQUE. And the multiscale view's promise: a photo ranks alike at its full size
 across photos >= 0.9), and noise of sigma 6 lowers its score at both sizes, on every photo.
 
 The scoring tests are marked `acceptance` and are left out of the default run while a bundled model does not
-meet them: `python -m pytest -m acceptance tests/acceptance`. The manifest check below always runs.
+meet them: `python -m pytest -m acceptance tools/tests/acceptance`. The manifest check below always runs.
 """
 from __future__ import annotations
 
