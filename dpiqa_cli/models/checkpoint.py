@@ -41,6 +41,14 @@ class LoadedModel:
     def view(self) -> View:
         return view_from_config(self.config, self.input_size)
 
+    @property
+    def lower_better(self) -> bool:
+        return resolve_model(self).lower_better
+
+    @property
+    def score_range(self) -> tuple[float, float]:
+        return resolve_model(self).score_range
+
 
 def save_checkpoint(model: nn.Module, path: str | Path, *, spec_name: str | None = None, info: dict | None = None,
                     dtype: torch.dtype | None = None) -> Path:

@@ -94,7 +94,8 @@ def resolve_model(model=None, weights=None, max_side: int | None = None) -> Reso
     optionally `weights` (a checkpoint whose config names its architecture; a `model` beside it must
     agree). No name and no weights: the bundled default scorer."""
     if model is not None and not _is_path(model):  # a LoadedModel
-        return ResolvedModel(model.spec.name, model.spec, model.config, model.view, loaded=model).with_max_side(max_side)
+        resolved = ResolvedModel(model.spec.name, model.spec, model.config, model.view, loaded=model)
+        return resolved.with_max_side(max_side)
     if model is not None and Path(model).suffix.lower() == ".onnx":
         if weights is not None:
             raise DpiqaError("--weights cannot be used with an .onnx model (the weights are inside it)")

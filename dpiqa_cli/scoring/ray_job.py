@@ -93,7 +93,7 @@ def result_table(paths: list[str], batch: Batch, scores) -> pa.Table:
                      "error": pa.array(error, pa.string())})
 
 
-class Scorer:
+class ScoringActor:
     """The Ray actor: one runner, loaded once; scores a batch of rows (decoding them first if needed)."""
 
     def __init__(self, options: ScoreOptions, exit_hook: str | None = None):
@@ -178,9 +178,9 @@ def apply_plan(ds: ray.data.Dataset, plan: Plan) -> ray.data.Dataset:
     if plan.decode_in_tasks:
         ds = ds.map_batches(_decode_task, fn_kwargs=dict(view=plan.view, max_pixels=max_pixels), batch_size=plan.rows,
                             batch_format="pyarrow", num_cpus=1)
-    return ds.map_batches(Scorer, fn_constructor_kwargs=plan.scorer_args, batch_size=plan.rows, batch_format="pyarrow",
-                          compute=ray.data.ActorPoolStrategy(size=plan.actors), num_cpus=plan.num_cpus,
-                          num_gpus=plan.num_gpus)
+    return ds.map_batches(ScoringActor, fn_constructor_kwargs=plan.scorer_args, batch_size=plan.rows,
+                          batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=plan.actors),
+                          num_cpus=plan.num_cpus, num_gpus=plan.num_gpus)
 
 
 def score_dataset(ds: ray.data.Dataset, options: ScoreOptions | None = None, *, actors: int | None = None,
@@ -231,7 +231,7 @@ class RayFeed:
         self.opts, self.resolved, self.address, self.plan_opts = opts, resolved, address, plan_opts
         self.own, self.plan, self.export_s = False, None, 0.0
         ckpt = resolved.checkpoint  # a CPU actor runs its graph: export it once here, not once per actor
-        if ckpt is not None and pick_runtime(opts.runtime, "cpu", "fp32", False, ckpt) != "torch":
+        if pick_runtime(opts.runtime, "cpu", "fp32", False, ckpt) != "torch":
             self.export_s = cached_graph(ckpt, quiet=not opts.progress)[1]
 
     def start(self, todo: list[str]) -> None:
