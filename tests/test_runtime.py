@@ -62,7 +62,9 @@ def test_openvino_runs_f32_one_crop_per_request_in_any_batch():
     from dpiqa_cli.data.views import decode_views
     from dpiqa_cli.scoring.backend import prepare_runner
 
-    runner, _ = prepare_runner(resolve_model(), "cpu", "fp32", runtime="openvino", quiet=True)
+    from dpiqa_cli.scoring.options import ScoreOptions
+
+    runner, _ = prepare_runner(resolve_model(), ScoreOptions(runtime="openvino", precision="fp32"), "cpu")
     assert runner.compiled.get_property("INFERENCE_PRECISION_HINT") == ov.Type.f32
     crops = np.concatenate([decode_views(p, runner.view, None)[0] for p in sorted(EXAMPLES.glob("*.jpg"))[:3]])
     x = crops.transpose(0, 3, 1, 2)

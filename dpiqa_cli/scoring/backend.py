@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from dpiqa_cli.device import device_type, usable_cpus
+from dpiqa_cli.device import device_type, resolve_precision, usable_cpus
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.extras import require
 from dpiqa_cli.models.resolve import ResolvedModel
 from dpiqa_cli.scoring.graph_cache import cached_graph, pick_runtime
 from dpiqa_cli.scoring.onnx_graph import OnnxRunner
 from dpiqa_cli.scoring.openvino_runner import OpenVinoRunner
+from dpiqa_cli.scoring.options import ScoreOptions
 from dpiqa_cli.scoring.runner import Runner
 
 
@@ -61,14 +62,13 @@ def _why_torch(name: str, runtime: str, device, precision: str, compile: bool) -
     return f"scoring {name} (no checkpoint for the CPU runtime: it runs on torch)"
 
 
-def prepare_runner(resolved: ResolvedModel, device, precision: str, compile: bool = False,
-                   batch_size: int | None = None, **runner_opts) -> tuple[Runner, int]:
-    """make_runner plus `dpiqa score`'s batch policy: (runner, images per batch). Every forward pass gets the
-    same number of crops (`runner.chunk`), so a score depends neither on its batch mates nor on which
-    process (a DataLoader loop, a Ray actor) scores it."""
-    if batch_size is not None and batch_size < 1:
-        raise DpiqaError("--batch-size must be at least 1")
-    runner = make_runner(resolved, device, precision, compile, **runner_opts)
-    batch_size = batch_size or runner.default_batch
+def prepare_runner(resolved: ResolvedModel, options: ScoreOptions, device, workers: int = 0,
+                   quiet: bool = True) -> tuple[Runner, int]:
+    """make_runner with the run's options on `device`, plus `dpiqa score`'s batch policy: (runner, images
+    per batch). Every forward pass gets the same number of crops (`runner.chunk`), so a score depends
+    neither on its batch mates nor on which process (a DataLoader loop, a Ray actor) scores it."""
+    runner = make_runner(resolved, device, resolve_precision(options.precision, device), options.compile,
+                         options.runtime, workers, quiet, options.threads)
+    batch_size = options.batch_size or runner.default_batch
     runner.set_batch(batch_size)
     return runner, batch_size

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from dpiqa_cli.data.discover import discover, unique_paths
-from dpiqa_cli.device import default_workers, device_name, device_type, resolve_precision
+from dpiqa_cli.device import default_workers, device_name, device_type
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.scoring.backend import prepare_runner
 from dpiqa_cli.scoring.loader import make_loader
@@ -82,9 +82,7 @@ def score_paths(paths, options: ScoreOptions | None = None, **changes) -> pd.Dat
     workers = opts.workers
     if workers is None:  # a worker process costs more to start than a few decodes take
         workers = 0 if len(unique_paths(paths)) <= SMALL_JOB else default_workers(dev)
-    runner, batch_size = prepare_runner(resolved, dev, resolve_precision(opts.precision, dev), opts.compile,
-                                        opts.batch_size, runtime=opts.runtime, workers=workers,
-                                        quiet=not opts.progress, threads=opts.threads)
+    runner, batch_size = prepare_runner(resolved, opts, dev, workers, quiet=not opts.progress)
     feed = LocalFeed(runner, batch_size, workers, dev, opts.max_pixels)
     return run_loop(writer, paths, feed, resolved.identity, runner.mos_scale, opts, t0)
 

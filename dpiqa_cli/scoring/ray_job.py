@@ -100,9 +100,7 @@ class ScoringActor:
         if options.threads:
             torch.set_num_threads(options.threads)
         dev = resolve_device(options.device)
-        self.runner, _ = prepare_runner(options.resolve(), dev, resolve_precision(options.precision, dev),
-                                        options.compile, options.batch_size, runtime=options.runtime,
-                                        threads=options.threads, quiet=True)
+        self.runner, _ = prepare_runner(options.resolve(), options, dev)
         self.max_pixels, self.exit_hook, self.calls = options.max_pixels, exit_hook, 0
 
     def _maybe_exit(self) -> None:
