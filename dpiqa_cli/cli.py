@@ -18,7 +18,7 @@ from typing import Annotated, Optional
 import click
 import typer
 
-from dpiqa_cli import __version__
+from dpiqa_cli.version import __version__
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.extras import require
 from dpiqa_cli.train.options import cli_parameters
@@ -138,6 +138,12 @@ def score(
 ) -> None:
     """Score images and write them ranked best first (exit 0: all scored, 1: some failed, 4: none)."""
     _gallery_check(gallery, out)
+    from dpiqa_cli.scoring.options import ScoreOptions
+
+    options = ScoreOptions(model=model, weights=weights, device=_device(device), precision=precision, runtime=runtime,
+                           compile=compile, batch_size=batch_size, workers=workers, max_pixels=max_pixels or None,
+                           max_side=max_side, out=out, resume=resume, flush_every=flush_every,
+                           progress=not (quiet or state.quiet))
     if ray is None:
         from dpiqa_cli.scoring.pipeline import score_command
         where = {}
@@ -145,11 +151,8 @@ def score(
         require("ray", "dpiqa score --ray")
         from dpiqa_cli.scoring.ray_job import score_command
         where = {"address": ray}
-    rc = score_command(
-        inputs or [], **where, from_list=from_list, recursive=recursive, out=out, mos=mos, report_dir=report_dir,
-        quiet=quiet or state.quiet, model=model, weights=weights, device=_device(device), precision=precision,
-        batch_size=batch_size, workers=workers, max_pixels=max_pixels or None, compile=compile, resume=resume,
-        flush_every=flush_every, runtime=runtime, max_side=max_side)
+    rc = score_command(inputs or [], options, **where, from_list=from_list, recursive=recursive, mos=mos,
+                       report_dir=report_dir)
     if gallery is not None and out.exists():
         _gallery_run(out, gallery, quiet=quiet or state.quiet, max_pixels=max_pixels or None)
     raise typer.Exit(rc)

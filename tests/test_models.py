@@ -25,10 +25,34 @@ def test_registry_entries_record_what_commands_need():
     names = {s.name for s in list_specs()}
     assert {"teacher", "student-b7", "student-lite0", "student-lite0.synth", "tiny-teacher", "tiny-student"} <= names
     for s in list_specs():
-        assert s.input_size in (64, 512) and s.score_range == (0.0, 1.0) and s.lower_better is False
+        assert s.input_size in (64, 512)
     # `student` is the default scorer: the bundled Lite0 checkpoint, not the paper's B7 architecture
     assert get_spec("student").name == "student-lite0.synth" and get_spec("student").weights
     assert get_spec("student-lite0.synth").arch == get_spec("student-lite0").arch
+
+
+def test_score_direction_and_range_come_from_each_models_config(tmp_path):
+    """Not the registry's: a calibrated or scaled checkpoint scores in [0, 1], random weights have no range,
+    and a DMOS dataset's checkpoint still scores higher-is-better (its scale flips only the mos column)."""
+    import json
+    import math
+
+    from dpiqa_cli.models.checkpoint_config import FORMAT
+    from dpiqa_cli.models.resolve import resolve_model
+
+    def ckpt(name: str, **config) -> str:
+        (tmp_path / f"{name}.safetensors").write_bytes(b"")  # resolving reads the config only
+        (tmp_path / f"{name}.json").write_text(json.dumps({"format": FORMAT, "model": "tiny-student", **config}))
+        return str(tmp_path / f"{name}.safetensors")
+
+    assert not hasattr(get_spec("student"), "score_range")
+    unbounded = (-math.inf, math.inf)
+    assert resolve_model("student").score_range == (0.0, 1.0)  # the bundled model: synthetic labels in [0, 1]
+    assert resolve_model("tiny-student").score_range == unbounded
+    assert resolve_model(ckpt("plain")).score_range == unbounded
+    assert resolve_model(ckpt("cal", calibration={"kind": "logistic", "a": 2.0, "b": 0.0})).score_range == (0.0, 1.0)
+    dmos = resolve_model(ckpt("dmos", mos_scale={"name": "live", "min": 0, "max": 100, "lower_better": True}))
+    assert dmos.score_range == (0.0, 1.0) and dmos.lower_better is False
 
 
 def test_real_size_shapes_on_meta():

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.models.resolve import resolve_model
 from dpiqa_cli.scoring import graph_cache
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,9 +60,11 @@ def test_openvino_runs_f32_one_crop_per_request_in_any_batch():
     """OpenVINO would pick bf16 on CPUs that have it; and a crop's score must not depend on its batch mates."""
     ov = pytest.importorskip("openvino")
     from dpiqa_cli.data.views import decode_views
-    from dpiqa_cli.scoring.pipeline import prepare_runner
+    from dpiqa_cli.scoring.backend import prepare_runner
 
-    runner, _ = prepare_runner(None, None, "cpu", "fp32", runtime="openvino", quiet=True)
+    from dpiqa_cli.scoring.options import ScoreOptions
+
+    runner, _ = prepare_runner(resolve_model(), ScoreOptions(runtime="openvino", precision="fp32"), "cpu")
     assert runner.compiled.get_property("INFERENCE_PRECISION_HINT") == ov.Type.f32
     crops = np.concatenate([decode_views(p, runner.view, None)[0] for p in sorted(EXAMPLES.glob("*.jpg"))[:3]])
     x = crops.transpose(0, 3, 1, 2)
@@ -74,12 +77,12 @@ def test_openvino_runs_f32_one_crop_per_request_in_any_batch():
 
 def test_auto_falls_back_to_onnxruntime_when_openvino_cannot_compile(run_cli, tmp_path, monkeypatch):
     pytest.importorskip("openvino")
-    from dpiqa_cli.scoring import pipeline
+    from dpiqa_cli.scoring import backend
 
     def refuse(*args, **kwargs):
         raise DpiqaError("OpenVINO cannot compile g.onnx: unsupported CPU")
 
-    monkeypatch.setattr(pipeline, "OpenVinoRunner", refuse)
+    monkeypatch.setattr(backend, "OpenVinoRunner", refuse)
     ref, _ = _score(run_cli, tmp_path / "ref.csv", "--runtime", "onnx")
     got, err = _score(run_cli, tmp_path / "auto.csv")
     notes = [line for line in err.splitlines() if line.startswith("note:")]
@@ -131,7 +134,7 @@ def test_broken_or_stale_cache_is_rebuilt_with_one_notice(run_cli, tmp_path, mon
 
 
 def test_key_follows_the_checkpoint_and_versions(tmp_path, monkeypatch):
-    ckpt = graph_cache.checkpoint_file(None, None)
+    ckpt = resolve_model().checkpoint
     base = graph_cache._expected(ckpt)
     assert base["checkpoint_sha256"] and base["view"] and base["onnxruntime"]
     for field in ("checkpoint_sha256", "view", "onnxruntime", "torch", "dpiqa"):
@@ -141,7 +144,7 @@ def test_key_follows_the_checkpoint_and_versions(tmp_path, monkeypatch):
 def test_auto_keeps_torch_where_no_exported_runtime_is_the_measured_winner(monkeypatch):
     import torch
 
-    ckpt = graph_cache.checkpoint_file(None, None)
+    ckpt = resolve_model().checkpoint
     cpu = torch.device("cpu")
     assert graph_cache.pick_runtime("auto", cpu, "fp32", False, ckpt) == _auto_runtime().replace("onnxruntime", "onnx")
     with monkeypatch.context() as m:  # no OpenVINO (not installed, or not x86-64): ONNX Runtime

@@ -130,7 +130,7 @@ def test_score_max_side_replaces_the_native_limit(tmp_path, run_cli):
     """`--max-side` cuts the crops of the native view with another limit, on torch and ONNX alike, and a
     resumed run can tell the two apart; it is refused for a whole-view model and under the crop size."""
     from dpiqa_cli.models.checkpoint import load_model, save_checkpoint
-    from dpiqa_cli.scoring.pipeline import make_runner
+    from dpiqa_cli.models.resolve import resolve_model
 
     net = load_model("tiny-student").model.eval()
     ckpt = save_checkpoint(net, tmp_path / "n.safetensors", spec_name="tiny-student",
@@ -153,7 +153,7 @@ def test_score_max_side_replaces_the_native_limit(tmp_path, run_cli):
     code, out, err = run_cli("score", img, "-m", tmp_path / "e.onnx", "-j", "0", "-q", "--max-side", "64")
     assert code == 0, err
     assert float(out.splitlines()[1].split(",")[2]) == pytest.approx(scores[64], abs=1e-5)
-    assert make_runner(str(ckpt), max_side=64).meta["view"] != make_runner(str(ckpt)).meta["view"]
+    assert resolve_model(str(ckpt), max_side=64).identity["view"] != resolve_model(str(ckpt)).identity["view"]
     whole = save_checkpoint(net, tmp_path / "w.safetensors", spec_name="tiny-student", info={"view": {"name": "whole"}})
     for args, words in ((["-w", whole, "--max-side", "256"], "native and multiscale views only"),
                         (["-w", ckpt, "--max-side", "32"], "under the crop size")):

@@ -23,8 +23,7 @@ from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.evaluate.metrics import aggregate, evaluate_split
 from dpiqa_cli.evaluate.mos import mos_split
 from dpiqa_cli.evaluate.report import require_evaluated, write_report
-from dpiqa_cli.models.checkpoint_config import read_config, read_json_config
-from dpiqa_cli.models.registry import get_spec
+from dpiqa_cli.models.resolve import resolve_model
 from dpiqa_cli.scoring.pipeline import score_paths
 
 SPLITS = ("checkpoint", "seeds", "official", "all")
@@ -44,22 +43,13 @@ def parse_seeds(text) -> list[int]:
 
 
 def model_info(model: str | None, weights) -> dict:
-    """The checkpoint, its training dataset and its config (the network is not loaded); config None: random
-    weights, nothing was trained."""
-    path = Path(weights) if weights else None
-    if path is None and model is not None and Path(model).suffix.lower() == ".onnx":
-        from dpiqa_cli.scoring.onnx_graph import ONNX_FORMAT
-
-        config = read_json_config(Path(model).with_suffix(".json"), ONNX_FORMAT, required=False)
-        return {"checkpoint": str(model), "trained_on": config.get("dataset"), "config": config}
-    if path is None and model is not None and Path(model).suffix in {".safetensors", ".json"}:
-        path = Path(model)
+    """The checkpoint (or graph), its training dataset and its config (the network is not loaded); config
+    None: random weights, nothing was trained."""
+    resolved = resolve_model(model, weights)
+    path = resolved.graph or resolved.checkpoint
     if path is None:
-        path = get_spec(model or "student").default_weights
-    if path is None or not Path(path).is_file():
         return {"checkpoint": None, "trained_on": "random weights (no checkpoint)", "config": None}
-    config = read_config(path)[1]
-    return {"checkpoint": str(path), "trained_on": config.get("dataset"), "config": config}
+    return {"checkpoint": str(path), "trained_on": resolved.config.get("dataset"), "config": resolved.config}
 
 
 def make_splits(df: pd.DataFrame, dataset: str, split: str, seeds, guard: HeldOut | None = None) -> list[dict]:

@@ -27,8 +27,10 @@ from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.checkpoint import LoadedModel, load_model
 from dpiqa_cli.models.registry import get_spec
 from dpiqa_cli.device import usable_cpus
-from dpiqa_cli.scoring.graph_cache import checkpoint_file, pick_runtime
-from dpiqa_cli.scoring.pipeline import make_runner, score_paths
+from dpiqa_cli.models.resolve import resolve_model
+from dpiqa_cli.scoring.backend import make_runner
+from dpiqa_cli.scoring.graph_cache import pick_runtime
+from dpiqa_cli.scoring.pipeline import score_paths
 from dpiqa_cli.scoring.torch_runner import TorchRunner
 
 
@@ -144,7 +146,7 @@ def run_speed_bench(models=("student-lite0",), batch_sizes=(8,), precisions=("au
             size = int(loaded.config.get("input_size") or loaded.spec.input_size)
             diff = draft_difference(big_jpegs, size)
             plain = copy.deepcopy(loaded.model).to(dev)  # the naive loop's model: as loaded, NCHW, fp32
-            ckpt = checkpoint_file(name, None) if weights == "checkpoint" else None
+            ckpt = resolve_model(name).checkpoint if weights == "checkpoint" else None
             for prec_in in precisions:
                 prec = resolve_precision(prec_in, dev)
                 picked = pick_runtime(runtime, dev, prec, compile, ckpt)
@@ -152,7 +154,7 @@ def run_speed_bench(models=("student-lite0",), batch_sizes=(8,), precisions=("au
                     runner = TorchRunner(loaded, dev, prec, compile=compile)
                     e2e = {"model": loaded, "runtime": "torch", "compile": compile}
                 else:  # the exported graph `dpiqa score` would run; the end-to-end run names the model, as score
-                    runner = make_runner(name, device=dev, precision=prec, runtime=picked, quiet=True)
+                    runner = make_runner(resolve_model(name), device=dev, precision=prec, runtime=picked, quiet=True)
                     e2e = {"model": name, "runtime": picked}
                 for bs in batch_sizes:
                     row = _one(runner, e2e, plain, paths, bs, dev, workers, min_time_s, naive_images, rounds)

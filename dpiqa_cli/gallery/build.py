@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dpiqa_cli import __version__
+from dpiqa_cli.version import __version__
 from dpiqa_cli.atomic import write_text
 from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS
 from dpiqa_cli.errors import DpiqaError

@@ -13,7 +13,7 @@ import json
 import re
 from importlib import resources
 
-from dpiqa_cli import __version__
+from dpiqa_cli.version import __version__
 
 _MARKER = re.compile(r"@(CSP|VERSION|TITLE|STYLE|SCRIPT|DATA)@")
 

@@ -15,12 +15,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from dpiqa_cli import __version__
+from dpiqa_cli.version import __version__
 from dpiqa_cli.atomic import write_json, write_via
 from dpiqa_cli.data.views import View, view_from_config
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.checkpoint_config import FORMAT, config_path, read_config, sha256_file
-from dpiqa_cli.models.registry import ModelSpec, check_compatible, checkpoint_spec, get_spec
+from dpiqa_cli.models.registry import ModelSpec, checkpoint_spec, get_spec
+from dpiqa_cli.models.resolve import resolve_model
 
 
 @dataclass
@@ -39,11 +40,11 @@ class LoadedModel:
 
     @property
     def lower_better(self) -> bool:
-        return self.spec.lower_better
+        return resolve_model(self).lower_better
 
     @property
     def score_range(self) -> tuple[float, float]:
-        return self.spec.score_range
+        return resolve_model(self).score_range
 
 
 def save_checkpoint(model: nn.Module, path: str | Path, *, spec_name: str | None = None, info: dict | None = None,
@@ -124,28 +125,23 @@ def average_checkpoints(paths: list[str | Path]) -> tuple[nn.Module, dict]:
 
 def load_model(model: str | None = None, weights: str | Path | None = None,
                device: str | torch.device = "cpu") -> LoadedModel:
-    """A registry name, a checkpoint path, or --weights (whose own config names the architecture; a --model
-    beside it must agree) -> a ready, eval-mode model. No name and no weights: the default scorer."""
-    if weights is None and model is not None and Path(model).suffix in {".safetensors", ".json"}:
-        model, weights = None, model
-    if weights is not None:
-        net, config = load_checkpoint(weights, device)
-        if model is not None:
-            check_compatible(model, weights, config)
+    """What `resolve_model` names (registry name, checkpoint, --weights; no name: the default scorer) as a
+    ready, eval-mode torch model."""
+    return load_resolved(resolve_model(model, weights), device)
+
+
+def load_resolved(resolved, device: str | torch.device = "cpu") -> LoadedModel:
+    """A `ResolvedModel` as a ready, eval-mode torch model."""
+    if resolved.loaded is not None:
+        return resolved.loaded
+    if resolved.graph is not None:
+        raise DpiqaError(f"{resolved.graph} is an ONNX graph; a torch model needs a checkpoint (.safetensors)")
+    resolved.require_weights()
+    if resolved.checkpoint is not None:
+        net, config = load_checkpoint(resolved.checkpoint, device)
         return LoadedModel(net, checkpoint_spec(config), config)
-    spec = get_spec(model or "student")
-    if spec.default_weights is not None:
-        if not spec.default_weights.is_file():
-            raise DpiqaError(f"bundled checkpoint missing: {spec.default_weights} (reinstall dpiqa, set "
-                             "$DPIQA_WEIGHTS_DIR, or pass --weights)")
-        net, config = load_checkpoint(spec.default_weights, device)
-        return LoadedModel(net, checkpoint_spec(config), config)
-    if spec.name.startswith("tiny-"):
-        with torch.random.fork_rng(devices=[]):  # the same random weights in every process
-            torch.manual_seed(0)
-            net = spec.build()
-        config = {"format": FORMAT, "model": spec.name, "kind": spec.kind, "arch": net.dpiqa_arch,
-                  "input_size": spec.input_size, "feat_size": spec.feat_size, "mos_scale": None,
-                  "dataset": None, "random_weights": True}
-        return LoadedModel(net.to(device).eval(), spec, config)
-    raise DpiqaError(f"no weights for {spec.name!r}: {spec.weights_hint}; then pass --weights CKPT")
+    spec = resolved.spec  # a random `tiny-*` entry
+    with torch.random.fork_rng(devices=[]):  # the same random weights in every process
+        torch.manual_seed(0)
+        net = spec.build()
+    return LoadedModel(net.to(device).eval(), spec, resolved.config)

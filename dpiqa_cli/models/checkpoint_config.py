@@ -10,6 +10,7 @@ from pathlib import Path
 from dpiqa_cli.errors import DpiqaError
 
 FORMAT = "dpiqa-checkpoint/1"
+ONNX_FORMAT = "dpiqa-onnx/1"  # the .json beside a graph `dpiqa export` writes
 # Training labels that are not human opinion scores: `dpiqa synth`'s MS-SSIM labels (the bundled model's).
 SYNTHETIC_LABELS = {"synth"}
 

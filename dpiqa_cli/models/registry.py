@@ -35,9 +35,7 @@ class ModelSpec:
     feat_size: int
     description: str
     weights: str | None = None  # file name of a bundled checkpoint, None: random or --weights
-    weights_hint: str = ""  # where real weights come from
-    lower_better: bool = False  # higher is better for every entry (scores in [0, 1])
-    score_range: tuple[float, float] = (0.0, 1.0)
+    weights_hint: str = ""  # where real weights come from (score direction and range: `models.resolve`)
 
     @property
     def arch_name(self) -> str:

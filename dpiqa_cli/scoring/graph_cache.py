@@ -24,13 +24,13 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import NamedTuple
 
-from dpiqa_cli import __version__
+from dpiqa_cli.version import __version__
 from dpiqa_cli.device import device_type
 from dpiqa_cli.data.views import view_from_config
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.extras import require
 from dpiqa_cli.models.checkpoint_config import read_config, read_json_config, sha256_file
-from dpiqa_cli.models.registry import check_compatible, get_spec, list_specs
+from dpiqa_cli.models.registry import list_specs
 from dpiqa_cli.scoring.onnx_graph import ONNX_FORMAT, export_onnx
 from dpiqa_cli.scoring.openvino_runner import openvino_version as _openvino_version
 
@@ -57,20 +57,6 @@ def _ort_version() -> str | None:
     except ImportError:
         return None
     return onnxruntime.__version__
-
-
-def checkpoint_file(model, weights) -> Path | None:
-    """The .safetensors file a registry name or checkpoint path scores with; None for weightless entries
-    (random `tiny-*` models) and foreign inputs, which stay on torch."""
-    if weights is not None:
-        path, config = read_config(weights)
-        if model is not None:
-            check_compatible(str(model), weights, config)
-        return path
-    if model is not None and Path(str(model)).suffix in {".safetensors", ".json"}:
-        return read_config(model)[0]
-    spec = get_spec(str(model) if model else "student")
-    return spec.default_weights if spec.kind == "student" else None
 
 
 def _torch_version() -> str | None:

@@ -17,10 +17,9 @@ from dpiqa_cli.atomic import write_json, write_via
 from dpiqa_cli.data.views import view_from_config
 from dpiqa_cli.device import device_type
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.models.checkpoint_config import FORMAT, read_json_config, sha256_file
+from dpiqa_cli.models.checkpoint_config import FORMAT, ONNX_FORMAT, read_json_config, sha256_file
 from dpiqa_cli.scoring.runner import Runner
 
-ONNX_FORMAT = "dpiqa-onnx/1"
 DEFAULT_SIZE = 512  # the authors' demo graph: 512 x 512
 
 
@@ -116,7 +115,7 @@ def _providers(device) -> list[str]:
 class OnnxRunner(Runner):
     runtime = "onnxruntime"
 
-    def __init__(self, path: Path, device, threads: int | None = None, name: str | None = None):
+    def __init__(self, path: Path, device, threads: int | None = None, name: str | None = None, view=None):
         try:
             import onnxruntime as ort
         except ImportError:
@@ -133,12 +132,12 @@ class OnnxRunner(Runner):
             raise DpiqaError(f"{path} is not a loadable ONNX model: {str(exc).splitlines()[0][:300]}") from None
         config = read_json_config(path.with_suffix(".json"), ONNX_FORMAT, required=False)  # foreign graphs: none
         size, self.fixed_batch = self._check_signature(path, config)
-        view = view_from_config(config, size)
+        view = view or view_from_config(config, size)
+        if view.size != size:
+            raise DpiqaError(f"{path.name}: graph input is {size} px but the model's view cuts {view.size} px crops")
         # CPU: batch 2, as torch (per-crop speed measured flat from 1 to 8; the arena grows with the batch)
         batch = 8 if device_type(device) == "cuda" else 2
         super().__init__(name or path.name, view, config.get("mos_scale"), batch,
-                         {"model": str(path.resolve()), "sha256": config.get("sha256"), "input_size": size,
-                          "view": view.describe(), "calibration": config.get("calibration")},
                          calibration=config.get("calibration"))
 
     def _check_signature(self, path: Path, config: dict) -> tuple[int, int | None]:

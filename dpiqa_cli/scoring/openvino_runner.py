@@ -34,14 +34,14 @@ def openvino_version() -> str | None:
 class OpenVinoRunner(Runner):
     runtime = "openvino"
 
-    def __init__(self, path: Path, threads: int | None = None, name: str | None = None):
+    def __init__(self, path: Path, threads: int | None = None, name: str | None = None, view=None):
         try:
             import openvino as ov
         except ImportError:
             raise DpiqaError("--runtime openvino needs OpenVINO (`pip install openvino`)") from None
         config = read_json_config(path.with_suffix(".json"), ONNX_FORMAT)
         size = int(config["input_size"])
-        view = view_from_config(config, size)
+        view = view or view_from_config(config, size)
         threads = threads or usable_cpus()
         core = ov.Core()
         try:
@@ -67,8 +67,6 @@ class OpenVinoRunner(Runner):
         self._out: np.ndarray = np.empty(0, np.float32)
         # A batch waits for its last crop: a few crops per stream keep every stream busy to the end.
         super().__init__(name or path.name, view, config.get("mos_scale"), 2 * self.requests,
-                         {"model": str(path.resolve()), "sha256": config.get("sha256"), "input_size": size,
-                          "view": view.describe(), "calibration": config.get("calibration")},
                          calibration=config.get("calibration"))
 
     def set_batch(self, images: int) -> None:

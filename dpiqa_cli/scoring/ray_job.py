@@ -20,23 +20,23 @@ import io
 import logging
 import os
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from dpiqa_cli.data.discover import unique_paths
-from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS
 from dpiqa_cli.data.views import View
 from dpiqa_cli.device import resolve_device, resolve_precision
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.progress import Progress
+from dpiqa_cli.models.resolve import ResolvedModel
 from dpiqa_cli.scoring import pipeline
+from dpiqa_cli.scoring.backend import prepare_runner
 from dpiqa_cli.scoring.decode import Batch, Decoded, collate, decode_item
+from dpiqa_cli.scoring.graph_cache import cached_graph, pick_runtime
+from dpiqa_cli.scoring.options import ScoreOptions
 from dpiqa_cli.scoring.parquet_parts import PartsStore
-from dpiqa_cli.scoring.pipeline import make_runner, prepare_runner
-from dpiqa_cli.scoring.writer import SIDE_COLS, ResultWriter, relative_inputs
+from dpiqa_cli.scoring.result_loop import run_loop
+from dpiqa_cli.scoring.writer import SIDE_COLS, ResultRow, ResultWriter
 
 try:
     import pyarrow as pa
@@ -93,18 +93,15 @@ def result_table(paths: list[str], batch: Batch, scores) -> pa.Table:
                      "error": pa.array(error, pa.string())})
 
 
-class Scorer:
+class ScoringActor:
     """The Ray actor: one runner, loaded once; scores a batch of rows (decoding them first if needed)."""
 
-    def __init__(self, model, weights, device: str, precision: str, compile: bool, batch_size: int | None,
-                 max_pixels: int | None, threads: int | None, exit_hook: str | None = None, runtime: str = "auto",
-                 max_side: int | None = None):
-        if threads:
-            torch.set_num_threads(threads)
-        dev = resolve_device(device)
-        self.runner, _ = prepare_runner(model, weights, dev, resolve_precision(precision, dev), compile, batch_size,
-                                        runtime=runtime, threads=threads, quiet=True, max_side=max_side)
-        self.max_pixels, self.exit_hook, self.calls = max_pixels, exit_hook, 0
+    def __init__(self, options: ScoreOptions, exit_hook: str | None = None):
+        if options.threads:
+            torch.set_num_threads(options.threads)
+        dev = resolve_device(options.device)
+        self.runner, _ = prepare_runner(options.resolve(), options, dev)
+        self.max_pixels, self.exit_hook, self.calls = options.max_pixels, exit_hook, 0
 
     def _maybe_exit(self) -> None:
         if not self.exit_hook:
@@ -148,66 +145,59 @@ class Plan:
         return f"{self.actors} actor(s) on {self.device}" + (", decoding in CPU tasks" if self.decode_in_tasks else "")
 
 
-def plan_job(model=None, weights=None, device: str = "auto", precision: str = "auto", batch_size: int | None = None,
-             max_pixels: int | None = DEFAULT_MAX_PIXELS, compile: bool = False, actors: int | None = None,
-             cpus_per_actor: int = 1, rows_per_batch: int | None = None, decode_in_tasks: bool | None = None,
-             view: View | None = None, spare_cpus: int = 0, runtime: str = "auto", max_side: int | None = None) -> Plan:
+def plan_job(options: ScoreOptions, view: View, actors: int | None = None, cpus_per_actor: int = 1,
+             rows_per_batch: int | None = None, decode_in_tasks: bool | None = None, spare_cpus: int = 0) -> Plan:
     """Resources from the connected cluster: a GPU per actor when the cluster has GPUs (and --device allows),
     else `cpus_per_actor` CPUs per actor; `spare_cpus` are left for upstream read tasks."""
-    if batch_size is not None and batch_size < 1:
-        raise DpiqaError("--batch-size must be at least 1")
     if cpus_per_actor < 1 or (actors is not None and actors < 1):
         raise DpiqaError("Ray actors need at least 1 CPU each, and there must be at least 1 actor")
     res = ray.cluster_resources()
     gpus, cpus = int(res.get("GPU", 0)), int(res.get("CPU", 0))
-    dev = (device or "auto").lower()
+    dev = (options.device or "auto").lower()
     if dev.startswith("cuda") and not gpus:
-        raise DpiqaError(f"--device {device}: the Ray cluster has no GPUs")
+        raise DpiqaError(f"--device {options.device}: the Ray cluster has no GPUs")
     use_gpu = gpus > 0 and (dev == "auto" or dev.startswith("cuda"))
     actor_dev = "cuda" if use_gpu else ("cpu" if dev == "auto" else dev)  # each actor sees its own GPU as cuda:0
-    prec = resolve_precision(precision, torch.device(actor_dev))
+    prec = resolve_precision(options.precision, torch.device(actor_dev))
     decode_in_tasks = use_gpu if decode_in_tasks is None else decode_in_tasks
     if use_gpu:  # a CPU each for the actors' Python, unless the decoding tasks would have none left
         n, num_cpus, num_gpus, threads = actors or gpus, 1 if cpus > gpus else 0, 1, None
     else:
         free = cpus - spare_cpus - (1 if decode_in_tasks else 0)
         n, num_cpus, num_gpus, threads = actors or max(1, free // cpus_per_actor), cpus_per_actor, 0, cpus_per_actor
-    rows = max(rows_per_batch or (128 if use_gpu else 16), batch_size or 1)
-    if view is None:
-        view = make_runner(model, weights, runtime="torch", max_side=max_side).view
-    args = dict(model=model, weights=weights, device=actor_dev, precision=prec, compile=compile,
-                batch_size=batch_size, max_pixels=max_pixels, threads=threads, exit_hook=os.environ.get(EXIT_HOOK),
-                runtime=runtime, max_side=max_side)
+    rows = max(rows_per_batch or (128 if use_gpu else 16), options.batch_size or 1)
+    actor = replace(options, device=actor_dev, precision=prec, threads=threads, out=None, resume=False, progress=False)
+    args = dict(options=actor, exit_hook=os.environ.get(EXIT_HOOK))
     return Plan(args, view, n, num_cpus, num_gpus, rows, decode_in_tasks, actor_dev, prec)
 
 
 def apply_plan(ds: ray.data.Dataset, plan: Plan) -> ray.data.Dataset:
-    max_pixels = plan.scorer_args["max_pixels"]
+    max_pixels = plan.scorer_args["options"].max_pixels
     if plan.decode_in_tasks:
         ds = ds.map_batches(_decode_task, fn_kwargs=dict(view=plan.view, max_pixels=max_pixels), batch_size=plan.rows,
                             batch_format="pyarrow", num_cpus=1)
-    return ds.map_batches(Scorer, fn_constructor_kwargs=plan.scorer_args, batch_size=plan.rows, batch_format="pyarrow",
-                          compute=ray.data.ActorPoolStrategy(size=plan.actors), num_cpus=plan.num_cpus,
-                          num_gpus=plan.num_gpus)
+    return ds.map_batches(ScoringActor, fn_constructor_kwargs=plan.scorer_args, batch_size=plan.rows,
+                          batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=plan.actors),
+                          num_cpus=plan.num_cpus, num_gpus=plan.num_gpus)
 
 
-def score_dataset(ds: ray.data.Dataset, model=None, weights=None, device: str = "auto", precision: str = "auto",
-                  batch_size: int | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS, compile: bool = False,
-                  actors: int | None = None, cpus_per_actor: int = 1, rows_per_batch: int | None = None,
-                  decode_in_tasks: bool | None = None, runtime: str = "auto",
-                  max_side: int | None = None) -> ray.data.Dataset:
+def score_dataset(ds: ray.data.Dataset, options: ScoreOptions | None = None, *, actors: int | None = None,
+                  cpus_per_actor: int = 1, rows_per_batch: int | None = None, decode_in_tasks: bool | None = None,
+                  **changes) -> ray.data.Dataset:
     """A Dataset of `path` (+ optional `bytes`) rows -> one of `path, score, width, height, error` rows (lazy,
-    like any Ray Dataset). Decoding, view and model are those of `dpiqa score`, so a file gets the same score
-    on both paths. Needs a connected Ray (`ray.init(...)`). A Dataset still to be read from storage gets one
-    CPU left free for its read tasks."""
+    like any Ray Dataset). Decoding, view and model are those of `dpiqa score` (`options`, or keyword
+    arguments replacing its fields), so a file gets the same score on both paths. Needs a connected Ray
+    (`ray.init(...)`). A Dataset still to be read from storage gets one CPU left free for its read tasks."""
+    opts = ScoreOptions.of(options, **changes)
     if not ray.is_initialized():
         ray.init()
     cols = ds.columns(fetch_if_missing=False)
     if cols is not None and "path" not in cols:
         raise DpiqaError(f"score_dataset needs a `path` column (and optionally `bytes`), not {cols}")
+    resolved = opts.resolve()
+    resolved.require_weights()
     spare = 0 if isinstance(ds, MaterializedDataset) else 1
-    plan = plan_job(model, weights, device, precision, batch_size, max_pixels, compile, actors, cpus_per_actor,
-                    rows_per_batch, decode_in_tasks, spare_cpus=spare, runtime=runtime, max_side=max_side)
+    plan = plan_job(opts, resolved.view, actors, cpus_per_actor, rows_per_batch, decode_in_tasks, spare_cpus=spare)
     return apply_plan(ds, plan)
 
 
@@ -232,65 +222,65 @@ def _own_progress() -> None:
     logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
 
 
-def score_ray(paths, address: str | None = None, model=None, weights=None, device: str = "auto",
-              precision: str = "auto", batch_size: int | None = None, workers: int | None = None,
-              max_pixels: int | None = DEFAULT_MAX_PIXELS, compile: bool = False, out: str | Path | None = None,
-              resume: bool = False, progress: bool = True, flush_every: int = 4, runtime: str = "auto",
-              max_side: int | None = None, **plan_opts):
-    """`score_paths` on a Ray cluster: the same ranked DataFrame, attrs, outputs and --resume; the store is
-    `<stem>.parts/` (Parquet partitions, see `scoring.parquet_parts`). `address` as for `ray.init` (None: RAY_ADDRESS
-    or the cluster `ray start` made here, else a new local Ray; `local`, `auto`, `HOST:PORT`, `ray://...`);
-    `plan_opts`: actors, cpus_per_actor, rows_per_batch, decode_in_tasks (see `plan_job`)."""
-    t0 = time.perf_counter()
-    if workers is not None:
-        raise DpiqaError("--workers does not apply with --ray: the Ray actors (or tasks, on GPUs) decode")
-    out = Path(out) if out is not None else None
-    writer = ResultWriter(out, resume, store=PartsStore(out, flush_every) if out is not None else None)
-    local = make_runner(model, weights, runtime=runtime, quiet=not progress, max_side=max_side)  # identity and view
-    relative = relative_inputs(paths)
-    paths = unique_paths(paths)
-    todo = writer.open(dict(local.meta, max_pixels=max_pixels), paths)
-    view, mos_scale, export_s = local.view, local.mos_scale, local.export_s
-    del local
-    own = connect(address) if todo else False
-    bar = Progress(len(todo), "processed", unit="file", enabled=progress)  # failed files count too
-    plan, t_loop, t_first = None, time.perf_counter(), None
-    try:
-        if todo:
-            plan = plan_job(model, weights, device, precision, batch_size, max_pixels, compile, view=view,
-                            runtime=runtime, max_side=max_side, **plan_opts)
-            _own_progress()
-            blocks = [pa.table({"path": pa.array(todo[i:i + plan.rows], pa.string())})
-                      for i in range(0, len(todo), plan.rows)]
-            t_loop = time.perf_counter()
-            for t in apply_plan(ray.data.from_arrow(blocks), plan).iter_batches(batch_size=None,
+class RayFeed:
+    """Rows from Ray actors: the driver only resolves the model and plans; the actors load and score it."""
+
+    def __init__(self, opts: ScoreOptions, resolved: ResolvedModel, address: str | None, plan_opts: dict):
+        self.opts, self.resolved, self.address, self.plan_opts = opts, resolved, address, plan_opts
+        self.own, self.plan, self.export_s = False, None, 0.0
+        ckpt = resolved.checkpoint  # a CPU actor runs its graph: export it once here, not once per actor
+        if pick_runtime(opts.runtime, "cpu", "fp32", False, ckpt) != "torch":
+            self.export_s = cached_graph(ckpt, quiet=not opts.progress)[1]
+
+    def start(self, todo: list[str]) -> None:
+        self.own = connect(self.address) if todo else False
+
+    def rows(self, todo: list[str]):
+        if not todo:
+            return
+        self.plan = plan_job(self.opts, self.resolved.view, **self.plan_opts)
+        _own_progress()
+        blocks = [pa.table({"path": pa.array(todo[i:i + self.plan.rows], pa.string())})
+                  for i in range(0, len(todo), self.plan.rows)]
+        for t in apply_plan(ray.data.from_arrow(blocks), self.plan).iter_batches(batch_size=None,
                                                                                batch_format="pyarrow"):
-                rows = list(zip(*(t.column(c).to_pylist() for c in SIDE_COLS)))
-                t_first = t_first or time.perf_counter()  # the actors are up: start-up ends here
-                writer.add(rows)
-                bar.update(len(rows), failed=len(writer.failed))
-    except BaseException as exc:  # Ctrl-C, a lost cluster, retries used up: keep what was scored
-        bar.close()
-        writer.stopped(exc, out)
-        raise
-    finally:
-        if own:
+            yield [ResultRow(*r) for r in zip(*(t.column(c).to_pylist() for c in SIDE_COLS))]
+
+    def failure(self, exc: BaseException) -> BaseException | None:
+        return None
+
+    def close(self) -> None:
+        if self.own:
             ray.shutdown()
-    bar.close()
-    loop_s = time.perf_counter() - t_loop
-    n_new = len(writer.scored) - writer.resumed
-    df, failed = writer.finish(paths, mos_scale, relative)
-    df.attrs["errors"] = failed
-    df.attrs["summary"] = dict(scored=len(df), failed=len(failed), resumed=len(df) - n_new, new=n_new,
-                               images_per_s=n_new / loop_s if loop_s > 0 and todo else 0.0, loop_s=loop_s,
-                               export_s=export_s,
-                               wall_s=time.perf_counter() - t0, device=plan.device if plan else device,
-                               precision=plan.precision if plan else precision, batch_size=batch_size,
-                               actors=plan.actors if plan else 0, ray=plan.describe() if plan else "",
-                               first_result_s=(t_first - t_loop) if t_first else 0.0)
-    return df
+            self.own = False
+
+    def summary(self) -> dict:
+        plan = self.plan
+        return dict(export_s=self.export_s, device=plan.device if plan else self.opts.device,
+                    precision=plan.precision if plan else self.opts.precision, batch_size=self.opts.batch_size,
+                    actors=plan.actors if plan else 0, ray=plan.describe() if plan else "")
 
 
-def score_command(inputs, *, address: str | None, **kw) -> int:
+def score_ray(paths, options: ScoreOptions | None = None, *, address: str | None = None,
+              actors: int | None = None, cpus_per_actor: int = 1, rows_per_batch: int | None = None,
+              decode_in_tasks: bool | None = None, **changes):
+    """`score_paths` on a Ray cluster: the same ranked DataFrame, attrs, outputs and --resume; the store is
+    `<stem>.parts/` (Parquet partitions, see `scoring.parquet_parts`). `address` as for `ray.init` (None:
+    RAY_ADDRESS or the cluster `ray start` made here, else a new local Ray; `local`, `auto`, `HOST:PORT`,
+    `ray://...`); actors, cpus_per_actor, rows_per_batch, decode_in_tasks: see `plan_job`."""
+    t0 = time.perf_counter()
+    opts = ScoreOptions.of(options, **changes)
+    if opts.workers is not None:
+        raise DpiqaError("--workers does not apply with --ray: the Ray actors (or tasks, on GPUs) decode")
+    out = opts.out
+    writer = ResultWriter(out, opts.resume, store=PartsStore(out, opts.flush_every) if out is not None else None)
+    resolved = opts.resolve()
+    resolved.require_weights()
+    feed = RayFeed(opts, resolved, address, dict(actors=actors, cpus_per_actor=cpus_per_actor,
+                                                 rows_per_batch=rows_per_batch, decode_in_tasks=decode_in_tasks))
+    return run_loop(writer, paths, feed, resolved.identity, resolved.mos_scale, opts, t0)
+
+
+def score_command(inputs, options: ScoreOptions, *, address: str | None, **kw) -> int:
     """`dpiqa score --ray ADDRESS`: the CLI's one call, as `pipeline.score_command` with the Ray scorer."""
-    return pipeline.score_command(inputs, scorer=functools.partial(score_ray, address=address), **kw)
+    return pipeline.score_command(inputs, options, scorer=functools.partial(score_ray, address=address), **kw)

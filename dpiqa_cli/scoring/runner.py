@@ -5,7 +5,7 @@ process) or torch tensors (from DataLoader worker processes); this base needs ne
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -24,7 +24,6 @@ class Runner(ABC):
     view: View
     mos_scale: dict | None
     default_batch: int
-    meta: dict = field(default_factory=dict)  # identifies the model in resume metadata
     precision: str = "fp32"
     chunk: int | None = None  # crops per forward pass (fixed, so a score never depends on its batch mates)
     calibration: dict | None = None  # a checkpoint's monotone map of image scores into (0, 1), see `calibrate`
@@ -37,15 +36,6 @@ class Runner(ABC):
     @abstractmethod
     def __call__(self, x) -> np.ndarray:  # N x 3 x S x S uint8 crops (numpy or torch) -> N scores
         """Each backend (torch, ONNX Runtime, OpenVINO) scores a batch of crops."""
-
-    def limit(self, max_side: int) -> None:
-        """Score with another finest working scale (`dpiqa score --max-side`); the model scores crops of its
-        own size whatever the limit, so only the cutting changes."""
-        if self.view.name not in ("native", "multiscale"):
-            raise DpiqaError(f"--max-side applies to the native and multiscale views only; {self.name} uses the "
-                             f"{self.view.name} view")
-        self.view = replace(self.view, max_side=max_side)  # checks the limit
-        self.meta = {**self.meta, "view": self.view.describe()}  # a resumed run must use the same limit
 
     def set_batch(self, images: int) -> None:
         """Forward passes of `images` images' crops (one crop each where their number depends on the image)."""

@@ -15,16 +15,13 @@ log = logging.getLogger(__name__)
 class TorchRunner(Runner):
     runtime = "torch"
 
-    def __init__(self, loaded, device, precision: str, compile: bool = False, name: str = ""):
+    def __init__(self, loaded, device, precision: str, compile: bool = False, name: str = "", view=None):
         device = torch.device(device)
         spec, config = loaded.spec, loaded.config
         big = spec.kind == "teacher"
         # CPU: small batches measured fastest at 512 px (activations stay in cache; BENCHMARKS.md)
         default = (16 if big else 64) if device.type == "cuda" else (1 if big else 2)
-        view = loaded.view
-        super().__init__(name or spec.name, view, config.get("mos_scale"), default,
-                         {"model": name or spec.name, "sha256": config.get("sha256"), "input_size": view.size,
-                          "view": view.describe(), "calibration": config.get("calibration")}, precision,
+        super().__init__(name or spec.name, view or loaded.view, config.get("mos_scale"), default, precision,
                          calibration=config.get("calibration"))
         self.device, self.dtype = device, torch_dtype(precision)
         # channels_last: faster with cuDNN, and measured 1.6-2x faster with oneDNN on the CPU too (BENCHMARKS.md)

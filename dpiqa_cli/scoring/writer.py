@@ -16,6 +16,7 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -25,6 +26,16 @@ from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.checkpoint_config import is_mos_scale
 
 SIDE_COLS = ["path", "score", "width", "height", "error"]
+
+
+class ResultRow(NamedTuple):
+    """One file's result, as the stores keep it: its score and size, or why it failed (score None)."""
+
+    path: str
+    score: float | None
+    width: int
+    height: int
+    error: str | None
 FORMATS = {".csv", ".jsonl", ".parquet"}
 # Scores in the ranked file: 6 significant digits, far below what tells two photos apart and above the
 # last bits that differ between runtimes and thread counts. The sidecar keeps every bit, so a resumed run
@@ -75,7 +86,7 @@ class Sidecar:
             self.w.writerow(SIDE_COLS)
             self.sync()
 
-    def add(self, rows: list[tuple]) -> None:
+    def add(self, rows: list[ResultRow]) -> None:
         for path, score, w, h, err in rows:
             self.w.writerow([path, "" if score is None else repr(float(score)), w or "", h or "", err or ""])
         self.pending += 1
@@ -246,7 +257,7 @@ class SidecarStore:
         write_json(self.meta_file, meta)
         self.sidecar = Sidecar(self.path, self.flush_every, append=append)
 
-    def add(self, rows: list[tuple]) -> None:
+    def add(self, rows: list[ResultRow]) -> None:
         self.sidecar.add(rows)
 
     def close(self) -> None:
@@ -264,7 +275,7 @@ class ResultWriter:
     """One scoring run's results: resumable while running, one ranked file at the end.
 
     open(meta) checks the run's identity against an interrupted run's and returns what it already scored;
-    add(rows) appends a batch's rows (path, score or None, width, height, error or None) to the store;
+    add(rows) appends a batch's `ResultRow`s to the store;
     finish(paths) writes the ranked file and `<stem>.errors.csv`, each path exactly once, and then lets the
     store finish. Without `out` everything stays in memory.
     """
@@ -298,7 +309,7 @@ class ResultWriter:
         self.resumed = len(self.scored)
         return [p for p in paths if p not in done]
 
-    def add(self, rows: list[tuple]) -> None:
+    def add(self, rows: list[ResultRow]) -> None:
         for p, score, w, h, err in rows:
             merge_row(self.scored, self.failed, p, score, w, h, err)
         if self.store is not None:
