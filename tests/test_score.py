@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 from scoring_fixtures import write_photos
+from usage_checks import usage_error
 
 from dpiqa_cli.data.discover import discover
 from dpiqa_cli.data.images import decode_uint8
@@ -83,7 +84,7 @@ def test_parquet_without_pyarrow_is_one_line_before_any_work(photos, run_cli, tm
 
     monkeypatch.setattr(builtins, "__import__", no_pyarrow)
     code, _, err = run_cli("score", photos[0], "-m", "tiny-student", "-o", tmp_path / "s.parquet")
-    assert code == 2 and "pyarrow" in err and err.count("\n") == 1, err
+    usage_error(code, err, "pyarrow")
     assert not list(tmp_path.iterdir())
 
 
@@ -92,11 +93,14 @@ def test_exit_codes_and_bad_args(tmp_path, run_cli):
     code, _, err = run_cli("score", tmp_path / "junk.jpg", "-m", "tiny-student", "-j", "0")
     assert code == 4 and "not an image" in err  # nothing scored: apart from 2, a usage mistake
     code, _, err = run_cli("score", tmp_path, "-m", "tiny-student", "--precision", "fp8")
-    assert code == 2 and err.startswith("error: --precision")
+    assert usage_error(code, err).startswith("error: --precision")
     code, _, err = run_cli("score", tmp_path / "empty_dir_*", "-m", "tiny-student")
-    assert code == 2
+    # a `warning:` for the pattern that matched nothing, then the error
+    warning, line = err.splitlines()
+    assert code == 2 and warning.startswith("warning: no file matches") and "empty_dir_*" in warning, err
+    assert line.startswith("error: no images found"), err
     code, _, err = run_cli("score", tmp_path, "-m", "tiny-student", "-o", tmp_path / "x.txt")
-    assert code == 2 and ".csv, .jsonl or .parquet" in err
+    usage_error(code, err, ".csv, .jsonl or .parquet")
 
 
 def test_discovery(tmp_path):
@@ -230,9 +234,9 @@ def test_weights_alone_name_their_architecture(photos, run_cli, tmp_path):
     code, out, err = run_cli("score", files[0], "-w", teacher, "-j", "0", "-q")
     assert code == 0 and len(out.splitlines()) == 2, err
     code, _, err = run_cli("score", files[0], "-m", "tiny-student", "-w", teacher, "-j", "0")
-    assert code == 2 and err.count("\n") == 1 and "holds a teacher" in err and "drop --model" in err
+    usage_error(code, err, "holds a teacher", "drop --model")
     code, _, err = run_cli("score", files[0], "-m", "student", "-w", teacher, "-j", "0")  # the scorer's alias too
-    assert code == 2 and "holds a teacher" in err
+    usage_error(code, err, "holds a teacher")
 
 
 def test_speed_counts_scored_photos_and_states_a_first_export_apart(photos, run_cli, tmp_path, monkeypatch):
