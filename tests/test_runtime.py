@@ -192,7 +192,8 @@ def test_cached_cpu_scoring_runs_without_importing_torch(run_cli, tmp_path):
     import subprocess
     import sys
 
-    _score(run_cli, tmp_path / "warm.csv")  # an export (which needs torch), if any, happens here, once
+    # an export (which needs torch), if any, happens here, once
+    _score(run_cli, tmp_path / "warm.csv", target=EXAMPLES / "astronaut.jpg")
     probe = ("import atexit, sys\n"
              "atexit.register(lambda: print('torch imported:', 'torch' in sys.modules, file=sys.stderr))\n"
              "from dpiqa_cli.cli import main\n"
