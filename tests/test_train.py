@@ -56,18 +56,15 @@ def trained_teacher(blur_csv, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("teacher") / "run"
     with pytest.raises(SystemExit) as exc:
         main(["-q", "train-teacher", "-m", "tiny-teacher", "--dataset", "csv", "--root", str(blur_csv),
-              "--epochs", "8", "--batch-size", "16", "--lr", "3e-4", "--val-frac", "0.2", "--out", str(run)])
+              "--epochs", "3", "--batch-size", "16", "--lr", "3e-4", "--val-frac", "0.2", "--out", str(run)])
     assert exc.value.code == 0
     return run
 
 
 def test_tiny_teacher_learns(trained_teacher):
-    # The tiny teacher (random frozen VAE, no diffusion prior) plateaus near 0.7 on unseen scenes: best
-    # validation SRCC measured 0.72 / 0.64 / 0.67 for init seeds 0 / 1 / 2 with one synth label per
-    # condition, and 0.69 for seed 0 with per-image MS-SSIM labels, `dpiqa synth`'s default since (val SRCC
-    # 0.56 after epoch 1; mean training loss 0.43 in the first epoch, 0.05 in the last).
-    # Runs land within about 0.05 of that on either side, the CPU's float kernels moving them too.
-    # So: it must get better than its first epoch, by a margin, and end well above chance.
+    # The tiny teacher (random frozen VAE, no diffusion prior) learns within 3 epochs: val SRCC rises from
+    # about 0.56 after the first to about 0.68 (it plateaus near 0.7 by epoch 4) and the loss falls by 3-4x.
+    # So: better than its first epoch by a margin, well above chance, the loss at least halved.
     result = json.loads((trained_teacher / "result.json").read_text())
     log = pd.read_csv(trained_teacher / "log.csv")
     val = log[log["kind"] == "epoch"].set_index("epoch")["srcc"]
