@@ -57,15 +57,15 @@ def _wait_rows(proc, side, n, timeout=120):
         time.sleep(0.05)
 
 
-def test_sigkill_then_resume_scores_every_file_once(folder, tmp_path):
-    # every run is a subprocess with the same environment (threads included: a convolution's last bits
-    # depend on the thread count), as a user's interrupted and resumed runs would be
-    def run_cli(*args):
+def test_sigkill_then_resume_scores_every_file_once(folder, tmp_path, run_cli):
+    # every scoring run is a subprocess with the same environment (threads included: a convolution's last
+    # bits depend on the thread count), as a user's interrupted and resumed runs would be
+    def score(*args):
         r = run_sub(*args)
         return r.returncode, r.stdout, r.stderr
 
     ref = tmp_path / "ref.csv"
-    code, _, err = run_cli("score", folder, "-m", "tiny-student", "--device", "cpu", "-b", "2", "-j", "0", "-o", ref)
+    code, _, err = score("score", folder, "-m", "tiny-student", "--device", "cpu", "-b", "2", "-j", "0", "-o", ref)
     assert code == 0, err
 
     out = tmp_path / "out.csv"
@@ -78,11 +78,11 @@ def test_sigkill_then_resume_scores_every_file_once(folder, tmp_path):
     n_before = _data_rows(side)
     assert 8 <= n_before < 24
 
-    code, _, err = run_cli("score", folder, "-m", "tiny-student", "--device", "cpu", "-o", out)
+    code, _, err = run_cli("score", folder, "-m", "tiny-student", "--device", "cpu", "-o", out)  # refused before scoring
     usage_error(code, err, "--resume")  # an interrupted run is never silently overwritten
 
-    code, _, err = run_cli("score", folder, "-m", "tiny-student", "--device", "cpu", "-b", "2", "-j", "0", "-o", out,
-                           "--resume")
+    code, _, err = score("score", folder, "-m", "tiny-student", "--device", "cpu", "-b", "2", "-j", "0", "-o", out,
+                         "--resume")
     assert code == 0, err
     assert "from the earlier run" in err
     assert not side.exists() and not O.meta_path(out).exists()
