@@ -232,7 +232,8 @@ def _decode(path: str | os.PathLike | BinaryIO, max_pixels: int | None, draft_bo
     return _within_limit(max_pixels, lambda: _decode_once(path, max_pixels, draft_box, finish))
 
 
-def _decode_once(path: str | BinaryIO, max_pixels: int | None, draft_box, finish) -> tuple[Image.Image, tuple[int, int]]:
+def _decode_once(path: str | BinaryIO, max_pixels: int | None, draft_box,
+                 finish) -> tuple[Image.Image, tuple[int, int]]:
     img = _open_checked(path, max_pixels)
     try:
         with img:
