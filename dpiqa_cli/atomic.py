@@ -1,9 +1,10 @@
 """Atomic file writes: every output dpiqa writes goes through here, so a reader (or a resumed run) never
 sees a half-written file, whatever kills the writer.
 
-Write to a unique temporary file in the destination folder, fsync it, then rename it over the target
-(`os.replace` is atomic on POSIX and Windows within one file system). The temporary file is removed on
-any failure, Ctrl-C included.
+Write to a unique temporary file in the destination folder, fsync it, rename it over the target
+(`os.replace` is atomic on POSIX and Windows within one file system), then fsync the folder, so that the
+rename itself survives a power cut (POSIX; Windows cannot open a folder, and needs no such step). The
+temporary file is removed on any failure, Ctrl-C included.
 """
 from __future__ import annotations
 
@@ -31,9 +32,27 @@ def write_via(path: str | os.PathLike, writer: Callable[[str], Any]) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable. Where a folder cannot be opened (Windows) or fsynced (some network
+    file systems), the file is in place all the same, so that is no error."""
+    if os.name == "nt":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

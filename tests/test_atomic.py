@@ -32,3 +32,40 @@ def test_writers_create_folders_and_use_normal_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE((tmp_path / "c.csv").stat().st_mode) == 0o666 & ~mask
+
+
+def test_the_folder_is_fsynced_after_the_rename(tmp_path, monkeypatch):
+    import dpiqa_cli.atomic as atomic
+
+    events, fsync, replace = [], os.fsync, os.replace
+
+    def spy_fsync(fd):
+        events.append(("fsync", stat.S_ISDIR(os.fstat(fd).st_mode)))
+        fsync(fd)
+
+    def spy_replace(src, dst):
+        events.append(("replace", os.path.basename(dst)))
+        replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "fsync", spy_fsync)
+    monkeypatch.setattr(atomic.os, "replace", spy_replace)
+    write_text(tmp_path / "out.txt", "x")
+    if os.name == "nt":  # a folder cannot be opened there: the file alone is fsynced
+        assert events == [("fsync", False), ("replace", "out.txt")]
+    else:  # the file's data, the rename, then the folder that holds the new name
+        assert events == [("fsync", False), ("replace", "out.txt"), ("fsync", True)]
+
+
+def test_a_folder_that_cannot_be_fsynced_is_no_error(tmp_path, monkeypatch):
+    import dpiqa_cli.atomic as atomic
+
+    fsync = os.fsync
+
+    def no_dir_fsync(fd):
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(22, "Invalid argument")  # as some network file systems answer
+        fsync(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", no_dir_fsync)
+    write_text(tmp_path / "out.txt", "x")
+    assert (tmp_path / "out.txt").read_text() == "x"

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from usage_checks import usage_error
 
 from dpiqa_cli.evaluate.metrics import compute_metrics
 
@@ -89,11 +90,11 @@ def test_bench_scores_and_mos_files(run_cli, tmp_path):
 
 def test_bench_bad_input_exits_2(run_cli, tmp_path):
     code, _, err = run_cli("bench", "--dataset", "koniq", "--root", tmp_path, "--out", tmp_path / "b")
-    assert code == 2 and "koniq10k_distributions_sets.csv not found" in err
+    usage_error(code, err, "koniq10k_distributions_sets.csv not found")
     code, _, err = run_cli("bench", "--dataset", "koniq", "--root", tmp_path, "--seeds", "4-1")
-    assert code == 2 and "--seeds" in err
+    usage_error(code, err, "--seeds")
     code, _, err = run_cli("bench", "--split", "nope", "--dataset", "koniq", "--root", tmp_path)
-    assert code == 2 and "--split" in err
+    usage_error(code, err, "--split")
 
 
 def test_speed_bench_writes_its_table_and_json(run_cli, tmp_path):
@@ -109,9 +110,9 @@ def test_speed_bench_writes_its_table_and_json(run_cli, tmp_path):
     assert "scoring speed" in out
     assert all(r["runtime"] == "torch" for r in rows)  # random weights: nothing to export
     code, _, err = run_cli("bench", "--speed", "--speed-batch-sizes", "0", "--out", tmp_path)
-    assert code == 2 and "--speed-batch-sizes" in err
+    usage_error(code, err, "--speed-batch-sizes")
     code, _, err = run_cli("bench", "--speed", "--speed-models", "tiny-student", "--runtime", "onnx", "--out", tmp_path)
-    assert code == 2 and "--runtime onnx needs a student checkpoint" in err, err
+    usage_error(code, err, "--runtime onnx needs a student checkpoint")
 
 
 def test_speed_bench_times_what_score_runs_by_default(run_cli, tmp_path):

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from scoring_fixtures import PY, cli_env
 from scoring_fixtures import run_cli as run_sub
+from usage_checks import usage_error
 
 from dpiqa_cli.scoring import writer as O
 
@@ -56,15 +57,15 @@ def _wait_rows(proc, side, n, timeout=120):
         time.sleep(0.05)
 
 
-def test_sigkill_then_resume_scores_every_file_once(folder, tmp_path):
-    # every run is a subprocess with the same environment (threads included: a convolution's last bits
-    # depend on the thread count), as a user's interrupted and resumed runs would be
-    def run_cli(*args):
+def test_sigkill_then_resume_scores_every_file_once(folder, tmp_path, run_cli):
+    # every scoring run is a subprocess with the same environment (threads included: a convolution's last
+    # bits depend on the thread count), as a user's interrupted and resumed runs would be
+    def score(*args):
         r = run_sub(*args)
         return r.returncode, r.stdout, r.stderr
 
     ref = tmp_path / "ref.csv"
-    code, _, err = run_cli("score", folder, "-m", "tiny-student", "--device", "cpu", "-b", "2", "-j", "0", "-o", ref)
+    code, _, err = score("score", folder, "-m", "tiny-student", "--device", "cpu", "-b", "2", "-j", "0", "-o", ref)
     assert code == 0, err
 
     out = tmp_path / "out.csv"
@@ -77,11 +78,11 @@ def test_sigkill_then_resume_scores_every_file_once(folder, tmp_path):
     n_before = _data_rows(side)
     assert 8 <= n_before < 24
 
-    code, _, err = run_cli("score", folder, "-m", "tiny-student", "--device", "cpu", "-o", out)
-    assert code == 2 and "--resume" in err  # an interrupted run is never silently overwritten
+    code, _, err = run_cli("score", folder, "-m", "tiny-student", "--device", "cpu", "-o", out)  # refused before scoring
+    usage_error(code, err, "--resume")  # an interrupted run is never silently overwritten
 
-    code, _, err = run_cli("score", folder, "-m", "tiny-student", "--device", "cpu", "-b", "2", "-j", "0", "-o", out,
-                           "--resume")
+    code, _, err = score("score", folder, "-m", "tiny-student", "--device", "cpu", "-b", "2", "-j", "0", "-o", out,
+                         "--resume")
     assert code == 0, err
     assert "from the earlier run" in err
     assert not side.exists() and not O.meta_path(out).exists()
@@ -106,7 +107,7 @@ def test_resume_with_another_model_is_refused(folder, tmp_path, run_cli):
     O.write_meta(out, {"model": "tiny-student", "sha256": None, "input_size": 64, "view": "whole", "max_pixels": 1})
     O.sidecar_path(out).write_text(",".join(O.SIDE_COLS) + "\n")
     code, _, err = run_cli("score", folder, "-m", "tiny-student", "-o", out, "--resume")
-    assert code == 2 and "different max_pixels" in err
+    usage_error(code, err, "different max_pixels")
 
 
 def test_torn_last_line_is_dropped_and_appends_stay_aligned(tmp_path):

@@ -3,13 +3,13 @@ checkpoint, checked against the fp32 torch reference, and a cache that is rebuil
 broken or stale."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from usage_checks import usage_error
 
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.resolve import resolve_model
@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
-def _score(run_cli, out, *extra):
-    code, _, err = run_cli("score", EXAMPLES, "--device", "cpu", "-q", "-o", out, *extra)
+def _score(run_cli, out, *extra, target=EXAMPLES):
+    code, _, err = run_cli("score", target, "--device", "cpu", "-q", "-o", out, *extra)
     assert code == 0, err
     return pd.read_csv(out), err
 
@@ -31,21 +31,36 @@ def _auto_runtime() -> str:
     return "openvino" if openvino_version() else "onnxruntime"
 
 
-@pytest.mark.parametrize("runtime", ["auto", "onnx", "openvino"])
-def test_cpu_runtimes_rank_as_fp32_torch(run_cli, tmp_path, runtime):
+# README.md: the CPU runtimes give "the same ranking, with scores within ~1e-6 of torch's" (BENCHMARKS.md,
+# "CPU runtime", measured up to 1.3e-6 with the bundled model); 2e-6 is that promise with room for another
+# CPU's kernels, not a looser one.
+TORCH_TOLERANCE = 2e-6
+
+
+@pytest.fixture(scope="module")
+def torch_reference() -> pd.DataFrame:
+    """The examples' scores on the reference path, `--runtime torch --precision fp32`, computed once."""
+    from dpiqa_cli.scoring.pipeline import score_paths
+
+    return score_paths(sorted(map(str, EXAMPLES.glob("*.jpg"))), device="cpu", precision="fp32", progress=False,
+                       runtime="torch")
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "openvino"])  # the two that `auto` picks from
+def test_cpu_runtimes_score_as_fp32_torch(run_cli, tmp_path, runtime, torch_reference):
     from dpiqa_cli.scoring.pipeline import score_paths
 
     if runtime == "openvino":
         pytest.importorskip("openvino")  # a dependency on x86-64 only; elsewhere auto is ONNX Runtime
     new, _ = _score(run_cli, tmp_path / "new.csv", "--runtime", runtime)
-    ref, _ = _score(run_cli, tmp_path / "ref.csv", "--runtime", "torch", "--precision", "fp32")
+    ref = torch_reference
     assert len(new) == len(ref) == len(list(EXAMPLES.glob("*.jpg")))
     assert list(new["path"]) == list(ref["path"])  # the same ranking, every place
     merged = new.merge(ref, on="path", suffixes=("_new", "_ref"))
-    assert np.abs(merged["score_new"] - merged["score_ref"]).max() <= 5e-3
+    assert np.abs(merged["score_new"] - merged["score_ref"]).max() <= TORCH_TOLERANCE
     summary = score_paths(sorted(map(str, EXAMPLES.glob("*.jpg")))[:1], device="cpu", progress=False,
                           runtime=runtime).attrs["summary"]
-    assert summary["runtime"] == {"auto": _auto_runtime(), "onnx": "onnxruntime"}.get(runtime, runtime)
+    assert summary["runtime"] == {"onnx": "onnxruntime"}.get(runtime, runtime)
 
 
 def test_default_cpu_path_and_the_torch_reference_are_what_the_summary_says():
@@ -89,48 +104,29 @@ def test_auto_falls_back_to_onnxruntime_when_openvino_cannot_compile(run_cli, tm
     assert len(notes) == 1 and "unsupported CPU" in notes[0] and "ONNX Runtime instead" in notes[0], err
     pd.testing.assert_frame_equal(got, ref)
     code, _, err = run_cli("score", EXAMPLES, "--device", "cpu", "-q", "--runtime", "openvino")
-    assert code == 2 and err.strip().count("\n") == 0 and "--runtime onnx" in err, err
+    usage_error(code, err, "--runtime onnx")
 
 
-def _entry(tmp_path) -> tuple[Path, Path, Path]:
-    graphs = sorted(graph_cache.cache_dir().glob("*.onnx"))
-    assert len(graphs) == 1, graphs
-    return graphs[0], graphs[0].with_suffix(".record.json"), graphs[0].with_suffix(".json")
-
-
-@pytest.mark.parametrize("damage", ["truncate", "flip", "record", "stale", "config"])
-def test_broken_or_stale_cache_is_rebuilt_with_one_notice(run_cli, tmp_path, monkeypatch, damage):
+def test_a_damaged_cache_entry_is_rebuilt_with_one_notice_then_trusted(run_cli, tmp_path, monkeypatch, capsys):
+    """End to end for one kind of damage; tests/test_graph_cache.py checks every kind as a unit."""
     from core_fixtures import tiny_checkpoint
 
     monkeypatch.setenv("DPIQA_CACHE_DIR", str(tmp_path / "cache"))
-    ckpt = ("-w", tiny_checkpoint(tmp_path / "own"))  # the bundled model ships its graph: another checkpoint
-    first, err = _score(run_cli, tmp_path / "a.csv", *ckpt)
+    ckpt = tiny_checkpoint(tmp_path / "own")  # the bundled model ships its graph: another checkpoint
+    one = EXAMPLES / "astronaut.jpg"
+    first, err = _score(run_cli, tmp_path / "a.csv", "-w", ckpt, target=one)
     assert "note:" not in err  # -q: the first export is silent
-    graph, record, config = _entry(tmp_path)
-    again, err = _score(run_cli, tmp_path / "b.csv", *ckpt)
-    assert "note:" not in err  # a sound cache is used as it is
-    if damage == "truncate":
-        graph.write_bytes(graph.read_bytes()[:1000])
-    elif damage == "flip":
-        data = bytearray(graph.read_bytes())
-        data[len(data) // 2] ^= 0xFF
-        graph.write_bytes(bytes(data))
-    elif damage == "record":
-        record.write_text("{not json")
-    elif damage == "stale":  # built by another onnxruntime: same file name only if the key were ignored
-        rec = json.loads(record.read_text())
-        rec["built_from"]["onnxruntime"] = "0.0.1"
-        record.write_text(json.dumps(rec))
-    else:
-        cfg = json.loads(config.read_text())
-        cfg["view"] = {"name": "whole"}
-        config.write_text(json.dumps(cfg))
-    rebuilt, err = _score(run_cli, tmp_path / "c.csv", *ckpt)
+    graphs = sorted(graph_cache.cache_dir().glob("*.onnx"))
+    assert len(graphs) == 1, graphs
+    assert graph_cache.cached_graph(ckpt) == (graphs[0], 0.0)  # a sound entry is used as it is, silently
+    assert capsys.readouterr().err == ""
+    graphs[0].write_bytes(graphs[0].read_bytes()[:1000])  # torn
+    rebuilt, err = _score(run_cli, tmp_path / "b.csv", "-w", ckpt, target=one)
     notes = [line for line in err.splitlines() if line.startswith("note:")]
-    assert len(notes) == 1 and "rebuilding the cached ONNX graph" in notes[0], err
+    assert len(notes) == 1 and "rebuilding the cached ONNX graph" in notes[0] and "corrupt" in notes[0], err
     pd.testing.assert_frame_equal(rebuilt, first)
-    _, err = _score(run_cli, tmp_path / "d.csv", *ckpt)
-    assert "note:" not in err  # and the rebuilt entry is trusted again
+    assert graph_cache.cached_graph(ckpt) == (graphs[0], 0.0)  # and the rebuilt entry is trusted again
+    assert capsys.readouterr().err == ""
 
 
 def test_key_follows_the_checkpoint_and_versions(tmp_path, monkeypatch):
@@ -169,7 +165,7 @@ def test_unwritable_cache_is_one_line_error(run_cli, tmp_path, monkeypatch):
     monkeypatch.setenv("DPIQA_CACHE_DIR", str(blocker))  # a file where the folder should be
     ckpt = tiny_checkpoint(tmp_path / "own")  # the bundled model ships its graph and needs no cache
     code, _, err = run_cli("score", EXAMPLES, "-w", ckpt, "--device", "cpu", "-q")
-    assert code == 2 and err.strip().count("\n") == 0 and "ONNX cache" in err and "--runtime torch" in err, err
+    usage_error(code, err, "ONNX cache", "--runtime torch")
     if os.name == "posix":
         code, _, err = run_cli("score", EXAMPLES, "-w", ckpt, "--device", "cpu", "-q", "--runtime", "torch")
         assert code == 0, err
@@ -199,7 +195,8 @@ def test_cached_cpu_scoring_runs_without_importing_torch(run_cli, tmp_path):
     import subprocess
     import sys
 
-    _score(run_cli, tmp_path / "warm.csv")  # an export (which needs torch), if any, happens here, once
+    # an export (which needs torch), if any, happens here, once
+    _score(run_cli, tmp_path / "warm.csv", target=EXAMPLES / "astronaut.jpg")
     probe = ("import atexit, sys\n"
              "atexit.register(lambda: print('torch imported:', 'torch' in sys.modules, file=sys.stderr))\n"
              "from dpiqa_cli.cli import main\n"

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 from scoring_fixtures import write_photos
+from usage_checks import usage_error
 
 from dpiqa_cli.data.discover import discover
 from dpiqa_cli.data.images import decode_uint8
@@ -51,19 +52,40 @@ def test_identical_across_runs_and_workers(photos, run_cli, tmp_path):
     assert texts[0] == texts[1] == texts[2]
 
 
-def test_jsonl_stdout_and_parquet(photos, run_cli, tmp_path):
+def test_jsonl_parquet_and_stdout_hold_what_the_csv_holds(photos, run_cli, tmp_path):
     folder, files = photos
-    code, _, err = run_cli("score", folder, "-m", "tiny-student", "--device", "cpu", "-j", "0", "-o", tmp_path / "s.jsonl")
-    assert code == 0, err
-    df = pd.read_json(tmp_path / "s.jsonl", lines=True)
-    assert len(df) == len(files) and df["rank"].iloc[0] == 1
+    frames = {}
+    for suffix in ("csv", "jsonl", "parquet"):  # pyarrow comes with the test extra
+        out = tmp_path / f"s.{suffix}"
+        code, _, err = run_cli("score", folder, "-m", "tiny-student", "--device", "cpu", "-j", "0", "-q", "-o", out)
+        assert code == 0, err
+        frames[suffix] = {"csv": pd.read_csv, "jsonl": lambda f: pd.read_json(f, lines=True),
+                          "parquet": pd.read_parquet}[suffix](out)
+    assert len(frames["csv"]) == len(files) and frames["csv"]["rank"].iloc[0] == 1
+    assert list(frames["parquet"].columns) == list(frames["csv"].columns)
+    for suffix in ("jsonl", "parquet"):
+        got, want = frames[suffix], frames["csv"]
+        assert list(got["path"]) == list(want["path"]) and list(got["rank"]) == list(want["rank"]), suffix
+        assert list(got["width"]) == list(want["width"]) and list(got["height"]) == list(want["height"]), suffix
+        assert np.allclose(got["score"], want["score"], rtol=0, atol=1e-7), suffix
     code, out, _ = run_cli("score", files[0], files[1], "-m", "tiny-student", "--device", "cpu", "-j", "0", "-q")
     assert code == 0 and out.splitlines()[0] == "rank,path,score,width,height" and len(out.splitlines()) == 3
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        code, _, err = run_cli("score", folder, "-m", "tiny-student", "-o", tmp_path / "s.parquet")
-        assert code == 2 and "pyarrow" in err and err.count("\n") == 1
+
+
+def test_parquet_without_pyarrow_is_one_line_before_any_work(photos, run_cli, tmp_path, monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_pyarrow(name, *args, **kwargs):
+        if name.partition(".")[0] == "pyarrow":
+            raise ImportError(f"No module named {name!r}")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pyarrow)
+    code, _, err = run_cli("score", photos[0], "-m", "tiny-student", "-o", tmp_path / "s.parquet")
+    usage_error(code, err, "pyarrow")
+    assert not list(tmp_path.iterdir())
 
 
 def test_exit_codes_and_bad_args(tmp_path, run_cli):
@@ -71,11 +93,14 @@ def test_exit_codes_and_bad_args(tmp_path, run_cli):
     code, _, err = run_cli("score", tmp_path / "junk.jpg", "-m", "tiny-student", "-j", "0")
     assert code == 4 and "not an image" in err  # nothing scored: apart from 2, a usage mistake
     code, _, err = run_cli("score", tmp_path, "-m", "tiny-student", "--precision", "fp8")
-    assert code == 2 and err.startswith("error: --precision")
+    assert usage_error(code, err).startswith("error: --precision")
     code, _, err = run_cli("score", tmp_path / "empty_dir_*", "-m", "tiny-student")
-    assert code == 2
+    # a `warning:` for the pattern that matched nothing, then the error
+    warning, line = err.splitlines()
+    assert code == 2 and warning.startswith("warning: no file matches") and "empty_dir_*" in warning, err
+    assert line.startswith("error: no images found"), err
     code, _, err = run_cli("score", tmp_path, "-m", "tiny-student", "-o", tmp_path / "x.txt")
-    assert code == 2 and ".csv, .jsonl or .parquet" in err
+    usage_error(code, err, ".csv, .jsonl or .parquet")
 
 
 def test_discovery(tmp_path):
@@ -209,9 +234,9 @@ def test_weights_alone_name_their_architecture(photos, run_cli, tmp_path):
     code, out, err = run_cli("score", files[0], "-w", teacher, "-j", "0", "-q")
     assert code == 0 and len(out.splitlines()) == 2, err
     code, _, err = run_cli("score", files[0], "-m", "tiny-student", "-w", teacher, "-j", "0")
-    assert code == 2 and err.count("\n") == 1 and "holds a teacher" in err and "drop --model" in err
+    usage_error(code, err, "holds a teacher", "drop --model")
     code, _, err = run_cli("score", files[0], "-m", "student", "-w", teacher, "-j", "0")  # the scorer's alias too
-    assert code == 2 and "holds a teacher" in err
+    usage_error(code, err, "holds a teacher")
 
 
 def test_speed_counts_scored_photos_and_states_a_first_export_apart(photos, run_cli, tmp_path, monkeypatch):

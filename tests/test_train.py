@@ -56,14 +56,14 @@ def trained_teacher(blur_csv, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("teacher") / "run"
     with pytest.raises(SystemExit) as exc:
         main(["-q", "train-teacher", "-m", "tiny-teacher", "--dataset", "csv", "--root", str(blur_csv),
-              "--epochs", "8", "--batch-size", "16", "--lr", "3e-4", "--val-frac", "0.2", "--out", str(run)])
+              "--epochs", "3", "--batch-size", "16", "--lr", "3e-4", "--val-frac", "0.2", "--out", str(run)])
     assert exc.value.code == 0
     return run
 
 
 def test_tiny_teacher_learns(trained_teacher):
-    # The tiny teacher (random VAE, no diffusion prior) plateaus near 0.7 on unseen scenes, and runs vary by
-    # about 0.05: it must beat its first epoch by a margin and end well above chance.
+    # The tiny teacher (random VAE, no diffusion prior) learns within 3 epochs but plateaus near 0.7: it must
+    # beat its first epoch by a margin, end well above chance, and at least halve its loss.
     result = json.loads((trained_teacher / "result.json").read_text())
     log = pd.read_csv(trained_teacher / "log.csv")
     val = log[log["kind"] == "epoch"].set_index("epoch")["srcc"]
@@ -138,36 +138,28 @@ def test_bad_inputs_exit_2_without_checkpoints(blur_csv, tmp_path, run_cli):
     assert not list(run.glob("*.safetensors"))
 
 
-def test_torchrun_two_processes_write_one_checkpoint(blur_csv, tmp_path):
-    from scoring_fixtures import PY, ROOT, cli_env
-
-    run = tmp_path / "ddp"
-    cmd = [PY, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone", "-m", "dpiqa_cli", "-q", "distill", "--no-teacher",
-           "-m", "tiny-student", "--dataset", "csv", "--root", str(blur_csv), "--epochs", "1", "--batch-size", "8",
-           "--out", str(run)]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=300, cwd=ROOT)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert sorted(p.name for p in run.glob("*.safetensors")) == ["best.safetensors", "last.safetensors"]
-    assert json.loads((run / "result.json").read_text())["step"] > 0
-
-
-def test_two_process_resume_equals_an_uninterrupted_run(blur_csv, tmp_path):
-    """Accelerate's save_state/load_state under torchrun (2 gloo processes): stop after 3 steps, resume to 7,
-    and the weights equal a run that never stopped; every rank's RNG state is in the saved state."""
+def test_two_process_run_writes_one_checkpoint_and_resumes_as_if_uninterrupted(blur_csv, tmp_path):
+    """torchrun, 2 gloo processes: one epoch writes one best and one last checkpoint; a run stopped after 3
+    steps and resumed (Accelerate's save_state/load_state, every rank's RNG state saved) ends with the weights
+    of the run that never stopped."""
     from safetensors.torch import load_file
     from scoring_fixtures import PY, ROOT, cli_env
 
     def ddp(run: Path, *extra) -> None:
         cmd = [PY, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone", "-m", "dpiqa_cli", "-q",
                "distill", "--no-teacher", "-m", "tiny-student", "--dataset", "csv", "--root", str(blur_csv),
-               "--epochs", "2", "--batch-size", "8", "--lr", "1e-3", "--out", str(run), *extra]
+               "--epochs", "1", "--batch-size", "8", "--lr", "1e-3", "--out", str(run), *extra]
         r = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=300, cwd=ROOT)
         assert r.returncode == 0, r.stderr[-3000:]
 
-    ddp(tmp_path / "full", "--max-steps", "7")
+    ddp(tmp_path / "full")
+    assert sorted(p.name for p in (tmp_path / "full").glob("*.safetensors")) == ["best.safetensors", "last.safetensors"]
+    assert json.loads((tmp_path / "full" / "result.json").read_text())["step"] > 3
     ddp(tmp_path / "part", "--max-steps", "3")
     assert sorted(p.name for p in (tmp_path / "part" / "state").glob("random_states_*.pkl")) == [
         "random_states_0.pkl", "random_states_1.pkl"]
-    ddp(tmp_path / "part", "--max-steps", "7", "--resume")
+    ddp(tmp_path / "part", "--resume")  # to the end of the epoch, its validation included
     a, b = (load_file(str(tmp_path / r / "state" / "model.safetensors")) for r in ("full", "part"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((tmp_path / "part" / "result.json").read_text())["step"] == \
+        json.loads((tmp_path / "full" / "result.json").read_text())["step"]

@@ -1,6 +1,8 @@
 """Decoding images, shared by scoring and training (`load_rgb`, `decode_image`) and by gallery thumbnails
 (`load_thumbnail`):
-- the pixel limit is checked from the header, before any pixel is decoded (decompression bombs);
+- the pixel limit is checked from the header, before any pixel is decoded (decompression bombs); it is
+  per call: Pillow's process-wide `Image.MAX_IMAGE_PIXELS` is left as it is, and set to a call's higher
+  limit only while that call retries an image Pillow refused (`_pillow_limit`), then restored;
 - JPEGs use `draft()` so that a large photo is DCT-scaled by a power of two to no less than the input
   size, then everything gets the same bilinear resize to size x size (aspect ratio ignored, as the
   authors do); EXIF orientation is applied first;
@@ -12,7 +14,9 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 import warnings
+from contextlib import contextmanager
 from typing import BinaryIO, Callable
 
 import numpy as np
@@ -35,6 +39,43 @@ MIN_SIDE = 8  # smaller images (1x1 tracking pixels, icons) carry no quality sig
 
 class ImageError(Exception):
     """An image that cannot be used; str(exc) is a one-line reason."""
+
+
+class _PillowRefused(ImageError):
+    """Pillow's own decompression-bomb check refused the image (at its process-wide limit, not ours)."""
+
+
+# Held while Pillow's limit is changed, so that two calls never interleave their set-and-restore. Reentrant:
+# a decode inside a decode (none today) must not deadlock.
+_PILLOW_LIMIT_LOCK = threading.RLock()
+
+
+@contextmanager
+def _pillow_limit(limit: int | None):
+    """Pillow's `MAX_IMAGE_PIXELS` set to `limit` (None: off) inside the block, restored after it. Only the
+    rare image that Pillow refuses below the caller's limit comes here, so serialising them costs nothing;
+    another thread's Pillow call meanwhile sees the higher limit, and dpiqa's own calls still apply theirs."""
+    with _PILLOW_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = limit
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _within_limit(max_pixels: int | None, fn):
+    """fn() under Pillow's own limit; when Pillow refuses an image that this call's limit is above (None:
+    --max-pixels 0, no limit), fn() once more with Pillow's limit raised to the call's, whose header check
+    (`_open_checked`) then decides."""
+    try:
+        return fn()
+    except _PillowRefused:
+        pillow = Image.MAX_IMAGE_PIXELS
+        if pillow is None or (max_pixels and max_pixels <= pillow):
+            raise
+    with _pillow_limit(max_pixels):
+        return fn()
 
 
 def _check_file(path: str) -> int:
@@ -62,10 +103,6 @@ def _open_checked(path: str | BinaryIO, max_pixels: int | None) -> Image.Image:
         size = _check_file(path)
     if size == 0:
         raise ImageError(R.EMPTY_FILE)
-    if not max_pixels:
-        Image.MAX_IMAGE_PIXELS = None  # --max-pixels 0: the user lifted every limit, Pillow's included
-    elif Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
-        Image.MAX_IMAGE_PIXELS = max_pixels  # our limit replaces Pillow's smaller built-in one
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -75,7 +112,7 @@ def _open_checked(path: str | BinaryIO, max_pixels: int | None) -> Image.Image:
     except UnidentifiedImageError:
         raise ImageError(R.NOT_AN_IMAGE) from None
     except Image.DecompressionBombError as exc:
-        raise ImageError(R.PIXEL_BOMB.format(why=exc)) from None
+        raise _PillowRefused(R.PIXEL_BOMB.format(why=exc)) from None
     except (OSError, ValueError, SyntaxError) as exc:
         if "truncat" in str(exc).lower():  # e.g. "Truncated File Read": the file ends inside its header
             raise ImageError(R.TRUNCATED.format(why=exc)) from None
@@ -129,8 +166,10 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 def image_size(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
     """The oriented (width, height) from the file's header, with the same checks as decoding; raises ImageError."""
-    with _open_checked(os.fspath(path), max_pixels) as img:
-        return _oriented_size(img)
+    def read() -> tuple[int, int]:
+        with _open_checked(os.fspath(path), max_pixels) as img:
+            return _oriented_size(img)
+    return _within_limit(max_pixels, read)
 
 
 def load_rgb(path: str | os.PathLike | BinaryIO, size: int | tuple[int, int] | Callable[[int, int], tuple[int, int]] | None,
@@ -190,6 +229,11 @@ def _decode(path: str | os.PathLike | BinaryIO, max_pixels: int | None, draft_bo
 
     draft_box: None, a (width, height) box, or draft_box(oriented size, stored size) -> box."""
     path = path if hasattr(path, "read") else os.fspath(path)
+    return _within_limit(max_pixels, lambda: _decode_once(path, max_pixels, draft_box, finish))
+
+
+def _decode_once(path: str | BinaryIO, max_pixels: int | None, draft_box,
+                 finish) -> tuple[Image.Image, tuple[int, int]]:
     img = _open_checked(path, max_pixels)
     try:
         with img:
@@ -206,8 +250,8 @@ def _decode(path: str | os.PathLike | BinaryIO, max_pixels: int | None, draft_bo
         raise
     except PermissionError:
         raise ImageError(R.PERMISSION_DENIED) from None
-    except Image.DecompressionBombError as exc:
-        raise ImageError(R.PIXEL_BOMB.format(why=exc)) from None
+    except Image.DecompressionBombError as exc:  # e.g. a GIF frame larger than its header says
+        raise _PillowRefused(R.PIXEL_BOMB.format(why=exc)) from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "truncated" in msg or isinstance(exc, EOFError):

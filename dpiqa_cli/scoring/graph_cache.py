@@ -43,12 +43,15 @@ SHIPPED_KEYS = {"source_sha256": "checkpoint_sha256", "input_size": "input_size"
 
 
 def cache_dir() -> Path:
-    """$DPIQA_CACHE_DIR, else $XDG_CACHE_HOME/dpiqa, else ~/.cache/dpiqa; graphs go in its `onnx/`."""
+    """$DPIQA_CACHE_DIR, else the platform's user cache folder (platformdirs: ~/.cache/dpiqa, or under
+    $XDG_CACHE_HOME, on Linux; ~/Library/Caches/dpiqa on macOS; %LOCALAPPDATA%\\dpiqa\\Cache on Windows);
+    graphs go in its `onnx/`."""
     base = os.environ.get("DPIQA_CACHE_DIR")
     if base:
         return Path(base) / "onnx"
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(xdg) / "dpiqa" / "onnx"
+    from platformdirs import user_cache_dir  # only when no folder is set: start-up stays lean
+
+    return Path(user_cache_dir("dpiqa", appauthor=False)) / "onnx"
 
 
 def _ort_version() -> str | None:

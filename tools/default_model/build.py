@@ -157,7 +157,8 @@ def test_tables(bundled: Path, view: View, previous: Path | None, others: dict[s
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", default=str(ROOT / "runs" / "default-model"), help="scratch folder (default: %(default)s)")
-    ap.add_argument("--cache", help="photo cache (default: $DPIQA_PHOTO_CACHE or ~/.cache/dpiqa/default-model-photos)")
+    ap.add_argument("--cache", help="photo cache (default: $DPIQA_PHOTO_CACHE, else default-model-photos in the user "
+                    "cache folder: ~/.cache/dpiqa on Linux)")
     ap.add_argument("--workers", type=int, default=2, help="synth processes")
     args = ap.parse_args(argv)
     work = Path(args.work)

@@ -8,7 +8,8 @@ second call only hashes. Nothing here is committed to the repository: the photos
 
     python -m tools.default_model.fetch [CACHE] [--splits train,val,test]
 
-Default cache: $DPIQA_PHOTO_CACHE, else ~/.cache/dpiqa/default-model-photos.
+Default cache: $DPIQA_PHOTO_CACHE, else default-model-photos in dpiqa's user cache folder
+(platformdirs; ~/.cache/dpiqa on Linux).
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from platformdirs import user_cache_dir
 
 from dpiqa_cli.atomic import write_via
 from dpiqa_cli.errors import DpiqaError
@@ -34,7 +37,7 @@ _NOT_FOUND = ("Unable to locate package", "was not found", "Can't select", "has 
 
 def default_cache() -> Path:
     env = os.environ.get("DPIQA_PHOTO_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "dpiqa" / "default-model-photos"
+    return Path(env).expanduser() if env else Path(user_cache_dir("dpiqa", appauthor=False)) / "default-model-photos"
 
 
 def sha256_of(path: Path) -> str:
@@ -154,7 +157,8 @@ def fetch_photos(cache_dir: str | Path | None = None, splits=DEFAULT_SPLITS,
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("cache", nargs="?",
-                    help="cache folder (default: $DPIQA_PHOTO_CACHE or ~/.cache/dpiqa/default-model-photos)")
+                    help="cache folder (default: $DPIQA_PHOTO_CACHE, else default-model-photos in the user "
+                         "cache folder: ~/.cache/dpiqa on Linux)")
     ap.add_argument("--splits", default=",".join(DEFAULT_SPLITS), help="comma-separated (default: %(default)s)")
     args = ap.parse_args(argv)
     try:
