@@ -85,7 +85,7 @@ def discover(inputs: Iterable[str | os.PathLike], recursive: bool = True, from_l
     check_inputs(items)
     if from_list is not None:
         items += read_list(from_list)
-    visited, out = set(), []
+    visited, out, unmatched = set(), [], []
     add = out.append
     for item in items:
         if os.path.isdir(item):
@@ -96,7 +96,7 @@ def discover(inputs: Iterable[str | os.PathLike], recursive: bool = True, from_l
         elif _GLOB_CHARS & set(item):
             matches = sorted(glob.glob(item, recursive=recursive))
             if not matches:
-                warn(f"no file matches {item}")
+                unmatched.append(item)
             for m in matches:
                 if os.path.isdir(m):
                     for path in _walk(m, recursive, visited):
@@ -105,6 +105,10 @@ def discover(inputs: Iterable[str | os.PathLike], recursive: bool = True, from_l
                     add(m)
         else:
             add(item)  # a list entry: reported as "no such file" by the decoder
+    if unmatched and not out:  # nothing to score: one error line, not a warning before it
+        raise DpiqaError(f"no file matches {', '.join(unmatched)}")
+    for item in unmatched:
+        warn(f"no file matches {item}")
     return unique_paths(out, absolute=False)
 
 
