@@ -18,10 +18,10 @@ from typing import Annotated, Optional
 import click
 import typer
 
-from dpiqa_cli.version import __version__
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.extras import require
 from dpiqa_cli.train.options import cli_parameters
+from dpiqa_cli.version import __version__
 
 app = typer.Typer(
     add_completion=False,

@@ -43,9 +43,8 @@ def test_every_runtime_applies_the_checkpoints_calibration(tmp_path, run_cli, ru
 def test_the_bundled_models_scores_stay_in_the_unit_interval(tmp_path, run_cli, runtime):
     """Every example and every decodable fixture of the bad-input zoo, on every runtime: scores in [0, 1]."""
     import pandas as pd
-    from test_bad_inputs import build_zoo
-
     from scoring_fixtures import ROOT
+    from test_bad_inputs import build_zoo
 
     zoo = build_zoo(tmp_path)
     files = sorted((ROOT / "examples").glob("*.jpg")) + [tmp_path / n for n, why in zoo.items() if why is None]

@@ -4,8 +4,8 @@ import json
 import pytest
 import torch
 
-from dpiqa_cli.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 from dpiqa_cli.errors import DpiqaError
+from dpiqa_cli.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 from dpiqa_cli.models.registry import get_spec
 
 

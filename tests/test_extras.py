@@ -11,15 +11,14 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
-
+import tomllib
 from core_fixtures import EXAMPLES, NOT_CORE, ROOT, core_env, run_without, tiny_checkpoint
+from PIL import Image
 
 from dpiqa_cli import extras
 from dpiqa_cli.models.registry import BUNDLED_FILE

@@ -6,7 +6,6 @@ import json
 import numpy as np
 import torch
 from safetensors.torch import load_file
-
 from train_fixtures import blur_csv, short_run  # noqa: F401  (a pytest fixture)
 from usage_checks import usage_error
 

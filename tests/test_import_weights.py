@@ -3,7 +3,6 @@ import os
 import pickle
 
 import numpy as np
-import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -153,11 +152,11 @@ def test_missing_source_is_one_line(tmp_path, run_cli):
 def test_lite0_imagenet_weights_map_into_timm():
     """The mapped backbone must still be an ImageNet classifier (the scikit-image cat is a cat), fed the
     student's raw [0, 1] input: the [-1, 1] normalisation is folded into the stem."""
+    import timm
     from PIL import Image
     from skimage import data
 
     from dpiqa_cli.models.student import load_lite0_imagenet, map_state_dict_by_order
-    import timm
 
     model = get_spec("student-lite0").build()
     load_lite0_imagenet(model)

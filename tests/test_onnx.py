@@ -11,7 +11,6 @@ from PIL import Image
 from usage_checks import usage_error
 
 
-
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     d = tmp_path_factory.mktemp("onnx_imgs")

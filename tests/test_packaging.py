@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
-from pathlib import Path
 
+import tomllib
 from scoring_fixtures import ROOT
 
 from dpiqa_cli.models.registry import BUNDLED_FILE, get_spec, weights_dir

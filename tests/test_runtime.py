@@ -76,7 +76,6 @@ def test_openvino_runs_f32_one_crop_per_request_in_any_batch():
     ov = pytest.importorskip("openvino")
     from dpiqa_cli.data.views import decode_views
     from dpiqa_cli.scoring.backend import prepare_runner
-
     from dpiqa_cli.scoring.options import ScoreOptions
 
     runner, _ = prepare_runner(resolve_model(), ScoreOptions(runtime="openvino", precision="fp32"), "cpu")

@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from train_fixtures import blur_csv  # noqa: F401  (a fixture)
 
 STUDENT = ["-m", "tiny-student", "--epochs", "15", "--batch-size", "16", "--lr", "1e-3", "--val-frac", "0.2"]

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-
 from train_fixtures import blur_csv, short_run  # noqa: F401  (blur_csv: a fixture)
 
 

@@ -66,9 +66,9 @@ def main(argv=None) -> int:
     ap.add_argument("--source", type=Path, help="a folder of photos to cut the test photos from")
     ap.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = ap.parse_args(argv)
-    from dpiqa_cli.models.registry import get_spec
-    from dpiqa_cli.models.checkpoint_config import read_config
     from dpiqa_cli.data.views import view_from_config
+    from dpiqa_cli.models.checkpoint_config import read_config
+    from dpiqa_cli.models.registry import get_spec
 
     spec = get_spec("student")
     view = view_from_config(read_config(spec.default_weights)[1], spec.input_size)

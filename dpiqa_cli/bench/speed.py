@@ -22,11 +22,10 @@ from rich.table import Table
 
 from dpiqa_cli.atomic import write_json
 from dpiqa_cli.data.images import IMAGE_EXTS, decode_uint8
-from dpiqa_cli.device import resolve_device, resolve_precision
+from dpiqa_cli.device import resolve_device, resolve_precision, usable_cpus
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.checkpoint import LoadedModel, load_model
 from dpiqa_cli.models.registry import get_spec
-from dpiqa_cli.device import usable_cpus
 from dpiqa_cli.models.resolve import resolve_model
 from dpiqa_cli.scoring.backend import make_runner
 from dpiqa_cli.scoring.graph_cache import pick_runtime

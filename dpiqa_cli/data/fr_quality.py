@@ -62,7 +62,7 @@ def _reference(x: np.ndarray, m: int) -> list:
     key = (x.shape, m, hashlib.blake2b(x.tobytes(), digest_size=16).digest())
     if _REF_CACHE.get("key") != key:
         scales = []
-        for j in range(m):
+        for _ in range(m):
             scales.append((x, _ref_terms(x)))
             x = _downsample(x)
         _REF_CACHE.clear()

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from dpiqa_cli.version import __version__
 from dpiqa_cli.atomic import write_text
 from dpiqa_cli.data.images import DEFAULT_MAX_PIXELS
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.gallery.page import render_page
 from dpiqa_cli.gallery.table import find_errors, read_errors, read_scores
 from dpiqa_cli.gallery.thumbs import IN_PROCESS_BELOW, Thumb, iter_thumbnails
+from dpiqa_cli.version import __version__
 
 INLINE_LIMIT = 16 * 2**20
 PAGE_SIZE = 200  # cards per page: the DOM of one page stays small however many photos there are

@@ -15,13 +15,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from dpiqa_cli.version import __version__
 from dpiqa_cli.atomic import write_json, write_via
 from dpiqa_cli.data.views import View, view_from_config
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.checkpoint_config import FORMAT, config_path, read_config, sha256_file
 from dpiqa_cli.models.registry import ModelSpec, checkpoint_spec, get_spec
 from dpiqa_cli.models.resolve import resolve_model
+from dpiqa_cli.version import __version__
 
 
 @dataclass
@@ -53,7 +53,7 @@ def save_checkpoint(model: nn.Module, path: str | Path, *, spec_name: str | None
     path = Path(path)
     if path.suffix != ".safetensors":
         raise DpiqaError(f"checkpoint path must end in .safetensors: {path}")
-    spec = get_spec(spec_name or getattr(model, "dpiqa_spec"))
+    spec = get_spec(spec_name or model.dpiqa_spec)
     state, seen = {}, set()
     for k, v in model.state_dict().items():
         v = v.detach().to("cpu")

@@ -13,8 +13,7 @@ from typing import Any
 
 from dpiqa_cli.data.views import View, view_from_config
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.models.checkpoint_config import (FORMAT, ONNX_FORMAT, is_mos_scale, read_config,
-                                                read_json_config)
+from dpiqa_cli.models.checkpoint_config import FORMAT, ONNX_FORMAT, is_mos_scale, read_config, read_json_config
 from dpiqa_cli.models.registry import ModelSpec, check_compatible, checkpoint_spec, get_spec
 
 CHECKPOINT_SUFFIXES = {".safetensors", ".json"}

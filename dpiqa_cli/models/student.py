@@ -7,16 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from dpiqa_cli import _tv_compat  # noqa: F401,I001  (must run before timm/diffusers import torchvision)
 import timm
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dpiqa_cli import _tv_compat  # noqa: F401,I001  (must run before timm/diffusers import torchvision)
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.architectures import TORCHVISION_BN_EPS
 from dpiqa_cli.models.layers import Regressor
-
 
 
 class Student(nn.Module):

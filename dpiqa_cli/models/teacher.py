@@ -10,17 +10,18 @@ import copy
 import os
 from typing import Any
 
-from dpiqa_cli import _tv_compat  # noqa: F401,I001  (must run before timm/diffusers import torchvision)
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from diffusers.models.adapter import FullAdapter
 from torch import nn
 from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokenizer
 
+from dpiqa_cli import _tv_compat  # noqa: F401,I001  (must run before timm/diffusers import torchvision)
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.architectures import CLIP_HUB_ID, SD15_HUB_ID
 from dpiqa_cli.models.layers import QualityFeatureDecoder, Regressor, TextAdapter
 from dpiqa_cli.models.prompts import build_prompts
+
 
 class Teacher(nn.Module):
     def __init__(self, unet: dict, vae: dict, adapter: dict, n_prompts: int, feat_size: int = 64,

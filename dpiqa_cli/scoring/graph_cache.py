@@ -24,15 +24,15 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import NamedTuple
 
-from dpiqa_cli.version import __version__
-from dpiqa_cli.device import device_type
 from dpiqa_cli.data.views import view_from_config
+from dpiqa_cli.device import device_type
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.extras import require
 from dpiqa_cli.models.checkpoint_config import read_config, read_json_config, sha256_file
 from dpiqa_cli.models.registry import list_specs
 from dpiqa_cli.scoring.onnx_graph import ONNX_FORMAT, export_onnx
 from dpiqa_cli.scoring.openvino_runner import openvino_version as _openvino_version
+from dpiqa_cli.version import __version__
 
 RUNTIMES = ("auto", "torch", "onnx", "openvino")
 CACHE_FORMAT = "dpiqa-graph-cache/1"

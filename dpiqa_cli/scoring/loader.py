@@ -16,6 +16,7 @@ from dpiqa_cli.device import device_type
 from dpiqa_cli.extras import installed
 from dpiqa_cli.scoring.decode import Batch, batches, collate, decode_chunk
 
+
 def prefetch(batches: Iterable, depth: int = 2) -> Iterator:
     """The items of `batches`, produced `depth` ahead in a thread: in-process decoding overlaps the model
     (PIL's decoders and ONNX Runtime / torch release the GIL). An error in the thread is raised here."""

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from dpiqa_cli.data.views import view_from_config
+from dpiqa_cli.device import usable_cpus
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.checkpoint_config import read_json_config
-from dpiqa_cli.device import usable_cpus
 from dpiqa_cli.scoring.onnx_graph import ONNX_FORMAT
 from dpiqa_cli.scoring.runner import Runner
 

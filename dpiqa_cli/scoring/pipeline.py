@@ -22,8 +22,15 @@ from dpiqa_cli.scoring.loader import make_loader
 from dpiqa_cli.scoring.options import ScoreOptions
 from dpiqa_cli.scoring.result_loop import run_loop
 from dpiqa_cli.scoring.runner import Runner
-from dpiqa_cli.scoring.writer import (ResultRow, ResultWriter, errors_path, for_output, relative_inputs, shown_path,
-                                      write_csv)
+from dpiqa_cli.scoring.writer import (
+    ResultRow,
+    ResultWriter,
+    errors_path,
+    for_output,
+    relative_inputs,
+    shown_path,
+    write_csv,
+)
 
 RESULT_COLS = ["rank", "path", "score", "width", "height"]
 SMALL_JOB = 4  # images up to which decoding stays in-process by default

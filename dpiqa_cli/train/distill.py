@@ -20,10 +20,11 @@ from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.checkpoint import load_checkpoint
 from dpiqa_cli.models.registry import get_spec
 from dpiqa_cli.train import frozen_cache
-from dpiqa_cli.train.options import TrainOptions
-from dpiqa_cli.train.losses import distill_loss, score_only_loss
 from dpiqa_cli.train.loop import fit
+from dpiqa_cli.train.losses import distill_loss, score_only_loss
+from dpiqa_cli.train.options import TrainOptions
 from dpiqa_cli.train.run import Run, to_device
+
 
 @torch.no_grad()
 def build_teacher_cache(run, teacher, teacher_id: str) -> torch.Tensor:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dpiqa_cli import _tv_compat  # noqa: F401,I001  (must run before timm imports torchvision)
 import torch
 from safetensors.torch import load_file, save_file
 from timm.utils.model_ema import ModelEmaV3
 
+from dpiqa_cli import _tv_compat  # noqa: F401,I001  (must run before timm imports torchvision)
 from dpiqa_cli.errors import DpiqaError
 
 

@@ -10,8 +10,8 @@ from dpiqa_cli.atomic import write_json
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.evaluate.metrics import aggregate
 from dpiqa_cli.evaluate.report import write_report
-from dpiqa_cli.train.options import TrainOptions, make_options
 from dpiqa_cli.train.distill import distill
+from dpiqa_cli.train.options import TrainOptions, make_options
 from dpiqa_cli.train.teacher import train_teacher
 
 PROTOCOL_SEEDS = (0, 1, 2, 3, 4)

@@ -14,8 +14,8 @@ from dpiqa_cli.atomic import write_json
 from dpiqa_cli.data.views import View
 from dpiqa_cli.device import resolve_precision
 from dpiqa_cli.errors import DpiqaError
-from dpiqa_cli.train.options import TrainOptions
 from dpiqa_cli.train.data import TableDataset, dataset_defaults, epoch_batches, load_table, resolve_split
+from dpiqa_cli.train.options import TrainOptions
 
 ACCELERATE_PRECISION = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
 

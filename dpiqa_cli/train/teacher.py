@@ -6,9 +6,9 @@ from accelerate.utils import set_seed
 
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.registry import get_spec
-from dpiqa_cli.train.options import TrainOptions
-from dpiqa_cli.train.losses import score_only_loss
 from dpiqa_cli.train.loop import fit
+from dpiqa_cli.train.losses import score_only_loss
+from dpiqa_cli.train.options import TrainOptions
 from dpiqa_cli.train.run import Run
 
 

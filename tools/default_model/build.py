@@ -46,7 +46,7 @@ from dpiqa_cli.models.checkpoint import load_checkpoint, save_checkpoint
 from dpiqa_cli.train.protocol import run_training
 from tools.bundle_graph import bundle_graph
 from tools.default_model import card, size_check
-from tools.default_model.choose import candidates, choose, fit_calibration, pristine_all, prepare, write_average
+from tools.default_model.choose import candidates, choose, fit_calibration, prepare, pristine_all, write_average
 from tools.default_model.fetch import fetch_photos
 from tools.default_model.manifest import MANIFEST, load_manifest
 from tools.default_model.recipes import ALWAYS, BUILT, DATA_SEEDS, EXTRA_TYPES, RECIPES, TRAIN, write_recipe_csv

@@ -148,7 +148,7 @@ def choose(runs: dict[str, list[Path]], averages: dict[str, Path], vs: ValSet, w
     """Steps 1-3: {recipes, rows, recipe, chosen, view}. `runs`: recipe -> its runs' checkpoints in data-seed
     order; `averages`: recipe -> the average of its runs, for recipes of more than one run."""
     rows = {}
-    for recipe, ckpts in runs.items():
+    for recipe in runs:
         for ckpt in candidates(runs, averages, recipe):
             rows[str(ckpt)] = {**ask(ckpt, vs, log), "recipe": recipe}
     recipes = {}

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import re
 import subprocess
 from pathlib import Path
@@ -18,7 +17,9 @@ import pytest
 from PIL import Image
 
 from dpiqa_cli.errors import DpiqaError
-from tools.default_model import artefacts, fetch, manifest as M, references as R
+from tools.default_model import artefacts, fetch
+from tools.default_model import manifest as M
+from tools.default_model import references as R
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import shutil
 
 import pandas as pd
 import pytest
-
 from core_fixtures import EXAMPLES, NOT_CORE, ROOT, core_env, run_without, tiny_checkpoint
 
 from dpiqa_cli.models.checkpoint_config import sha256_file
