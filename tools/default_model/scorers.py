@@ -12,8 +12,10 @@ from dpiqa_cli.data.views import View
 from dpiqa_cli.device import device_name
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.checkpoint import load_model
+from dpiqa_cli.models.resolve import resolve_model
+from dpiqa_cli.scoring.backend import make_runner
 from dpiqa_cli.scoring.loader import make_loader
-from dpiqa_cli.scoring.pipeline import make_runner, score_paths
+from dpiqa_cli.scoring.pipeline import score_paths
 
 
 def checkpoint_scorer(weights: str | Path | None, device: str = "cpu", view: View | None = None):
@@ -38,7 +40,7 @@ def crop_scores(weights: str | Path, paths: Sequence[Path], device: str = "cpu",
     checkpoint's view with `view_changes` (e.g. native_crops=3): the runtimes score any crops of the model's
     size, so only the cutting changes. Decode and runtime as in `score`; no calibration."""
     dev = device_name(device)
-    runner = make_runner(str(weights), device=dev, quiet=True)  # the CPU runtime, as score
+    runner = make_runner(resolve_model(weights=str(weights)), device=dev, quiet=True)  # the CPU runtime, as score
     runner.view = view or replace(runner.view, **view_changes)
     runner.set_batch(batch_size)
     out: list = [None] * len(paths)
