@@ -5,6 +5,9 @@ backbone features (C@16x16 at 512 px) -> ConvTranspose2d(C->8, k3, s2, p1, op1) 
 """
 from __future__ import annotations
 
+from dpiqa_cli import _tv_compat  # noqa: F401  (before timm or diffusers: it fixes torchvision's import)
+
+# isort: split
 from typing import Any
 
 import timm
@@ -12,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dpiqa_cli import _tv_compat  # noqa: F401,I001  (must run before timm/diffusers import torchvision)
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.architectures import TORCHVISION_BN_EPS
 from dpiqa_cli.models.layers import Regressor

@@ -6,6 +6,9 @@ unnormalised, exactly as the released code does, so released checkpoints behave 
 """
 from __future__ import annotations
 
+from dpiqa_cli import _tv_compat  # noqa: F401  (before timm or diffusers: it fixes torchvision's import)
+
+# isort: split
 import copy
 import os
 from typing import Any
@@ -16,7 +19,6 @@ from diffusers.models.adapter import FullAdapter
 from torch import nn
 from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokenizer
 
-from dpiqa_cli import _tv_compat  # noqa: F401,I001  (must run before timm/diffusers import torchvision)
 from dpiqa_cli.errors import DpiqaError
 from dpiqa_cli.models.architectures import CLIP_HUB_ID, SD15_HUB_ID
 from dpiqa_cli.models.layers import QualityFeatureDecoder, Regressor, TextAdapter

@@ -5,13 +5,15 @@ timm's `ModelEmaV3` keeps it (BatchNorm statistics included); it never feeds bac
 """
 from __future__ import annotations
 
+from dpiqa_cli import _tv_compat  # noqa: F401  (before timm or diffusers: it fixes torchvision's import)
+
+# isort: split
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 from timm.utils.model_ema import ModelEmaV3
 
-from dpiqa_cli import _tv_compat  # noqa: F401,I001  (must run before timm imports torchvision)
 from dpiqa_cli.errors import DpiqaError
 
 
