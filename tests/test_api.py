@@ -85,7 +85,7 @@ def test_attributes_name_the_model_its_view_and_its_scale(torch_scorer, tmp_path
 
     bundled = resolve_model("student")
     assert torch_scorer.model_name == "student" and torch_scorer.view == bundled.view
-    assert torch_scorer.view.name == "native"  # the crops `dpiqa score` cuts, not a plain resize
+    assert torch_scorer.view.name == "multiscale"  # the crops `dpiqa score` cuts, not a plain resize
     assert torch_scorer.lower_better is False and torch_scorer.score_range == (0.0, 1.0)
     tiny = create_scorer("tiny-student", device="cpu")
     assert tiny.score_range == (-math.inf, math.inf)  # random weights: no scale to promise
