@@ -67,11 +67,13 @@ def test_split_sizes_and_level_photos(rows):
     assert len(val) >= 6 and set(val) <= nat
     for p in test + val:  # natural Debian photos big enough for the ~1024 px level benchmark
         assert M.is_level_photo(rows[p]), p
-    assert {M.collection(rows[p]["source"]) for p in test} == {"endless-sky", "other"}
-    # the second split's test photos are fresh: none from the first split's sources, whose test photos are spent
-    assert not any(M.is_first(rows[p]["source"]) for p in test)
-    first = M.first_split(rows)
+    # the test photos are fresh: no earlier split's val or test photo, whose scores someone has seen
+    first, second = M.first_split(rows), M.second_split(rows)
+    spent = {p for split in (first, second) for p, s in split.items() if s in ("val", "test")}
+    assert len(test) == M.THIRD_TEST and not spent & set(test)
     assert {p for p, s in first.items() if s in ("val", "test")} <= set(val)  # rule 5
+    assert {p for p, s in second.items() if s == "test"} <= set(M.photos_in(rows, "train"))  # rule 9
+    assert {p for p, s in second.items() if s == "val"} == set(val)  # the third split keeps val
     assert len(M.photos_in(rows, "train")) >= 5 * 20  # several times the first split's 20 train photos
     assert not {"astronaut", "coffee", "chelsea", "clock"} & set(M.photos_in(rows, "train", "val", "test"))
 
