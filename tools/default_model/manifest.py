@@ -23,9 +23,9 @@ Columns:
     split         train, val, test or excluded
     note          why a row is excluded, which variants were merged, what a doubtful image is
 
-The split was drawn twice, each time before any model had been trained on it, and never changed after;
-`assign_splits` reproduces it from the other columns (tools/tests/test_default_model_tools.py checks that it
-still does).
+The split was drawn three times, each time before any model was trained or tested on that draw, and a
+draw is never changed after; `assign_splits` reproduces the latest from the other columns
+(tools/tests/test_default_model_tools.py checks that it still does).
 
 The first split (`first_split`), over the sources of FIRST_SOURCES (lomiri, lxqt, plasma and the Python
 packages). It was first drawn with 14 test and 8 val photos, then, before any training, with 12 and 6:
@@ -57,8 +57,8 @@ checks):
    in rule 3 by numpy's default_rng([SEED2, collection index]): TEST_PHOTOS fresh test photos, then
    NEW_VAL_PHOTOS val photos, the rest train.
 8. Every other usable new row trains.
-Builds up to the one that made the bundled default with the multiscale view chose on that val split and
-tested on that test split, so its test photos are spent too.
+The builds up to and including the bundled multiscale default chose on that val split and tested on that
+test split, so its test photos are spent too.
 
 The third split, with no new source:
 9. The second split's test photos train.
